@@ -1,0 +1,6 @@
+//! One module per subcommand.
+
+pub mod images;
+pub mod pull;
+pub mod rmi;
+pub mod unshare;

@@ -1,0 +1,98 @@
+//! `podrun`: run Kubernetes pods on one host, rootless. This binary only parses arguments,
+//! sets up the process (user namespace, async runtime, logging) and calls the crates that do
+//! the work; each subcommand lives in its own module under `commands/`.
+
+mod commands;
+mod context;
+mod output;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Run Kubernetes pods on one host, rootless.
+#[derive(Debug, Parser)]
+#[command(name = "podrun", version, about, long_about = None)]
+struct Cli {
+    /// Show debug logs and the full chain of causes of an error (also: PODRUN_LOG=debug).
+    #[arg(long, global = true)]
+    debug: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Pull images from their registries into the local store.
+    Pull(commands::pull::PullArgs),
+    /// List the images in the local store.
+    Images(commands::images::ImagesArgs),
+    /// Remove images, and the layers no remaining image uses.
+    Rmi(commands::rmi::RmiArgs),
+    /// Run a command in podrun's user namespace (as `podman unshare` does), where the store's
+    /// files show the owners the images gave them.
+    Unshare(commands::unshare::UnshareArgs),
+}
+
+impl Command {
+    /// Commands that create or delete files owned by the image's users must run inside the
+    /// user namespace; it has to be entered while the process is still single-threaded.
+    fn needs_user_namespace(&self) -> bool {
+        matches!(
+            self,
+            Command::Pull(_) | Command::Rmi(_) | Command::Unshare(_)
+        )
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.debug);
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(error) => {
+            output::print_error(&error, cli.debug);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    let mapping = if command.needs_user_namespace() {
+        Some(context::enter_user_namespace()?)
+    } else {
+        None
+    };
+    if let Command::Unshare(args) = &command {
+        // Replaces this process; nothing async involved.
+        return commands::unshare::run(args);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match command {
+            Command::Pull(args) => commands::pull::run(args, mapping).await,
+            Command::Images(args) => commands::images::run(args),
+            Command::Rmi(args) => commands::rmi::run(args),
+            Command::Unshare(_) => unreachable!("handled above"),
+        }
+    })
+}
+
+fn init_logging(debug: bool) {
+    let filter = if debug {
+        tracing_subscriber::EnvFilter::new("debug")
+    } else {
+        tracing_subscriber::EnvFilter::try_from_env("PODRUN_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(debug)
+        .init();
+}

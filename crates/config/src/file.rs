@@ -1,0 +1,232 @@
+//! The TOML configuration file. Every field is optional; a missing file means the defaults.
+//!
+//! ```toml
+//! [pull]
+//! max_concurrent_downloads = 3      # layers fetched at once per image
+//!
+//! [registries."docker.io"]
+//! mirrors = ["http://127.0.0.1:5000"]   # tried in order, then docker.io itself
+//!
+//! [registries."registry.internal:5000"]
+//! insecure = true                       # plain HTTP (always allowed for loopback hosts)
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::ConfigError;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub pull: PullConfig,
+    /// Per registry host (as written in image names: `docker.io`, `quay.io`, `host:port`).
+    #[serde(default)]
+    pub registries: BTreeMap<String, RegistryConfig>,
+}
+
+/// `[pull]`: how images are fetched.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullConfig {
+    #[serde(default = "default_concurrency")]
+    pub max_concurrent_downloads: usize,
+}
+
+impl Default for PullConfig {
+    fn default() -> Self {
+        PullConfig {
+            max_concurrent_downloads: default_concurrency(),
+        }
+    }
+}
+
+fn default_concurrency() -> usize {
+    3
+}
+
+/// `[registries."HOST"]`: mirrors and transport for one registry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Mirrors tried in order before the registry itself: `host[:port]`, or a URL whose
+    /// scheme says whether to use plain HTTP (`http://`) or TLS (`https://`).
+    #[serde(default)]
+    pub mirrors: Vec<String>,
+    /// Talk plain HTTP to this registry.
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+/// A mirror from the configuration, split into the host and its transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    pub host: String,
+    pub plain_http: bool,
+}
+
+impl Config {
+    /// Reads `path`; a missing file gives the defaults unless `must_exist` (set when the user
+    /// named the file through PODRUN_CONFIG, where a typo should not go unnoticed).
+    pub fn load(path: &Path, must_exist: bool) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
+                return Ok(Config::default())
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        };
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        for (registry, settings) in &self.registries {
+            for mirror in &settings.mirrors {
+                if parse_mirror(mirror).is_none() {
+                    return Err(ConfigError::BadMirror {
+                        path: path.display().to_string(),
+                        registry: registry.clone(),
+                        mirror: mirror.clone(),
+                    });
+                }
+            }
+        }
+        if self.pull.max_concurrent_downloads == 0 {
+            return Err(ConfigError::Parse {
+                path: path.display().to_string(),
+                message: "pull.max_concurrent_downloads must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The mirrors configured for `registry`, in the order to try them.
+    pub fn mirrors_for(&self, registry: &str) -> Vec<Mirror> {
+        self.registries
+            .get(registry)
+            .map(|r| r.mirrors.iter().filter_map(|m| parse_mirror(m)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether `host` may be reached over plain HTTP: configured insecure, or loopback
+    /// (as docker allows without configuration).
+    pub fn allows_plain_http(&self, host: &str) -> bool {
+        is_loopback_host(host) || self.registries.get(host).is_some_and(|r| r.insecure)
+    }
+}
+
+fn parse_mirror(text: &str) -> Option<Mirror> {
+    let (rest, plain_http) = if let Some(rest) = text.strip_prefix("http://") {
+        (rest, true)
+    } else if let Some(rest) = text.strip_prefix("https://") {
+        (rest, false)
+    } else {
+        (text, false)
+    };
+    let host = rest.trim_end_matches('/');
+    let valid = !host.is_empty()
+        && !host.contains('/')
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+    valid.then(|| Mirror {
+        host: host.to_string(),
+        plain_http,
+    })
+}
+
+/// `localhost`, an address in 127.0.0.0/8 or `[::1]`, with or without a port.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _port)| name)
+    };
+    name == "localhost"
+        || name == "::1"
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_mirrors_and_insecure() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[registries.\"docker.io\"]\nmirrors = [\"http://127.0.0.1:5000\", \"mirror.example\"]\n\
+             [registries.\"reg.internal:5000\"]\ninsecure = true\n",
+        )
+        .unwrap();
+        let config = Config::load(&file, true).unwrap();
+        assert_eq!(
+            config.mirrors_for("docker.io"),
+            vec![
+                Mirror {
+                    host: "127.0.0.1:5000".into(),
+                    plain_http: true
+                },
+                Mirror {
+                    host: "mirror.example".into(),
+                    plain_http: false
+                }
+            ]
+        );
+        assert!(config.allows_plain_http("reg.internal:5000"));
+        assert!(!config.allows_plain_http("quay.io"));
+        assert_eq!(config.pull.max_concurrent_downloads, 3);
+    }
+
+    #[test]
+    fn errors_name_the_file_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[registries.\"docker.io\"]\nmirors = []\n").unwrap();
+        let err = Config::load(&file, true).unwrap_err().to_string();
+        assert!(err.contains("c.toml") && err.contains("mirors"), "{err}");
+        std::fs::write(
+            &file,
+            "[registries.\"docker.io\"]\nmirrors = [\"http://a/b\"]\n",
+        )
+        .unwrap();
+        let err = Config::load(&file, true).unwrap_err().to_string();
+        assert!(err.contains("http://a/b"), "{err}");
+        assert!(Config::load(&dir.path().join("missing.toml"), true).is_err());
+        assert!(Config::load(&dir.path().join("missing.toml"), false).is_ok());
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for host in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1",
+            "127.1.2.3:80",
+            "[::1]:5000",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in ["docker.io", "10.0.0.1:5000", "127.example.com"] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! podrun's configuration: where things live (XDG directories), the TOML configuration file,
+//! and registry credentials found in the files docker and podman write.
+
+mod credentials;
+mod file;
+mod paths;
+
+pub use credentials::{Credential, CredentialSource, Credentials};
+pub use file::{is_loopback_host, Config, Mirror, PullConfig, RegistryConfig};
+pub use paths::Paths;
+
+/// Errors reading configuration. Each names the file it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: registries.\"{registry}\".mirrors: `{mirror}` is not a registry address (expected e.g. `mirror.example:5000` or `http://127.0.0.1:5000`)")]
+    BadMirror {
+        path: String,
+        registry: String,
+        mirror: String,
+    },
+    #[error("cannot find the home directory: HOME is not set")]
+    NoHome,
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine: installs what is missing, builds the
+# test images once (cached in /var/cache/podrun-test), starts the loopback registries, then
+# runs the unit tests and the end-to-end tests (the real binary, run as the ordinary user
+# `podrun-test`). Run as root: it creates the user and starts the registries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/test.sh: run as root (it creates the test user and the test registries)" >&2
+  exit 1
+fi
+
+bash scripts/install-deps.sh
+bash scripts/create-test-user.sh >/dev/null
+bash scripts/build-test-images.sh
+bash scripts/test-registry.sh start
+eval "$(bash scripts/test-registry.sh env)"
+export PODRUN_TEST_REGISTRY PODRUN_TEST_AUTH_REGISTRY PODRUN_TEST_AUTH_USER \
+  PODRUN_TEST_AUTH_PASSWORD PODRUN_TEST_FAULT_REGISTRY
+export PODRUN_TEST_IMAGES=/var/cache/podrun-test/images.json
+export PODRUN_TEST_USER=podrun-test
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo build -p podrun
+export PODRUN_BIN="$PWD/target/debug/podrun"
+cargo test --workspace "$@"
