@@ -15,6 +15,8 @@ bash scripts/install-deps.sh
 bash scripts/create-test-user.sh >/dev/null
 bash scripts/build-test-images.sh
 bash scripts/test-registry.sh start
+# Stop the registries when the suite ends, so no daemon outlives the run (or holds CI's output).
+trap 'bash scripts/test-registry.sh stop >/dev/null 2>&1 || true' EXIT
 eval "$(bash scripts/test-registry.sh env)"
 export PODRUN_TEST_REGISTRY PODRUN_TEST_AUTH_REGISTRY PODRUN_TEST_AUTH_USER \
   PODRUN_TEST_AUTH_PASSWORD PODRUN_TEST_FAULT_REGISTRY
