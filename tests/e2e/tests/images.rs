@@ -284,15 +284,15 @@ fn nginx_unpacks_with_owners_whiteouts_and_replaced_site() {
     assert!(out.contains("default-gone"), "{out}");
     // …because the top layer's whiteout hides what the base layer has.
     let base = lowers.last().unwrap();
-    let out = env.in_userns(&format!(
+    let whiteout = env.in_userns(&format!(
         "test -L {base}/etc/nginx/sites-enabled/default && echo base-has-default; \
          stat -c %t:%T:%F {}/etc/nginx/sites-enabled/default",
         lowers[0]
     ));
-    assert!(out.contains("base-has-default"), "{out}");
+    assert!(whiteout.contains("base-has-default"), "{whiteout}");
     assert!(
-        out.contains("0:0:character special file"),
-        "whiteout: {out}"
+        whiteout.contains("0:0:character special file"),
+        "whiteout: {whiteout}"
     );
     assert!(out.contains("conf-ok"), "{out}");
     assert!(
