@@ -67,6 +67,8 @@ impl Store {
             let path = root.join(dir);
             std::fs::create_dir_all(&path).map_err(io_error(&path))?;
         }
+        // Layers are unpacked under tmp/ and renamed into layers/: placement happens here.
+        fsutil::mark_top_directory(&root.join("tmp"));
         Ok(Store { root })
     }
 
