@@ -8,7 +8,7 @@ BENCH_UID=$(id -u "$BENCH_USER")
 # Rootless podman as measured on this platform (docs/benchmarks.md): runc (crun refuses the
 # hybrid cgroup layout), cgroupfs, file events, overlay storage, the loopback registry insecure.
 setup_podman() {
-  local registry=$1
+  local registry=$1 graphroot=${2:-}
   if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       podman runc fuse-overlayfs catatonit time >/dev/null
@@ -22,10 +22,11 @@ runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 CONF
-  cat > "$conf/storage.conf" <<CONF
-[storage]
-driver = "overlay"
-CONF
+  {
+    echo "[storage]"
+    echo 'driver = "overlay"'
+    [ -n "$graphroot" ] && echo "graphroot = \"$graphroot\""
+  } > "$conf/storage.conf"
   cat > "$conf/registries.conf" <<CONF
 [[registry]]
 location = "$registry"
@@ -38,13 +39,13 @@ CONF
 as_bench_user() {
   runuser -u "$BENCH_USER" -- env -i HOME="$BENCH_HOME" USER="$BENCH_USER" \
     PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin XDG_RUNTIME_DIR="/run/user/$BENCH_UID" \
-    bash -c "$1"
+    ${BENCH_DATA_HOME:+XDG_DATA_HOME="$BENCH_DATA_HOME"} bash -c "$1"
 }
 
 # time_once PREPARE COMMAND: runs PREPARE (untimed), then COMMAND under /usr/bin/time;
 # prints "wall user sys" in seconds.
 time_once() {
-  as_bench_user "$1" >/dev/null 2>&1
+  as_bench_user "$1" >/dev/null 2>&1 || true
   as_bench_user "/usr/bin/time -f '%e %U %S' -o /tmp/bench-time.\$\$ sh -c '$2' >/dev/null 2>&1; cat /tmp/bench-time.\$\$; rm -f /tmp/bench-time.\$\$"
 }
 
