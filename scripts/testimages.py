@@ -38,7 +38,7 @@ import time
 import urllib.parse
 
 # Bump when anything that changes the pushed images changes: the next run rebuilds them.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 # Bump when the debootstrap recipe of the nginx base layer changes.
 NGINX_BASE_VERSION = 1
 
@@ -561,8 +561,16 @@ def define_images(force_base):
     corrupt = Image([bb_gzip, marker_layer("corrupt-marker", "corrupt",
                                            extra={"etc/corrupt-padding": padding(8192)})],
                     Cmd=["sh"])
+    # A hostile layer: a symlink to the host's /tmp, then a file written through it. podrun
+    # must refuse the layer (naming image and layer) and write nothing outside its store.
+    evil_tb = TarBuilder()
+    evil_tb.symlink("escape", "/tmp")
+    evil_tb.file("escape/podrun-escaped", "written through a symlink\n")
+    evil = Image([bb_gzip, evil_tb.layer("gzip", "hostile: write through a symlink")],
+                 Cmd=["sh"])
     return [
         ("library/busybox", ["latest", "1.35"], busybox),
+        ("test/evil", ["latest"], evil),
         ("library/nginx", ["1.23"], nginx),
         ("test/busybox-extra", ["latest"], extra),
         ("test/multiarch", ["latest"], multiarch),

@@ -404,3 +404,24 @@ fn base64(text: &str) -> String {
     }
     out
 }
+
+#[test]
+fn a_hostile_layer_is_refused_naming_image_and_layer() {
+    let env = TestEnv::new();
+    let layers = layer_digests(&image_info("test/evil", "latest"));
+    let name = format!("{}/test/evil", registry());
+    let err = env.podrun_err(&["pull", &name]);
+    assert!(
+        err.contains(&format!("{name}:latest")),
+        "names the image: {err}"
+    );
+    assert!(err.contains(&layers[1]), "names the layer: {err}");
+    assert!(err.contains("escape"), "names the entry: {err}");
+    assert!(
+        !std::path::Path::new("/tmp/podrun-escaped").exists(),
+        "nothing was written outside the store"
+    );
+    assert!(env.images_json().is_empty());
+    assert!(!env.layer_dirs().contains(&hex(&layers[1]).to_string()));
+    assert!(list(&env.storage().join("tmp")).is_empty());
+}
