@@ -1,0 +1,226 @@
+//! podrun manifests: Kubernetes YAML turned into validated, typed pods.
+//!
+//! `podrun play pod.yaml` hands a file (or `-` for stdin) to [`load_path`]. The file may hold
+//! one or many YAML documents (`---`). Pods, the pod templates of Deployments, DaemonSets,
+//! ReplicaSets and Jobs, ConfigMaps and Secrets are read into the `k8s-openapi` types, so
+//! field names and types are exactly Kubernetes'; other kinds are ignored with a warning.
+//!
+//! Loading runs in this order and collects every problem it can before giving up:
+//!
+//! 1. YAML syntax ([`ManifestError::Parse`], the only error that stops at the first problem,
+//!    since the rest of the stream cannot be read reliably after it);
+//! 2. `apiVersion`/`kind` of every document, then the typed deserialization of the
+//!    supported kinds (type errors carry line and column);
+//! 3. unknown fields (silently dropped by `k8s-openapi`, reported here) and fields podrun
+//!    does not support yet ([`supported`]), both warnings unless [`LoadOptions::strict`];
+//! 4. validation of the pods against Kubernetes' rules and against the ConfigMaps and
+//!    Secrets of the same file.
+//!
+//! Every message names the file, the document (1-based) and the field path, Kubernetes
+//! style: `pod.yaml: document 2: spec.containers[1].image: Required value`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
+
+pub use k8s_openapi;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+
+mod load;
+pub mod supported;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+/// How strictly a manifest is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Unknown fields and fields podrun does not support yet are errors instead of warnings.
+    pub strict: bool,
+}
+
+/// Where an object came from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Source {
+    /// The path as given; stdin (`-`) is shown as `<stdin>`.
+    pub file: String,
+    /// The 1-based number of the YAML document in the file (empty documents count).
+    pub document: usize,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: document {}", self.file, self.document)
+    }
+}
+
+/// One pod to run: a Pod document, or the pod template of a workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodManifest {
+    pub source: Source,
+    /// The kind of the document the pod came from: `Pod`, `Deployment`, `DaemonSet`,
+    /// `ReplicaSet` or `Job`.
+    pub kind: String,
+    /// The pod. `spec` is always `Some`, `metadata.name` is set and `metadata.namespace` is
+    /// filled in (`default` unless the file says otherwise). For a workload, the name and
+    /// namespace are the workload's and the labels and annotations the template's.
+    pub pod: Pod,
+}
+
+impl PodManifest {
+    /// The pod's name (`metadata.name`).
+    pub fn name(&self) -> &str {
+        self.pod.metadata.name.as_deref().unwrap_or_default()
+    }
+
+    /// The pod's namespace (`metadata.namespace`, `default` unless set).
+    pub fn namespace(&self) -> &str {
+        self.pod
+            .metadata
+            .namespace
+            .as_deref()
+            .unwrap_or(DEFAULT_NAMESPACE)
+    }
+}
+
+/// The namespace of objects whose metadata names none.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// Everything podrun takes from one file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Manifest {
+    /// The pods, in file order.
+    pub pods: Vec<PodManifest>,
+    /// The ConfigMaps of the file, by `metadata.name`.
+    pub config_maps: BTreeMap<String, ConfigMap>,
+    /// The Secrets of the file, by `metadata.name`.
+    pub secrets: BTreeMap<String, Secret>,
+    /// Warnings ready to print, each naming file, document and (where there is one) path.
+    pub warnings: Vec<String>,
+}
+
+impl Manifest {
+    /// The value of `key` in ConfigMap `name`: from `data` (as UTF-8 bytes) or `binaryData`.
+    pub fn config_map_value(&self, name: &str, key: &str) -> Option<Vec<u8>> {
+        config_map_value(self.config_maps.get(name)?, key)
+    }
+
+    /// The value of `key` in Secret `name`: from `stringData` (which wins, as in Kubernetes)
+    /// or `data` (base64-decoded).
+    pub fn secret_value(&self, name: &str, key: &str) -> Option<Vec<u8>> {
+        secret_value(self.secrets.get(name)?, key)
+    }
+
+    /// All keys of ConfigMap `name` with their values (`data` and `binaryData`), sorted.
+    pub fn config_map_entries(&self, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
+        let cm = self.config_maps.get(name)?;
+        let mut out = BTreeMap::new();
+        for (k, v) in cm.binary_data.iter().flatten() {
+            out.insert(k.clone(), v.0.clone());
+        }
+        for (k, v) in cm.data.iter().flatten() {
+            out.insert(k.clone(), v.as_bytes().to_vec());
+        }
+        Some(out)
+    }
+
+    /// All keys of Secret `name` with their values (`data` and `stringData`), sorted.
+    pub fn secret_entries(&self, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
+        let secret = self.secrets.get(name)?;
+        let mut out = BTreeMap::new();
+        for (k, v) in secret.data.iter().flatten() {
+            out.insert(k.clone(), v.0.clone());
+        }
+        for (k, v) in secret.string_data.iter().flatten() {
+            out.insert(k.clone(), v.as_bytes().to_vec());
+        }
+        Some(out)
+    }
+}
+
+pub(crate) fn config_map_value(cm: &ConfigMap, key: &str) -> Option<Vec<u8>> {
+    if let Some(v) = cm.data.as_ref().and_then(|d| d.get(key)) {
+        return Some(v.as_bytes().to_vec());
+    }
+    cm.binary_data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|v| v.0.clone())
+}
+
+pub(crate) fn secret_value(secret: &Secret, key: &str) -> Option<Vec<u8>> {
+    if let Some(v) = secret.string_data.as_ref().and_then(|d| d.get(key)) {
+        return Some(v.as_bytes().to_vec());
+    }
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|v| v.0.clone())
+}
+
+/// Why a file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The file (or stdin) could not be read, or is not UTF-8.
+    #[error("{file}: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The YAML itself is malformed. Nothing after it in the file is read.
+    #[error("{file}: document {document}: {}{message}", location_prefix(*.line, *.column))]
+    Parse {
+        file: String,
+        /// 1-based document number.
+        document: usize,
+        /// 1-based line in the file, when the parser knows it.
+        line: Option<usize>,
+        /// 1-based column, when the parser knows it.
+        column: Option<usize>,
+        message: String,
+    },
+    /// The file is well-formed YAML but not a valid set of pods: type errors, unsupported
+    /// `apiVersion`/`kind` pairs, failed validation, and (strict mode) unknown or unsupported
+    /// fields. Every problem found is listed, one per line.
+    #[error("{}", errors.join("\n"))]
+    Invalid { errors: Vec<String> },
+    /// The file holds no Pod and no workload with a pod template.
+    #[error("{file}: no Pod, Deployment, DaemonSet, ReplicaSet or Job found")]
+    NoPods { file: String },
+}
+
+fn location_prefix(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!("line {l} column {c}: "),
+        (Some(l), None) => format!("line {l}: "),
+        _ => String::new(),
+    }
+}
+
+/// Loads the manifest at `path`; `-` reads stdin (and is shown as `<stdin>` in messages).
+pub fn load_path(path: &str, options: &LoadOptions) -> Result<Manifest, ManifestError> {
+    let (label, read) = if path == "-" {
+        let mut text = String::new();
+        let read = std::io::stdin().lock().read_to_string(&mut text);
+        ("<stdin>", read.map(|_| text))
+    } else {
+        (path, std::fs::read_to_string(path))
+    };
+    let text = read.map_err(|source| ManifestError::Read {
+        file: label.to_string(),
+        source,
+    })?;
+    load_str(label, &text, options)
+}
+
+/// Loads a manifest from `text`; `file_label` names it in messages and in [`Source::file`].
+pub fn load_str(
+    file_label: &str,
+    text: &str,
+    options: &LoadOptions,
+) -> Result<Manifest, ManifestError> {
+    load::load(file_label, text, options)
+}

@@ -1,0 +1,646 @@
+//! Reading the YAML stream: documents, kinds, typed deserialization, unknown and unsupported
+//! fields. Validation proper lives in `validate`.
+
+use std::collections::BTreeMap;
+use std::fmt::Display;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodTemplateSpec, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+use crate::supported::AllowList;
+use crate::validate;
+use crate::{LoadOptions, Manifest, ManifestError, PodManifest, Source, DEFAULT_NAMESPACE};
+
+/// The kinds podrun reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Pod,
+    ConfigMap,
+    Secret,
+    Deployment,
+    DaemonSet,
+    ReplicaSet,
+    Job,
+}
+
+const KINDS: &[(Kind, &str, &str)] = &[
+    (Kind::Pod, "Pod", "v1"),
+    (Kind::ConfigMap, "ConfigMap", "v1"),
+    (Kind::Secret, "Secret", "v1"),
+    (Kind::Deployment, "Deployment", "apps/v1"),
+    (Kind::DaemonSet, "DaemonSet", "apps/v1"),
+    (Kind::ReplicaSet, "ReplicaSet", "apps/v1"),
+    (Kind::Job, "Job", "batch/v1"),
+];
+
+impl Kind {
+    pub(crate) fn name(self) -> &'static str {
+        KINDS
+            .iter()
+            .find(|(k, _, _)| *k == self)
+            .map_or("", |e| e.1)
+    }
+
+    fn api_version(self) -> &'static str {
+        KINDS
+            .iter()
+            .find(|(k, _, _)| *k == self)
+            .map_or("", |e| e.2)
+    }
+
+    /// Whether the pod template of this kind is run (rather than the object being a pod
+    /// or a source of configuration).
+    pub(crate) fn is_workload(self) -> bool {
+        matches!(
+            self,
+            Kind::Deployment | Kind::DaemonSet | Kind::ReplicaSet | Kind::Job
+        )
+    }
+}
+
+/// Errors and warnings, each tagged with its document so that the final lists come out in
+/// file order.
+pub(crate) struct Diag<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) strict: bool,
+    errors: Vec<(usize, String)>,
+    warnings: Vec<(usize, String)>,
+}
+
+impl<'a> Diag<'a> {
+    fn new(file: &'a str, strict: bool) -> Self {
+        Diag {
+            file,
+            strict,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn line(&self, doc: usize, path: &str, msg: impl Display) -> String {
+        if path.is_empty() {
+            format!("{}: document {doc}: {msg}", self.file)
+        } else {
+            format!("{}: document {doc}: {path}: {msg}", self.file)
+        }
+    }
+
+    /// An error about the field at `path` (may be empty) of document `doc`.
+    pub(crate) fn error(&mut self, doc: usize, path: &str, msg: impl Display) {
+        let line = self.line(doc, path, msg);
+        self.errors.push((doc, line));
+    }
+
+    /// A warning about the field at `path` (may be empty) of document `doc`.
+    pub(crate) fn warn(&mut self, doc: usize, path: &str, msg: impl Display) {
+        let line = self.line(doc, path, msg);
+        self.warnings.push((doc, line));
+    }
+
+    /// A warning, or an error in strict mode.
+    fn lenient(&mut self, doc: usize, path: &str, msg: impl Display) {
+        if self.strict {
+            self.error(doc, path, msg);
+        } else {
+            self.warn(doc, path, msg);
+        }
+    }
+
+    fn finish(mut self) -> (Vec<String>, Vec<String>) {
+        // Stable: within a document the order of discovery is kept.
+        self.errors.sort_by_key(|(doc, _)| *doc);
+        self.warnings.sort_by_key(|(doc, _)| *doc);
+        (
+            self.errors.into_iter().map(|(_, l)| l).collect(),
+            self.warnings.into_iter().map(|(_, l)| l).collect(),
+        )
+    }
+}
+
+/// What the first pass decided about a document.
+enum Plan {
+    /// Empty, ignored, or already reported as invalid.
+    Skip,
+    /// Read as `kind`; `merged` holds the document with YAML merge keys (`<<`) applied when
+    /// it has any (the typed pass then reads this value instead of the text).
+    Read { kind: Kind, merged: Option<Value> },
+}
+
+/// A typed document.
+enum Object {
+    Pod(Box<Pod>),
+    ConfigMap(Box<ConfigMap>),
+    Secret(Box<Secret>),
+    Workload {
+        kind: Kind,
+        metadata: Box<ObjectMeta>,
+        template: Option<Box<PodTemplateSpec>>,
+    },
+}
+
+/// A pod waiting for validation.
+pub(crate) struct Candidate {
+    pub(crate) source: Source,
+    pub(crate) kind: Kind,
+    pub(crate) pod: Pod,
+}
+
+pub(crate) fn load(
+    file: &str,
+    text: &str,
+    options: &LoadOptions,
+) -> Result<Manifest, ManifestError> {
+    let mut diag = Diag::new(file, options.strict);
+
+    // Pass 1: syntax, and what each document is.
+    let mut plans = Vec::new();
+    for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let doc = i + 1;
+        let value = match Value::deserialize(de) {
+            Ok(value) => value,
+            Err(e) => {
+                // The stream cannot be resumed after a syntax error (the iterator would
+                // repeat it forever), so this ends the load.
+                let (location, message) = yaml_error(&e, None);
+                return Err(ManifestError::Parse {
+                    file: file.to_string(),
+                    document: doc,
+                    line: location.map(|l| l.0),
+                    column: location.map(|l| l.1),
+                    message,
+                });
+            }
+        };
+        plans.push(classify(&mut diag, doc, value));
+    }
+
+    // Pass 2: the typed objects.
+    let mut objects = Vec::new();
+    let documents = serde_yaml_ng::Deserializer::from_str(text);
+    for ((i, de), plan) in documents.enumerate().zip(plans) {
+        let doc = i + 1;
+        let Plan::Read { kind, merged } = plan else {
+            continue;
+        };
+        let read = match kind {
+            Kind::Pod => typed::<Pod>(de, merged).map(|(o, u)| (Object::Pod(Box::new(o)), u)),
+            Kind::ConfigMap => {
+                typed::<ConfigMap>(de, merged).map(|(o, u)| (Object::ConfigMap(Box::new(o)), u))
+            }
+            Kind::Secret => {
+                typed::<Secret>(de, merged).map(|(o, u)| (Object::Secret(Box::new(o)), u))
+            }
+            Kind::Deployment => typed::<Deployment>(de, merged)
+                .map(|(o, u)| (workload(kind, o.metadata, Some(o.spec.template)), u)),
+            Kind::DaemonSet => typed::<DaemonSet>(de, merged)
+                .map(|(o, u)| (workload(kind, o.metadata, Some(o.spec.template)), u)),
+            Kind::ReplicaSet => typed::<ReplicaSet>(de, merged)
+                .map(|(o, u)| (workload(kind, o.metadata, o.spec.template), u)),
+            Kind::Job => typed::<Job>(de, merged)
+                .map(|(o, u)| (workload(kind, o.metadata, o.spec.map(|s| s.template)), u)),
+        };
+        match read {
+            Ok((object, unknown)) => {
+                for path in unknown {
+                    diag.lenient(doc, "", format_args!("unknown field {path}"));
+                }
+                objects.push((doc, object));
+            }
+            Err(DocError { location, message }) => {
+                let msg = match location {
+                    Some((line, column)) => format!("line {line} column {column}: {message}"),
+                    None => message,
+                };
+                diag.error(doc, "", msg);
+            }
+        }
+    }
+
+    // ConfigMaps and Secrets first: pods may refer to those of later documents.
+    let mut config_maps: BTreeMap<String, (usize, ConfigMap)> = BTreeMap::new();
+    let mut secrets: BTreeMap<String, (usize, Secret)> = BTreeMap::new();
+    let mut candidates = Vec::new();
+    for (doc, object) in objects {
+        let source = Source {
+            file: file.to_string(),
+            document: doc,
+        };
+        match object {
+            Object::ConfigMap(cm) => {
+                validate::config_map(&mut diag, doc, &cm);
+                if let Some(name) = cm.metadata.name.clone().filter(|n| !n.is_empty()) {
+                    if let Some((first, _)) = config_maps.get(&name) {
+                        diag.error(
+                            doc,
+                            "metadata.name",
+                            format_args!(
+                                "Duplicate value: {name:?}: a ConfigMap of that name is already defined in document {first}"
+                            ),
+                        );
+                    } else {
+                        config_maps.insert(name, (doc, *cm));
+                    }
+                }
+            }
+            Object::Secret(secret) => {
+                validate::secret(&mut diag, doc, &secret);
+                if let Some(name) = secret.metadata.name.clone().filter(|n| !n.is_empty()) {
+                    if let Some((first, _)) = secrets.get(&name) {
+                        diag.error(
+                            doc,
+                            "metadata.name",
+                            format_args!(
+                                "Duplicate value: {name:?}: a Secret of that name is already defined in document {first}"
+                            ),
+                        );
+                    } else {
+                        secrets.insert(name, (doc, *secret));
+                    }
+                }
+            }
+            Object::Pod(mut pod) => {
+                check_supported(
+                    &mut diag,
+                    doc,
+                    "metadata",
+                    &pod.metadata,
+                    AllowList::metadata(),
+                );
+                validate::object_name(&mut diag, doc, "Pod", &pod.metadata);
+                match &pod.spec {
+                    Some(spec) => {
+                        check_supported(&mut diag, doc, "spec", spec, AllowList::pod_spec())
+                    }
+                    None => diag.error(doc, "spec", "Required value"),
+                }
+                if pod.spec.is_some() {
+                    if pod
+                        .metadata
+                        .namespace
+                        .as_deref()
+                        .unwrap_or_default()
+                        .is_empty()
+                    {
+                        pod.metadata.namespace = Some(DEFAULT_NAMESPACE.to_string());
+                    }
+                    // Only the desired state is run; a status (as in `kubectl get -o yaml`
+                    // output) is read-only in Kubernetes and dropped here.
+                    pod.status = None;
+                    candidates.push(Candidate {
+                        source,
+                        kind: Kind::Pod,
+                        pod: *pod,
+                    });
+                }
+            }
+            Object::Workload {
+                kind,
+                metadata,
+                template,
+            } => {
+                let name = metadata.name.clone().unwrap_or_default();
+                diag.warn(
+                    doc,
+                    "",
+                    format_args!(
+                        "{} `{name}`: {}; running its pod template once",
+                        kind.name(),
+                        match kind {
+                            Kind::DaemonSet => "pods are not scheduled per node",
+                            Kind::Job => "completions, parallelism and retries are not honoured",
+                            _ => "replicas are not scaled",
+                        }
+                    ),
+                );
+                check_supported(
+                    &mut diag,
+                    doc,
+                    "metadata",
+                    &*metadata,
+                    AllowList::metadata(),
+                );
+                validate::object_name(&mut diag, doc, kind.name(), &metadata);
+                let template = template.map(|t| *t).unwrap_or_default();
+                let template_meta = template.metadata.unwrap_or_default();
+                check_supported(
+                    &mut diag,
+                    doc,
+                    "spec.template.metadata",
+                    &template_meta,
+                    AllowList::metadata(),
+                );
+                let Some(spec) = template.spec else {
+                    diag.error(doc, "spec.template.spec", "Required value");
+                    continue;
+                };
+                check_supported(
+                    &mut diag,
+                    doc,
+                    "spec.template.spec",
+                    &spec,
+                    AllowList::pod_spec(),
+                );
+                let namespace = metadata
+                    .namespace
+                    .clone()
+                    .or(template_meta.namespace.clone())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+                let pod = Pod {
+                    metadata: ObjectMeta {
+                        name: metadata.name.clone(),
+                        namespace: Some(namespace),
+                        labels: template_meta.labels,
+                        annotations: template_meta.annotations,
+                        ..ObjectMeta::default()
+                    },
+                    spec: Some(spec),
+                    status: None,
+                };
+                candidates.push(Candidate { source, kind, pod });
+            }
+        }
+    }
+
+    let config_maps: BTreeMap<String, ConfigMap> =
+        config_maps.into_iter().map(|(k, (_, v))| (k, v)).collect();
+    let secrets: BTreeMap<String, Secret> = secrets.into_iter().map(|(k, (_, v))| (k, v)).collect();
+
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for candidate in &candidates {
+        validate::pod(&mut diag, candidate, &config_maps, &secrets);
+        let name = candidate.pod.metadata.name.clone().unwrap_or_default();
+        if name.is_empty() {
+            continue;
+        }
+        let doc = candidate.source.document;
+        if let Some(first) = seen.get(&name) {
+            diag.error(
+                doc,
+                "metadata.name",
+                format_args!(
+                    "Duplicate value: {name:?}: a pod of that name is already defined in document {first}"
+                ),
+            );
+        } else {
+            seen.insert(name, doc);
+        }
+    }
+
+    let (errors, warnings) = diag.finish();
+    if !errors.is_empty() {
+        return Err(ManifestError::Invalid { errors });
+    }
+    if candidates.is_empty() {
+        return Err(ManifestError::NoPods {
+            file: file.to_string(),
+        });
+    }
+    Ok(Manifest {
+        pods: candidates
+            .into_iter()
+            .map(|c| PodManifest {
+                source: c.source,
+                kind: c.kind.name().to_string(),
+                pod: c.pod,
+            })
+            .collect(),
+        config_maps,
+        secrets,
+        warnings,
+    })
+}
+
+fn workload(kind: Kind, metadata: ObjectMeta, template: Option<PodTemplateSpec>) -> Object {
+    Object::Workload {
+        kind,
+        metadata: Box::new(metadata),
+        template: template.map(Box::new),
+    }
+}
+
+/// Reports the fields of `object` (serialized to JSON) that `list` does not allow.
+fn check_supported<T: serde::Serialize>(
+    diag: &mut Diag,
+    doc: usize,
+    prefix: &str,
+    object: &T,
+    list: &AllowList,
+) {
+    let Ok(value) = serde_json::to_value(object) else {
+        return;
+    };
+    for path in list.unsupported(&value) {
+        let full = if path.starts_with('[') {
+            format!("{prefix}{path}")
+        } else {
+            format!("{prefix}.{path}")
+        };
+        if diag.strict {
+            diag.error(doc, &full, "not supported by podrun yet");
+        } else {
+            diag.warn(doc, &full, "not supported by podrun yet; ignored");
+        }
+    }
+}
+
+/// First pass over one document: is it empty, supported, ignored or wrong?
+fn classify(diag: &mut Diag, doc: usize, mut value: Value) -> Plan {
+    let map = match &value {
+        Value::Null => return Plan::Skip,
+        Value::Mapping(map) => map,
+        other => {
+            diag.error(
+                doc,
+                "",
+                format_args!(
+                    "not a Kubernetes object: expected a mapping with apiVersion and kind, found {}",
+                    describe(other)
+                ),
+            );
+            return Plan::Skip;
+        }
+    };
+    let field = |diag: &mut Diag, name: &str| -> Option<String> {
+        match map.get(name) {
+            None | Some(Value::Null) => {
+                diag.error(doc, name, "Required value");
+                None
+            }
+            Some(Value::String(s)) if s.is_empty() => {
+                diag.error(doc, name, "Required value");
+                None
+            }
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                diag.error(
+                    doc,
+                    name,
+                    format_args!(
+                        "Invalid value: expected a string, found {}",
+                        describe(other)
+                    ),
+                );
+                None
+            }
+        }
+    };
+    let api_version = field(diag, "apiVersion");
+    let kind_name = field(diag, "kind");
+    let (Some(api_version), Some(kind_name)) = (api_version, kind_name) else {
+        return Plan::Skip;
+    };
+    let Some(&(kind, _, expected)) = KINDS.iter().find(|(_, k, _)| *k == kind_name) else {
+        if let Some((_, k, _)) = KINDS
+            .iter()
+            .find(|(_, k, _)| k.eq_ignore_ascii_case(&kind_name))
+        {
+            diag.error(
+                doc,
+                "kind",
+                format_args!("Unsupported value: {kind_name:?}: kinds are case-sensitive; did you mean {k:?}?"),
+            );
+            return Plan::Skip;
+        }
+        let name = map
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .map(|n| format!(" `{n}`"))
+            .unwrap_or_default();
+        diag.warn(
+            doc,
+            "",
+            format_args!(
+                "{kind_name}{name} ({api_version}): kind not supported by podrun; ignored"
+            ),
+        );
+        return Plan::Skip;
+    };
+    if api_version != expected {
+        diag.error(
+            doc,
+            "apiVersion",
+            format_args!(
+                "Unsupported value: {api_version:?}: supported values: {expected:?} (for kind {kind_name})"
+            ),
+        );
+        return Plan::Skip;
+    }
+    debug_assert_eq!(kind.api_version(), expected);
+    let merged = if has_merge_key(&value) {
+        match value.apply_merge() {
+            Ok(()) => Some(value),
+            Err(e) => {
+                diag.error(doc, "", format_args!("YAML merge key (<<): {e}"));
+                return Plan::Skip;
+            }
+        }
+    } else {
+        None
+    };
+    Plan::Read { kind, merged }
+}
+
+fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+fn has_merge_key(value: &Value) -> bool {
+    match value {
+        Value::Mapping(map) => map
+            .iter()
+            .any(|(k, v)| k.as_str() == Some("<<") || has_merge_key(v)),
+        Value::Sequence(items) => items.iter().any(has_merge_key),
+        Value::Tagged(tagged) => has_merge_key(&tagged.value),
+        _ => false,
+    }
+}
+
+/// A failed typed read of one document.
+struct DocError {
+    location: Option<(usize, usize)>,
+    message: String,
+}
+
+/// Reads one document as `T`, from the text (so that errors have line and column) or, when
+/// the document had merge keys, from the merged value. Returns the paths of the fields `T`
+/// does not know, Kubernetes style (`spec.containers[0].imagePullPolcy`).
+fn typed<T: DeserializeOwned>(
+    de: serde_yaml_ng::Deserializer<'_>,
+    merged: Option<Value>,
+) -> Result<(T, Vec<String>), DocError> {
+    match merged {
+        Some(value) => typed_from(value),
+        None => typed_from(de),
+    }
+}
+
+fn typed_from<'de, T, D>(de: D) -> Result<(T, Vec<String>), DocError>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de, Error = serde_yaml_ng::Error>,
+{
+    let mut unknown = Vec::new();
+    let mut track = serde_path_to_error::Track::new();
+    let result = {
+        let de = serde_path_to_error::Deserializer::new(de, &mut track);
+        serde_ignored::deserialize(de, |path| unknown.push(ignored_path(&path)))
+    };
+    match result {
+        Ok(value) => Ok((value, unknown)),
+        Err(e) => {
+            let path = track.path().to_string();
+            let (location, message) = yaml_error(&e, Some(&path));
+            Err(DocError { location, message })
+        }
+    }
+}
+
+fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", ignored_path(parent)),
+        Path::Map { parent, key } => {
+            let parent = ignored_path(parent);
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => ignored_path(parent),
+    }
+}
+
+/// The location of a YAML error and its message without the location (which the caller
+/// shows in front), prefixed with the field path when the message lacks it.
+fn yaml_error(e: &serde_yaml_ng::Error, path: Option<&str>) -> (Option<(usize, usize)>, String) {
+    let location = e.location().map(|l| (l.line(), l.column()));
+    let mut message = e.to_string();
+    if let Some((line, column)) = location {
+        message = message.replace(&format!(" at line {line} column {column}"), "");
+    }
+    if let Some(path) = path.filter(|p| !p.is_empty() && *p != ".") {
+        if !message.starts_with(&format!("{path}: ")) {
+            message = format!("{path}: {message}");
+        }
+    }
+    (location, message)
+}

@@ -1,0 +1,766 @@
+//! Validation of pods, ConfigMaps and Secrets against Kubernetes' rules (the subset that
+//! matters to podrun) and against each other. Messages follow kubectl's wording:
+//! `<path>: Required value`, `<path>: Invalid value: "x": <why>`, `Duplicate value`,
+//! `Unsupported value`, `Not found`, `Forbidden`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, Secret, Volume};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::load::{Candidate, Diag, Kind};
+
+const DNS1123_LABEL_MAX: usize = 63;
+const DNS1123_SUBDOMAIN_MAX: usize = 253;
+const CONFIG_KEY_MAX: usize = 253;
+
+const RESTART_POLICIES: &[&str] = &["Always", "OnFailure", "Never"];
+const PULL_POLICIES: &[&str] = &["Always", "IfNotPresent", "Never"];
+const PROTOCOLS: &[&str] = &["TCP", "UDP", "SCTP"];
+const HOST_PATH_TYPES: &[&str] = &[
+    "",
+    "DirectoryOrCreate",
+    "Directory",
+    "FileOrCreate",
+    "File",
+    "Socket",
+    "CharDevice",
+    "BlockDevice",
+];
+
+fn is_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// Why `s` is not an RFC 1123 label (container, volume, namespace names), if it is not.
+pub(crate) fn dns_label_error(s: &str) -> Option<String> {
+    if s.len() > DNS1123_LABEL_MAX {
+        return Some(format!(
+            "Invalid value: {s:?}: must be no more than {DNS1123_LABEL_MAX} characters"
+        ));
+    }
+    if !is_label(s) {
+        return Some(format!(
+            "Invalid value: {s:?}: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+        ));
+    }
+    None
+}
+
+/// Why `s` is not an RFC 1123 subdomain (object names), if it is not.
+pub(crate) fn dns_subdomain_error(s: &str) -> Option<String> {
+    if s.len() > DNS1123_SUBDOMAIN_MAX {
+        return Some(format!(
+            "Invalid value: {s:?}: must be no more than {DNS1123_SUBDOMAIN_MAX} characters"
+        ));
+    }
+    if !s.split('.').all(is_label) {
+        return Some(format!(
+            "Invalid value: {s:?}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+        ));
+    }
+    None
+}
+
+/// Why `s` is not a valid ConfigMap/Secret key, if it is not. Keys become file names in
+/// volumes, so this also keeps them from escaping the volume.
+pub(crate) fn config_key_error(s: &str) -> Option<String> {
+    if s.is_empty() {
+        return Some("Required value".to_string());
+    }
+    if s.len() > CONFIG_KEY_MAX {
+        return Some(format!(
+            "Invalid value: {s:?}: must be no more than {CONFIG_KEY_MAX} characters"
+        ));
+    }
+    if !s
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+    {
+        return Some(format!(
+            "Invalid value: {s:?}: a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name', or 'KEY_NAME', or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
+        ));
+    }
+    if s == "." || s == ".." {
+        return Some(format!("Invalid value: {s:?}: must not be '{s}'"));
+    }
+    if s.starts_with("..") {
+        return Some(format!("Invalid value: {s:?}: must not start with '..'"));
+    }
+    None
+}
+
+/// Why `s` is not a relative path staying below its base (`subPath`, `items[].path`).
+pub(crate) fn relative_path_error(s: &str) -> Option<String> {
+    if s.starts_with('/') {
+        return Some(format!("Invalid value: {s:?}: must be a relative path"));
+    }
+    if s.split(['/', '\\']).any(|part| part == "..") {
+        return Some(format!("Invalid value: {s:?}: must not contain '..'"));
+    }
+    None
+}
+
+fn unsupported_value(value: &str, supported: &[&str]) -> String {
+    let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
+    format!(
+        "Unsupported value: {value:?}: supported values: {}",
+        list.join(", ")
+    )
+}
+
+/// `metadata.name` (required, an RFC 1123 subdomain; `generateName` is not supported) and
+/// `metadata.namespace` (an RFC 1123 label when set).
+pub(crate) fn object_name(diag: &mut Diag, doc: usize, kind: &str, meta: &ObjectMeta) {
+    match meta.name.as_deref().filter(|n| !n.is_empty()) {
+        None => {
+            if meta.generate_name.as_deref().is_some_and(|g| !g.is_empty()) {
+                diag.error(
+                    doc,
+                    "metadata.name",
+                    format_args!(
+                        "Required value: generateName is not supported by podrun; give the {kind} a name"
+                    ),
+                );
+            } else {
+                diag.error(doc, "metadata.name", "Required value: name is required");
+            }
+        }
+        Some(name) => {
+            if let Some(e) = dns_subdomain_error(name) {
+                diag.error(doc, "metadata.name", e);
+            }
+        }
+    }
+    if let Some(ns) = meta.namespace.as_deref().filter(|n| !n.is_empty()) {
+        if let Some(e) = dns_label_error(ns) {
+            diag.error(doc, "metadata.namespace", e);
+        }
+    }
+}
+
+pub(crate) fn config_map(diag: &mut Diag, doc: usize, cm: &ConfigMap) {
+    object_name(diag, doc, "ConfigMap", &cm.metadata);
+    for key in cm.data.iter().flat_map(|d| d.keys()) {
+        if let Some(e) = config_key_error(key) {
+            diag.error(doc, &format!("data[{key}]"), e);
+        }
+    }
+    for key in cm.binary_data.iter().flat_map(|d| d.keys()) {
+        if let Some(e) = config_key_error(key) {
+            diag.error(doc, &format!("binaryData[{key}]"), e);
+        } else if cm.data.as_ref().is_some_and(|d| d.contains_key(key)) {
+            diag.error(
+                doc,
+                &format!("binaryData[{key}]"),
+                format_args!("Invalid value: {key:?}: duplicate of key present in data"),
+            );
+        }
+    }
+}
+
+pub(crate) fn secret(diag: &mut Diag, doc: usize, secret: &Secret) {
+    object_name(diag, doc, "Secret", &secret.metadata);
+    for key in secret.data.iter().flat_map(|d| d.keys()) {
+        if let Some(e) = config_key_error(key) {
+            diag.error(doc, &format!("data[{key}]"), e);
+        }
+    }
+    for key in secret.string_data.iter().flat_map(|d| d.keys()) {
+        if let Some(e) = config_key_error(key) {
+            diag.error(doc, &format!("stringData[{key}]"), e);
+        }
+    }
+}
+
+/// The ConfigMaps and Secrets of the file, for references.
+struct Refs<'a> {
+    config_maps: &'a BTreeMap<String, ConfigMap>,
+    secrets: &'a BTreeMap<String, Secret>,
+}
+
+#[derive(Clone, Copy)]
+enum RefKind {
+    ConfigMap,
+    Secret,
+}
+
+impl RefKind {
+    fn name(self) -> &'static str {
+        match self {
+            RefKind::ConfigMap => "ConfigMap",
+            RefKind::Secret => "Secret",
+        }
+    }
+}
+
+impl Refs<'_> {
+    /// `Some(has_key)` when the object exists.
+    fn has_key(&self, kind: RefKind, name: &str, key: &str) -> Option<bool> {
+        match kind {
+            RefKind::ConfigMap => self.config_maps.get(name).map(|cm| {
+                cm.data.as_ref().is_some_and(|d| d.contains_key(key))
+                    || cm.binary_data.as_ref().is_some_and(|d| d.contains_key(key))
+            }),
+            RefKind::Secret => self.secrets.get(name).map(|s| {
+                s.data.as_ref().is_some_and(|d| d.contains_key(key))
+                    || s.string_data.as_ref().is_some_and(|d| d.contains_key(key))
+            }),
+        }
+    }
+
+    fn exists(&self, kind: RefKind, name: &str) -> bool {
+        match kind {
+            RefKind::ConfigMap => self.config_maps.contains_key(name),
+            RefKind::Secret => self.secrets.contains_key(name),
+        }
+    }
+
+    /// Checks a reference to object `name` at `name_path`; false when it is missing (or
+    /// unnamed), so that keys are not checked.
+    fn check_object(
+        &self,
+        diag: &mut Diag,
+        doc: usize,
+        kind: RefKind,
+        name_path: &str,
+        name: Option<&str>,
+        optional: bool,
+    ) -> bool {
+        let Some(name) = name.filter(|n| !n.is_empty()) else {
+            diag.error(doc, name_path, "Required value");
+            return false;
+        };
+        if self.exists(kind, name) {
+            return true;
+        }
+        if !optional {
+            let file = diag.file;
+            diag.error(
+                doc,
+                name_path,
+                format_args!(
+                    "Not found: {name:?}: no {} of that name in {file} (set optional: true if it may be missing)",
+                    kind.name(),
+                ),
+            );
+        }
+        false
+    }
+
+    /// Checks `key` of an existing object.
+    #[allow(clippy::too_many_arguments)]
+    fn check_key(
+        &self,
+        diag: &mut Diag,
+        doc: usize,
+        kind: RefKind,
+        name: &str,
+        key_path: &str,
+        key: &str,
+        optional: bool,
+    ) {
+        if key.is_empty() {
+            diag.error(doc, key_path, "Required value");
+            return;
+        }
+        if self.has_key(kind, name, key) == Some(false) && !optional {
+            diag.error(
+                doc,
+                key_path,
+                format_args!(
+                    "Not found: {key:?}: {} {name:?} has no such key",
+                    kind.name()
+                ),
+            );
+        }
+    }
+}
+
+/// Validates one pod (a Pod document or a workload's pod template).
+pub(crate) fn pod(
+    diag: &mut Diag,
+    candidate: &Candidate,
+    config_maps: &BTreeMap<String, ConfigMap>,
+    secrets: &BTreeMap<String, Secret>,
+) {
+    let Some(spec) = candidate.pod.spec.as_ref() else {
+        return;
+    };
+    let refs = Refs {
+        config_maps,
+        secrets,
+    };
+    let doc = candidate.source.document;
+    let prefix = if candidate.kind.is_workload() {
+        "spec.template.spec"
+    } else {
+        "spec"
+    };
+    restart_policy(diag, doc, candidate.kind, prefix, spec);
+    if let Some(grace) = spec.termination_grace_period_seconds {
+        if grace < 0 {
+            diag.error(
+                doc,
+                &format!("{prefix}.terminationGracePeriodSeconds"),
+                format_args!("Invalid value: {grace}: must be greater than or equal to 0"),
+            );
+        }
+    }
+    if let Some(hostname) = spec.hostname.as_deref().filter(|h| !h.is_empty()) {
+        if let Some(e) = dns_label_error(hostname) {
+            diag.error(doc, &format!("{prefix}.hostname"), e);
+        }
+    }
+
+    let mut volume_names = BTreeSet::new();
+    for (i, volume) in spec.volumes.iter().flatten().enumerate() {
+        let path = format!("{prefix}.volumes[{i}]");
+        self::volume(diag, doc, &path, volume, &refs);
+        if !volume.name.is_empty() && !volume_names.insert(volume.name.as_str()) {
+            diag.error(
+                doc,
+                &format!("{path}.name"),
+                format_args!("Duplicate value: {:?}", volume.name),
+            );
+        }
+    }
+
+    if spec.containers.is_empty() {
+        diag.error(doc, &format!("{prefix}.containers"), "Required value");
+    }
+    let mut container_names = BTreeSet::new();
+    let all = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, c)| (format!("{prefix}.initContainers[{i}]"), c, true))
+        .chain(
+            spec.containers
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (format!("{prefix}.containers[{i}]"), c, false)),
+        );
+    for (path, c, init) in all {
+        container(diag, doc, &path, c, init, &volume_names, &refs);
+        if !c.name.is_empty() && !container_names.insert(c.name.as_str()) {
+            diag.error(
+                doc,
+                &format!("{path}.name"),
+                format_args!("Duplicate value: {:?}", c.name),
+            );
+        }
+    }
+}
+
+fn restart_policy(diag: &mut Diag, doc: usize, kind: Kind, prefix: &str, spec: &PodSpec) {
+    let path = format!("{prefix}.restartPolicy");
+    let policy = spec.restart_policy.as_deref().filter(|p| !p.is_empty());
+    let supported: &[&str] = match kind {
+        Kind::Job => &["OnFailure", "Never"],
+        k if k.is_workload() => &["Always"],
+        _ => RESTART_POLICIES,
+    };
+    match policy {
+        None if kind == Kind::Job => diag.error(
+            doc,
+            &path,
+            "Required value: a Job's pod template needs restartPolicy \"OnFailure\" or \"Never\"",
+        ),
+        None => {}
+        Some(p) if !supported.contains(&p) => {
+            diag.error(doc, &path, unsupported_value(p, supported))
+        }
+        Some(_) => {}
+    }
+}
+
+fn volume(diag: &mut Diag, doc: usize, path: &str, volume: &Volume, refs: &Refs) {
+    if volume.name.is_empty() {
+        diag.error(doc, &format!("{path}.name"), "Required value");
+    } else if let Some(e) = dns_label_error(&volume.name) {
+        diag.error(doc, &format!("{path}.name"), e);
+    }
+    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(volume) {
+        let sources: Vec<&String> = map.keys().filter(|k| *k != "name").collect();
+        if sources.len() > 1 {
+            let name = sources.last().map(|s| s.as_str()).unwrap_or_default();
+            diag.error(
+                doc,
+                &format!("{path}.{name}"),
+                "Forbidden: may not specify more than 1 volume type",
+            );
+        }
+    }
+    if let Some(host) = &volume.host_path {
+        if host.path.is_empty() {
+            diag.error(doc, &format!("{path}.hostPath.path"), "Required value");
+        } else if host.path.split('/').any(|p| p == "..") {
+            diag.error(
+                doc,
+                &format!("{path}.hostPath.path"),
+                format_args!("Invalid value: {:?}: must not contain '..'", host.path),
+            );
+        }
+        if let Some(t) = host.type_.as_deref() {
+            if !HOST_PATH_TYPES.contains(&t) {
+                diag.error(
+                    doc,
+                    &format!("{path}.hostPath.type"),
+                    unsupported_value(t, &HOST_PATH_TYPES[1..]),
+                );
+            }
+        }
+    }
+    if let Some(cm) = &volume.config_map {
+        let base = format!("{path}.configMap");
+        let optional = cm.optional.unwrap_or(false);
+        let found = refs.check_object(
+            diag,
+            doc,
+            RefKind::ConfigMap,
+            &format!("{base}.name"),
+            Some(&cm.name),
+            optional,
+        );
+        items(
+            diag,
+            doc,
+            &base,
+            cm.items.as_deref(),
+            refs,
+            RefKind::ConfigMap,
+            found.then_some(cm.name.as_str()),
+            optional,
+        );
+    }
+    if let Some(secret) = &volume.secret {
+        let base = format!("{path}.secret");
+        let optional = secret.optional.unwrap_or(false);
+        let found = refs.check_object(
+            diag,
+            doc,
+            RefKind::Secret,
+            &format!("{base}.secretName"),
+            secret.secret_name.as_deref(),
+            optional,
+        );
+        let name = secret.secret_name.as_deref().filter(|_| found);
+        items(
+            diag,
+            doc,
+            &base,
+            secret.items.as_deref(),
+            refs,
+            RefKind::Secret,
+            name,
+            optional,
+        );
+    }
+}
+
+/// `items` of a configMap/secret volume; `name` is the referred object when it exists.
+#[allow(clippy::too_many_arguments)]
+fn items(
+    diag: &mut Diag,
+    doc: usize,
+    base: &str,
+    items: Option<&[k8s_openapi::api::core::v1::KeyToPath]>,
+    refs: &Refs,
+    kind: RefKind,
+    name: Option<&str>,
+    optional: bool,
+) {
+    for (j, item) in items.into_iter().flatten().enumerate() {
+        let item_path = format!("{base}.items[{j}]");
+        match name {
+            Some(name) => refs.check_key(
+                diag,
+                doc,
+                kind,
+                name,
+                &format!("{item_path}.key"),
+                &item.key,
+                optional,
+            ),
+            None if item.key.is_empty() => {
+                diag.error(doc, &format!("{item_path}.key"), "Required value")
+            }
+            None => {}
+        }
+        if item.path.is_empty() {
+            diag.error(doc, &format!("{item_path}.path"), "Required value");
+        } else if let Some(e) = relative_path_error(&item.path) {
+            diag.error(doc, &format!("{item_path}.path"), e);
+        }
+    }
+}
+
+fn container(
+    diag: &mut Diag,
+    doc: usize,
+    path: &str,
+    c: &Container,
+    init: bool,
+    volumes: &BTreeSet<&str>,
+    refs: &Refs,
+) {
+    if c.name.is_empty() {
+        diag.error(doc, &format!("{path}.name"), "Required value");
+    } else if let Some(e) = dns_label_error(&c.name) {
+        diag.error(doc, &format!("{path}.name"), e);
+    }
+    if c.image.as_deref().is_none_or(|i| i.trim().is_empty()) {
+        diag.error(doc, &format!("{path}.image"), "Required value");
+    }
+    if let Some(p) = c.image_pull_policy.as_deref() {
+        if !PULL_POLICIES.contains(&p) {
+            diag.error(
+                doc,
+                &format!("{path}.imagePullPolicy"),
+                unsupported_value(p, PULL_POLICIES),
+            );
+        }
+    }
+    if init {
+        if let Some(p) = c.restart_policy.as_deref() {
+            if p != "Always" {
+                diag.error(
+                    doc,
+                    &format!("{path}.restartPolicy"),
+                    unsupported_value(p, &["Always"]),
+                );
+            }
+        }
+    }
+
+    for (j, port) in c.ports.iter().flatten().enumerate() {
+        let port_path = format!("{path}.ports[{j}]");
+        if !(1..=65535).contains(&port.container_port) {
+            diag.error(
+                doc,
+                &format!("{port_path}.containerPort"),
+                format_args!(
+                    "Invalid value: {}: must be between 1 and 65535, inclusive",
+                    port.container_port
+                ),
+            );
+        }
+        if let Some(host_port) = port.host_port.filter(|p| *p != 0) {
+            if !(1..=65535).contains(&host_port) {
+                diag.error(
+                    doc,
+                    &format!("{port_path}.hostPort"),
+                    format_args!(
+                        "Invalid value: {host_port}: must be between 1 and 65535, inclusive"
+                    ),
+                );
+            }
+        }
+        if let Some(proto) = port.protocol.as_deref() {
+            if !PROTOCOLS.contains(&proto) {
+                diag.error(
+                    doc,
+                    &format!("{port_path}.protocol"),
+                    unsupported_value(proto, PROTOCOLS),
+                );
+            }
+        }
+    }
+
+    for (j, env) in c.env.iter().flatten().enumerate() {
+        let env_path = format!("{path}.env[{j}]");
+        if env.name.is_empty() {
+            diag.error(doc, &format!("{env_path}.name"), "Required value");
+        } else if env.name.contains('=') {
+            diag.error(
+                doc,
+                &format!("{env_path}.name"),
+                format_args!("Invalid value: {:?}: must not contain '='", env.name),
+            );
+        }
+        let Some(from) = &env.value_from else {
+            continue;
+        };
+        if env.value.as_deref().is_some_and(|v| !v.is_empty()) {
+            diag.error(
+                doc,
+                &format!("{env_path}.valueFrom"),
+                "Invalid value: \"\": may not be specified when `value` is not empty",
+            );
+        }
+        if let Some(sel) = &from.config_map_key_ref {
+            let base = format!("{env_path}.valueFrom.configMapKeyRef");
+            let optional = sel.optional.unwrap_or(false);
+            if refs.check_object(
+                diag,
+                doc,
+                RefKind::ConfigMap,
+                &format!("{base}.name"),
+                Some(&sel.name),
+                optional,
+            ) {
+                refs.check_key(
+                    diag,
+                    doc,
+                    RefKind::ConfigMap,
+                    &sel.name,
+                    &format!("{base}.key"),
+                    &sel.key,
+                    optional,
+                );
+            }
+        }
+        if let Some(sel) = &from.secret_key_ref {
+            let base = format!("{env_path}.valueFrom.secretKeyRef");
+            let optional = sel.optional.unwrap_or(false);
+            if refs.check_object(
+                diag,
+                doc,
+                RefKind::Secret,
+                &format!("{base}.name"),
+                Some(&sel.name),
+                optional,
+            ) {
+                refs.check_key(
+                    diag,
+                    doc,
+                    RefKind::Secret,
+                    &sel.name,
+                    &format!("{base}.key"),
+                    &sel.key,
+                    optional,
+                );
+            }
+        }
+    }
+
+    for (j, from) in c.env_from.iter().flatten().enumerate() {
+        let from_path = format!("{path}.envFrom[{j}]");
+        if let Some(r) = &from.config_map_ref {
+            refs.check_object(
+                diag,
+                doc,
+                RefKind::ConfigMap,
+                &format!("{from_path}.configMapRef.name"),
+                Some(&r.name),
+                r.optional.unwrap_or(false),
+            );
+        }
+        if let Some(r) = &from.secret_ref {
+            refs.check_object(
+                diag,
+                doc,
+                RefKind::Secret,
+                &format!("{from_path}.secretRef.name"),
+                Some(&r.name),
+                r.optional.unwrap_or(false),
+            );
+        }
+    }
+
+    let mut mount_paths = BTreeSet::new();
+    for (j, mount) in c.volume_mounts.iter().flatten().enumerate() {
+        let mount_path = format!("{path}.volumeMounts[{j}]");
+        if mount.name.is_empty() {
+            diag.error(doc, &format!("{mount_path}.name"), "Required value");
+        } else if !volumes.contains(mount.name.as_str()) {
+            diag.error(
+                doc,
+                &format!("{mount_path}.name"),
+                format_args!(
+                    "Not found: {:?}: no volume of that name in the pod",
+                    mount.name
+                ),
+            );
+        }
+        if mount.mount_path.is_empty() {
+            diag.error(doc, &format!("{mount_path}.mountPath"), "Required value");
+        } else {
+            let normalized = normalize_mount_path(&mount.mount_path);
+            if !mount_paths.insert(normalized) {
+                diag.error(
+                    doc,
+                    &format!("{mount_path}.mountPath"),
+                    format_args!("Invalid value: {:?}: must be unique", mount.mount_path),
+                );
+            }
+        }
+        if let Some(sub) = mount.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            if let Some(e) = relative_path_error(sub) {
+                diag.error(doc, &format!("{mount_path}.subPath"), e);
+            }
+        }
+    }
+}
+
+/// `/var//log/` and `/var/log` are the same mount point.
+fn normalize_mount_path(path: &str) -> String {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    let joined = parts.join("/");
+    if path.starts_with('/') {
+        format!("/{joined}")
+    } else {
+        joined
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels() {
+        assert!(dns_label_error("web").is_none());
+        assert!(dns_label_error("a-1").is_none());
+        assert!(dns_label_error("1a").is_none());
+        for bad in ["", "Web", "-a", "a-", "a_b", "a.b", &"a".repeat(64)] {
+            assert!(dns_label_error(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn subdomains() {
+        assert!(dns_subdomain_error("pod-network").is_none());
+        assert!(dns_subdomain_error("a.b-c.d").is_none());
+        for bad in ["", "A", "a..b", ".a", "a.", "a_b", &"a".repeat(254)] {
+            assert!(dns_subdomain_error(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn config_keys() {
+        for good in ["a", "KEY_NAME", "key.name", "key-name", ".hidden", "a..b"] {
+            assert!(config_key_error(good).is_none(), "{good:?}");
+        }
+        for bad in ["", ".", "..", "..a", "a/b", "a b", "ä"] {
+            assert!(config_key_error(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn relative_paths() {
+        for good in ["a", "a/b", "a..b", "./a", "a/.b"] {
+            assert!(relative_path_error(good).is_none(), "{good:?}");
+        }
+        for bad in ["/a", "..", "../a", "a/../b", "a/..", "a\\..\\b"] {
+            assert!(relative_path_error(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn mount_paths_normalize() {
+        assert_eq!(normalize_mount_path("/var//log/"), "/var/log");
+        assert_eq!(normalize_mount_path("/var/./log"), "/var/log");
+        assert_eq!(normalize_mount_path("/"), "/");
+    }
+}
