@@ -27,7 +27,7 @@ impl Paths {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::resolve(
             |name| std::env::var_os(name).map(PathBuf::from),
-            is_real_root(),
+            podrun_userns::is_root_in_initial_namespace(),
         )
     }
 
@@ -71,14 +71,6 @@ impl Paths {
     pub fn store_dir(&self) -> &Path {
         &self.data_dir
     }
-}
-
-/// Root in the host's user namespace (not merely uid 0 inside a user namespace).
-fn is_real_root() -> bool {
-    nix::unistd::geteuid().is_root()
-        && std::fs::read_to_string("/proc/self/uid_map")
-            .map(|m| m.split_whitespace().nth(2) == Some("4294967295"))
-            .unwrap_or(false)
 }
 
 #[cfg(test)]
