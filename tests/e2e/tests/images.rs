@@ -425,3 +425,32 @@ fn a_hostile_layer_is_refused_naming_image_and_layer() {
     assert!(!env.layer_dirs().contains(&hex(&layers[1]).to_string()));
     assert!(list(&env.storage().join("tmp")).is_empty());
 }
+
+#[test]
+fn a_digest_reference_pins_exactly() {
+    let env = TestEnv::new();
+    let expected = image_info("test/busybox-extra", "latest");
+    let digest = expected["digest"].as_str().unwrap();
+    let pinned = format!("{}/test/busybox-extra@{digest}", registry());
+    let stdout = env.podrun_ok(&["pull", &pinned]);
+    assert_eq!(stdout.trim(), digest);
+    let images = env.images_json();
+    assert_eq!(images[0]["name"], pinned);
+    assert_eq!(images[0]["digest"], digest);
+    assert_eq!(images[0]["tag"], serde_json::Value::Null);
+
+    // A tag with a digest: the digest decides.
+    let both = format!("{}/test/busybox-extra:whatever@{digest}", registry());
+    env.podrun_ok(&["pull", &both]);
+
+    // Another image's digest in this repository is not served: the pull fails.
+    let other = image_info("library/nginx", "1.23")["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let err = env.podrun_err(&[
+        "pull",
+        &format!("{}/test/busybox-extra@{other}", registry()),
+    ]);
+    assert!(err.contains("not found"), "{err}");
+}
