@@ -27,4 +27,15 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build -p podrun
 export PODRUN_BIN="$PWD/target/debug/podrun"
-cargo test --workspace "$@"
+
+# cargo ends with per-crate lines (the last one often a doc-test run of 0 tests); finish with
+# one summary line over every crate, in the plain `N passed, N failed` form.
+log=$(mktemp)
+set +e
+cargo test --workspace "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+read -r passed failed < <(awk '/^test result:/ { p += $4; f += $6 } END { print p + 0, f + 0 }' "$log")
+rm -f "$log"
+echo "podrun test suite: $passed passed, $failed failed"
+exit "$status"
