@@ -43,3 +43,38 @@ pub fn enter_user_namespace() -> anyhow::Result<MappingPlan> {
     podrun_userns::enter_user_namespace(&plan)?;
     Ok(plan)
 }
+
+/// Where pods live; fails with a hint when XDG_RUNTIME_DIR is missing.
+pub fn pod_dirs(paths: &podrun_config::Paths) -> anyhow::Result<podrun_pod::PodDirs> {
+    Ok(podrun_pod::PodDirs::new(
+        paths.runtime_dir.as_deref(),
+        paths.xdg_runtime_dir.as_deref(),
+        &paths.data_dir,
+    )?)
+}
+
+/// Removes directories that may hold files of subordinate ids (container layers, overlayfs
+/// work directories): directly when possible, else with `rm -rf` run in podrun's user
+/// namespace (`podrun unshare`), as this process may not enter it any more.
+pub fn remove_dirs(dirs: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    let left: Vec<&std::path::PathBuf> = dirs
+        .iter()
+        .filter(|d| podrun_pod::remove_tree(d).is_err() || d.exists())
+        .collect();
+    if left.is_empty() {
+        return Ok(());
+    }
+    let status = std::process::Command::new("/proc/self/exe")
+        .args(["unshare", "rm", "-rf", "--"])
+        .args(&left)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .context("cannot run `podrun unshare rm -rf`")?;
+    match left.iter().find(|d| d.exists()) {
+        Some(dir) => anyhow::bail!(
+            "cannot remove {} (`podrun unshare rm -rf` ended with {status})",
+            dir.display()
+        ),
+        None => Ok(()),
+    }
+}

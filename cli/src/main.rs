@@ -34,6 +34,26 @@ enum Command {
     /// Run a command in podrun's user namespace (as `podman unshare` does), where the store's
     /// files show the owners the images gave them.
     Unshare(commands::unshare::UnshareArgs),
+    /// Run the pods of a Kubernetes manifest.
+    Play(commands::play::PlayArgs),
+    /// List pods.
+    Ps(commands::ps::PsArgs),
+    /// Print a container's output.
+    Logs(commands::logs::LogsArgs),
+    /// Stop pods and remove them.
+    Down(commands::down::DownArgs),
+    /// The pod supervisor (started by `podrun play`).
+    #[command(name = "__supervise", hide = true)]
+    Supervise(SuperviseArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SuperviseArgs {
+    /// The pod's runtime directory (with plan.json).
+    dir: std::path::PathBuf,
+    /// Where to write `ok` (or an error) once the pod runs.
+    #[arg(long)]
+    ready_fd: Option<i32>,
 }
 
 impl Command {
@@ -65,9 +85,20 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    if let Command::Unshare(args) = &command {
-        // Replaces this process; nothing async involved.
-        return commands::unshare::run(args);
+    // Commands with nothing async run without a runtime: the supervisor must stay
+    // single-threaded, and `down` signals pods from this (initial) user namespace.
+    match command {
+        // Replaces this process.
+        Command::Unshare(args) => return commands::unshare::run(&args),
+        Command::Supervise(args) => {
+            let code = podrun_pod::supervisor::run(&args.dir, args.ready_fd);
+            return Ok(ExitCode::from(code.clamp(0, 255) as u8));
+        }
+        Command::Play(args) => return commands::play::run(args),
+        Command::Ps(args) => return commands::ps::run(args),
+        Command::Logs(args) => return commands::logs::run(args),
+        Command::Down(args) => return commands::down::run(args),
+        _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -77,7 +108,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Command::Pull(args) => commands::pull::run(args, mapping).await,
             Command::Images(args) => commands::images::run(args),
             Command::Rmi(args) => commands::rmi::run(args),
-            Command::Unshare(_) => unreachable!("handled above"),
+            _ => unreachable!("handled above"),
         }
     })
 }
@@ -92,7 +123,6 @@ fn init_logging(debug: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .without_time()
-        .with_target(debug)
+        .event_format(output::LogFormat { debug })
         .init();
 }

@@ -92,6 +92,41 @@ pub fn print_error(error: &anyhow::Error, debug: bool) {
     }
 }
 
+/// Log lines for people: `warning: …` like the `error: …` lines, no timestamps; with
+/// `--debug`, the level and target too.
+pub struct LogFormat {
+    pub debug: bool,
+}
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for LogFormat
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let meta = event.metadata();
+        let label = match *meta.level() {
+            tracing::Level::ERROR => "error",
+            tracing::Level::WARN => "warning",
+            tracing::Level::INFO => "info",
+            tracing::Level::DEBUG => "debug",
+            tracing::Level::TRACE => "trace",
+        };
+        if self.debug {
+            write!(writer, "{label} [{}]: ", meta.target())?;
+        } else {
+            write!(writer, "{label}: ")?;
+        }
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,10 @@
 //! One module per subcommand.
 
+pub mod down;
 pub mod images;
+pub mod logs;
+pub mod play;
+pub mod ps;
 pub mod pull;
 pub mod rmi;
 pub mod unshare;

@@ -1,0 +1,306 @@
+//! `podrun play FILE`: run the pods of a manifest.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use podrun_manifest::{LoadOptions, Manifest, PodManifest};
+use podrun_pod::plan::{pull_policy, PullPolicy};
+use podrun_pod::{display_name, PodDirs};
+use podrun_registry::ImageName;
+use podrun_store::ImageRecord;
+
+use crate::context::{pod_dirs, remove_dirs, Context};
+
+#[derive(Debug, Args)]
+pub struct PlayArgs {
+    /// The manifest: a YAML file of Pods (or Deployments, Jobs, ...), ConfigMaps and Secrets;
+    /// `-` reads stdin.
+    #[arg(value_name = "FILE")]
+    file: String,
+
+    /// Treat unknown fields and fields podrun does not support yet as errors.
+    #[arg(long)]
+    strict: bool,
+}
+
+/// How long play waits for a supervisor to start its pod.
+const START_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
+    let manifest = podrun_manifest::load_path(
+        &args.file,
+        &LoadOptions {
+            strict: args.strict,
+        },
+    )?;
+    for warning in &manifest.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let context = Context::load()?;
+    let dirs = pod_dirs(&context.paths)?;
+    for pod in &manifest.pods {
+        let (namespace, name) = (pod.namespace(), pod.name());
+        if podrun_pod::stop::dirs_exist(&dirs, namespace, name) {
+            let shown = if namespace == podrun_manifest::DEFAULT_NAMESPACE {
+                name.to_string()
+            } else {
+                display_name(namespace, name)
+            };
+            bail!(
+                "pod `{}` already exists; run `podrun down {shown}` first",
+                display_name(namespace, name)
+            );
+        }
+    }
+    let images = pull_images(&context, &manifest)?;
+
+    let mut started: Vec<(String, String)> = Vec::new();
+    for pod in &manifest.pods {
+        if let Err(error) = start_pod(&context, &dirs, &manifest, pod, &images) {
+            // All or nothing: stop the pods of this file that did start.
+            for (namespace, name) in started.iter().rev() {
+                let _ = podrun_pod::stop::stop_processes(
+                    &dirs,
+                    namespace,
+                    name,
+                    Duration::from_secs(10),
+                );
+                let _ = remove_dirs(&[
+                    dirs.data_dir(namespace, name),
+                    dirs.runtime_dir(namespace, name),
+                ]);
+            }
+            return Err(error);
+        }
+        started.push((pod.namespace().to_string(), pod.name().to_string()));
+    }
+    let entries: Vec<_> = started
+        .iter()
+        .filter_map(|(namespace, name)| {
+            podrun_pod::state::entry(&dirs.runtime_dir(namespace, name))
+        })
+        .collect();
+    super::ps::print_table(&entries, false);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Pulls what the pull policies ask for (each image once), in a `podrun pull` child (pulling
+/// needs podrun's user namespace, which this process does not enter: the supervisors it starts
+/// enter their own). Returns the store record of every image, by the name the manifest gives.
+fn pull_images(
+    context: &Context,
+    manifest: &Manifest,
+) -> anyhow::Result<BTreeMap<String, ImageRecord>> {
+    let mut to_pull: Vec<(String, String)> = Vec::new(); // (image, who)
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    for pod in &manifest.pods {
+        let pod_name = display_name(pod.namespace(), pod.name());
+        let spec = pod.pod.spec.as_ref();
+        for (i, container) in spec.iter().flat_map(|s| s.containers.iter()).enumerate() {
+            let who = format!(
+                "pod `{pod_name}`: container `{}` (spec.containers[{i}].image)",
+                container.name
+            );
+            let image = container.image.clone().unwrap_or_default();
+            let name: ImageName = image
+                .parse()
+                .with_context(|| format!("{who}: invalid image name"))?;
+            let present = context.store.image(&name.to_string())?.is_some();
+            let policy = pull_policy(container, &format!("spec.containers[{i}]"))
+                .map_err(|e| anyhow::anyhow!("{who}: {e}"))?;
+            match policy {
+                PullPolicy::Never if !present => bail!(
+                    "{who}: image `{image}` is not in the store and imagePullPolicy is Never\nhint: pull it first: podrun pull {image}"
+                ),
+                PullPolicy::Always => to_pull.push((image.clone(), who)),
+                PullPolicy::IfNotPresent if !present => to_pull.push((image.clone(), who)),
+                _ => {}
+            }
+            names.insert(image, name.to_string());
+        }
+    }
+    let mut pulled: Vec<String> = Vec::new();
+    for (image, who) in &to_pull {
+        if pulled.contains(image) {
+            continue;
+        }
+        let status = Command::new("/proc/self/exe")
+            .args(["pull", "--", image])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .context("cannot run `podrun pull`")?;
+        if !status.success() {
+            bail!("{who}: cannot pull image `{image}` (see the error above)");
+        }
+        pulled.push(image.clone());
+    }
+    let mut records = BTreeMap::new();
+    for (image, name) in names {
+        let record = context
+            .store
+            .image(&name)?
+            .with_context(|| format!("image `{image}` is not in the store after its pull"))?;
+        records.insert(image, record);
+    }
+    Ok(records)
+}
+
+fn start_pod(
+    context: &Context,
+    dirs: &PodDirs,
+    manifest: &Manifest,
+    pod: &PodManifest,
+    images: &BTreeMap<String, ImageRecord>,
+) -> anyhow::Result<()> {
+    let plan = podrun_pod::plan::build(pod, manifest, &context.store, images, dirs)?;
+    let pod_name = display_name(&plan.namespace, &plan.name);
+    std::fs::create_dir_all(&dirs.runtime_root)
+        .with_context(|| format!("cannot create {}", dirs.runtime_root.display()))?;
+    std::fs::create_dir_all(&dirs.data_root)
+        .with_context(|| format!("cannot create {}", dirs.data_root.display()))?;
+    // create_dir, not create_dir_all: a pod started at the same time by another play fails.
+    std::fs::create_dir(&plan.runtime_dir).with_context(|| {
+        format!(
+            "pod `{pod_name}`: cannot create {}",
+            plan.runtime_dir.display()
+        )
+    })?;
+    let result = (|| {
+        std::fs::create_dir(&plan.data_dir)
+            .with_context(|| format!("cannot create {}", plan.data_dir.display()))?;
+        plan.write()?;
+        let (child, ready) = spawn_supervisor(&plan.runtime_dir)?;
+        wait_ready(child, ready, &plan.runtime_dir)
+    })();
+    if let Err(error) = result {
+        let _ = podrun_pod::stop::stop_processes(
+            dirs,
+            &plan.namespace,
+            &plan.name,
+            Duration::from_secs(5),
+        );
+        if let Err(e) = remove_dirs(&[plan.data_dir.clone(), plan.runtime_dir.clone()]) {
+            eprintln!("warning: {e}");
+        }
+        return Err(error.context(format!("cannot start pod `{pod_name}`")));
+    }
+    Ok(())
+}
+
+/// Starts `podrun __supervise DIR` detached (own session, output to DIR/supervisor.log) with
+/// a pipe on fd 3 for its answer.
+fn spawn_supervisor(dir: &Path) -> anyhow::Result<(Child, std::fs::File)> {
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let log_path = dir.join(podrun_pod::supervisor::LOG_FILE);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
+    let write_fd = write_end.as_raw_fd();
+    let mut command = Command::new("/proc/self/exe");
+    command
+        .arg(podrun_pod::supervisor::SUPERVISE_COMMAND)
+        .arg(dir)
+        .args(["--ready-fd", "3"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    if std::env::var_os("PODRUN_LOG").is_none() {
+        command.env("PODRUN_LOG", "info");
+    }
+    // SAFETY: only async-signal-safe system calls between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if write_fd == 3 {
+                if libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(write_fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = command.spawn().context("cannot start the pod supervisor")?;
+    drop(write_end);
+    Ok((child, std::fs::File::from(read_end)))
+}
+
+/// Waits for the supervisor's `ok`, or its error (then for its exit).
+fn wait_ready(mut child: Child, ready: std::fs::File, dir: &Path) -> anyhow::Result<()> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut answer = Vec::new();
+    let mut ready = ready;
+    nix::fcntl::fcntl(
+        ready.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )?;
+    let mut buffer = [0u8; 4096];
+    loop {
+        let mut fds = [libc::pollfd {
+            fd: ready.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: poll on one valid descriptor.
+        unsafe { libc::poll(fds.as_mut_ptr(), 1, 200) };
+        match ready.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => {
+                answer.extend_from_slice(&buffer[..n]);
+                if answer.starts_with(b"ok\n") {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).context("cannot read the supervisor's answer"),
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "the pod supervisor did not start the pod in {} s",
+                START_TIMEOUT.as_secs()
+            );
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    if answer.starts_with("ok\n") {
+        return Ok(());
+    }
+    // The supervisor cleans up, then ends.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let message = answer.trim();
+    if message.is_empty() {
+        let log =
+            std::fs::read_to_string(dir.join(podrun_pod::supervisor::LOG_FILE)).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(10).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!(
+            "the pod supervisor ended without starting the pod; its log:\n{}",
+            tail.join("\n")
+        );
+    }
+    bail!("{message}")
+}

@@ -1,0 +1,407 @@
+//! Planning a pod: everything the supervisor needs, worked out in the CLI and written to
+//! `plan.json`, so that the supervisor reads no manifest, store index or image config.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use podrun_manifest::k8s_openapi::api::core::v1::{Container, Pod};
+use podrun_manifest::{Manifest, PodManifest};
+use podrun_process::{ImageFiles, Objects, PodFields};
+use podrun_store::{Digest, ImageRecord, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::{PodDirs, PodError};
+
+pub const PLAN_FILE: &str = "plan.json";
+
+/// Default `terminationGracePeriodSeconds`, as in Kubernetes.
+pub const DEFAULT_GRACE_SECONDS: u64 = 30;
+
+/// What the supervisor runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub hostname: String,
+    pub share_process_namespace: bool,
+    /// `Always`, `OnFailure` or `Never`.
+    pub restart_policy: String,
+    pub termination_grace_period_seconds: u64,
+    pub runtime_dir: PathBuf,
+    pub data_dir: PathBuf,
+    /// emptyDir volumes (directories under `data_dir/volumes`).
+    pub volumes: Vec<String>,
+    pub containers: Vec<ContainerPlan>,
+    /// RFC 3339.
+    pub created: String,
+}
+
+/// One container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerPlan {
+    pub name: String,
+    /// The image as the manifest names it.
+    pub image: String,
+    /// Image layers, top layer first.
+    pub lower_dirs: Vec<PathBuf>,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub mounts: Vec<MountPlan>,
+    /// The image's STOPSIGNAL (e.g. `SIGQUIT`), sent instead of SIGTERM to stop the
+    /// container, as containerd does.
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+}
+
+/// A bind mount of a pod directory (an emptyDir volume, or a subPath of one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountPlan {
+    /// Created (as a directory) by the supervisor when missing.
+    pub source: PathBuf,
+    pub destination: String,
+    pub readonly: bool,
+}
+
+impl Plan {
+    pub fn read(runtime_dir: &Path) -> Result<Plan, PodError> {
+        let path = runtime_dir.join(PLAN_FILE);
+        let bytes = std::fs::read(&path)
+            .map_err(PodError::io(format!("cannot read {}", path.display())))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| PodError::msg(format!("{} is damaged: {e}", path.display())))
+    }
+
+    pub fn write(&self) -> Result<(), PodError> {
+        let json = serde_json::to_vec_pretty(self).expect("plan serializes");
+        crate::write_atomic(&self.runtime_dir.join(PLAN_FILE), &json)
+    }
+
+    /// The container's directories: `containers/<name>/{bundle,upper,work}`.
+    pub fn container_dir(&self, container: &str) -> PathBuf {
+        self.data_dir.join("containers").join(container)
+    }
+}
+
+/// `imagePullPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullPolicy {
+    Always,
+    IfNotPresent,
+    Never,
+}
+
+/// The container's pull policy: as written, else Kubernetes' default (`Always` for a
+/// `:latest` or untagged image, `IfNotPresent` otherwise). `index` is the container's index,
+/// for the message of an invalid value.
+pub fn pull_policy(container: &Container, field: &str) -> Result<PullPolicy, PodError> {
+    match container.image_pull_policy.as_deref() {
+        Some("Always") => Ok(PullPolicy::Always),
+        Some("IfNotPresent") => Ok(PullPolicy::IfNotPresent),
+        Some("Never") => Ok(PullPolicy::Never),
+        Some(other) => Err(PodError::msg(format!(
+            "{field}.imagePullPolicy: unsupported value `{other}` (expected Always, IfNotPresent or Never)"
+        ))),
+        None => {
+            let image = container.image.as_deref().unwrap_or_default();
+            Ok(if image_is_latest(image) {
+                PullPolicy::Always
+            } else {
+                PullPolicy::IfNotPresent
+            })
+        }
+    }
+}
+
+/// Whether `image` has no digest and no tag, or the tag `latest`.
+pub fn image_is_latest(image: &str) -> bool {
+    if image.contains('@') {
+        return false;
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.rsplit_once(':') {
+        Some((_, tag)) => tag == "latest",
+        None => true,
+    }
+}
+
+/// The ConfigMaps and Secrets of the manifest, for podrun-process.
+struct ManifestObjects<'a>(&'a Manifest);
+
+impl Objects for ManifestObjects<'_> {
+    fn config_map(&self, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
+        self.0.config_map_entries(name)
+    }
+    fn secret(&self, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
+        self.0.secret_entries(name)
+    }
+}
+
+/// An image's files, looked up in its layer directories top-down. A whiteout (a 0:0
+/// character device) hides the file of the layers below.
+pub struct LayerFiles<'a>(pub &'a [PathBuf]);
+
+impl ImageFiles for LayerFiles<'_> {
+    fn read(&self, path: &str) -> Option<Vec<u8>> {
+        use std::os::unix::fs::FileTypeExt;
+        let relative = path.trim_start_matches('/');
+        for layer in self.0 {
+            let candidate = layer.join(relative);
+            match std::fs::symlink_metadata(&candidate) {
+                Ok(meta) if meta.is_file() => return std::fs::read(&candidate).ok(),
+                Ok(meta) if meta.file_type().is_char_device() => return None,
+                Ok(_) => return None,
+                Err(_) => continue,
+            }
+        }
+        None
+    }
+}
+
+/// A new pod uid (random, UUID-shaped like Kubernetes').
+pub fn new_uid() -> String {
+    let bytes: [u8; 16] = rand::random();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Works out the plan of `pod`. `images` gives the store record of every image the pod's
+/// containers name (as written in the manifest); they must all be in the store.
+pub fn build(
+    pod: &PodManifest,
+    manifest: &Manifest,
+    store: &Store,
+    images: &BTreeMap<String, ImageRecord>,
+    dirs: &PodDirs,
+) -> Result<Plan, PodError> {
+    let name = pod.name().to_string();
+    let namespace = pod.namespace().to_string();
+    let who = format!("pod `{}`", crate::display_name(&namespace, &name));
+    let spec = pod
+        .pod
+        .spec
+        .as_ref()
+        .ok_or_else(|| PodError::msg(format!("{who}: spec: Required value")))?;
+    let unsupported = |field: String| {
+        PodError::msg(format!(
+            "{}: {who}: {field} is not supported yet",
+            pod.source
+        ))
+    };
+    if spec.init_containers.as_ref().is_some_and(|c| !c.is_empty()) {
+        return Err(unsupported("spec.initContainers".into()));
+    }
+    if spec.host_network == Some(true) {
+        return Err(unsupported("spec.hostNetwork".into()));
+    }
+    let mut volumes = Vec::new();
+    for (i, volume) in spec.volumes.iter().flatten().enumerate() {
+        let field = format!("spec.volumes[{i}]");
+        if let Some(empty_dir) = &volume.empty_dir {
+            if empty_dir.medium.as_deref().is_some_and(|m| !m.is_empty()) {
+                return Err(unsupported(format!(
+                    "{field}.emptyDir.medium (`{}`)",
+                    empty_dir.medium.as_deref().unwrap_or_default()
+                )));
+            }
+            volumes.push(volume.name.clone());
+        } else if volume.host_path.is_some() {
+            return Err(unsupported(format!("{field}.hostPath")));
+        } else if volume.config_map.is_some() {
+            return Err(unsupported(format!("{field}.configMap")));
+        } else if volume.secret.is_some() {
+            return Err(unsupported(format!("{field}.secret")));
+        } else {
+            return Err(unsupported(format!(
+                "{field} (volume `{}`: only emptyDir volumes are)",
+                volume.name
+            )));
+        }
+    }
+
+    let uid = pod
+        .pod
+        .metadata
+        .uid
+        .clone()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(new_uid);
+    let runtime_dir = dirs.runtime_dir(&namespace, &name);
+    let data_dir = dirs.data_dir(&namespace, &name);
+    let fields = PodFields {
+        uid: uid.clone(),
+        pod_ip: "127.0.0.1".into(),
+        host_ip: "127.0.0.1".into(),
+        node_name: nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into()),
+    };
+    let objects = ManifestObjects(manifest);
+    let mut containers = Vec::new();
+    for (i, container) in spec.containers.iter().enumerate() {
+        let field = format!("spec.containers[{i}]");
+        let image = container.image.clone().unwrap_or_default();
+        let record = images.get(&image).ok_or_else(|| {
+            PodError::msg(format!(
+                "{who}: container `{}`: image `{image}` is not in the store",
+                container.name
+            ))
+        })?;
+        let mut lower_dirs = Vec::new();
+        for layer in record.layers.iter().rev() {
+            let digest: Digest = layer.digest.parse().map_err(|e| {
+                PodError::msg(format!("image `{image}`: layer {}: {e}", layer.digest))
+            })?;
+            lower_dirs.push(store.layer_dir(&digest));
+        }
+        let config_digest: Digest = record
+            .config_digest
+            .parse()
+            .map_err(|e| PodError::msg(format!("image `{image}`: config: {e}")))?;
+        let config_bytes = store
+            .read_blob(&config_digest)
+            .map_err(|e| PodError::msg(format!("image `{image}`: cannot read its config: {e}")))?;
+        let config: oci_spec::image::ImageConfiguration = serde_json::from_slice(&config_bytes)
+            .map_err(|e| PodError::msg(format!("image `{image}`: invalid config: {e}")))?;
+        let process = podrun_process::resolve(
+            &pod.pod,
+            container,
+            config.config().as_ref(),
+            &objects,
+            &fields,
+            &LayerFiles(&lower_dirs),
+        )
+        .map_err(|e| PodError::msg(format!("{who}: {e}")))?;
+        let mounts = container_mounts(&pod.pod, container, &field, &data_dir, &who)?;
+        containers.push(ContainerPlan {
+            name: container.name.clone(),
+            image,
+            lower_dirs,
+            args: process.args,
+            env: process.env,
+            cwd: process.cwd,
+            uid: process.user.uid,
+            gid: process.user.gid,
+            additional_gids: process.user.additional_gids,
+            mounts,
+            stop_signal: config
+                .config()
+                .as_ref()
+                .and_then(|c| c.stop_signal().clone())
+                .filter(|s| !s.is_empty()),
+        });
+    }
+    let grace = spec
+        .termination_grace_period_seconds
+        .map(|s| s.max(0) as u64)
+        .unwrap_or(DEFAULT_GRACE_SECONDS);
+    Ok(Plan {
+        hostname: spec
+            .hostname
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| name.clone()),
+        namespace,
+        name,
+        uid,
+        share_process_namespace: spec.share_process_namespace == Some(true),
+        restart_policy: spec
+            .restart_policy
+            .clone()
+            .unwrap_or_else(|| "Always".into()),
+        termination_grace_period_seconds: grace,
+        runtime_dir,
+        data_dir,
+        volumes,
+        containers,
+        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    })
+}
+
+fn container_mounts(
+    pod: &Pod,
+    container: &Container,
+    field: &str,
+    data_dir: &Path,
+    who: &str,
+) -> Result<Vec<MountPlan>, PodError> {
+    let volumes = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.clone())
+        .unwrap_or_default();
+    let mut mounts = Vec::new();
+    for (j, mount) in container.volume_mounts.iter().flatten().enumerate() {
+        let path = format!("{field}.volumeMounts[{j}]");
+        if !volumes.iter().any(|v| v.name == mount.name) {
+            return Err(PodError::msg(format!(
+                "{who}: {path}.name: volume `{}` is not defined in spec.volumes",
+                mount.name
+            )));
+        }
+        let mut source = data_dir.join("volumes").join(&mount.name);
+        if let Some(sub) = mount.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            let bad = sub.starts_with('/')
+                || Path::new(sub)
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)));
+            if bad {
+                return Err(PodError::msg(format!(
+                    "{who}: {path}.subPath: `{sub}` must be a relative path without `..`"
+                )));
+            }
+            source = source.join(sub);
+        }
+        mounts.push(MountPlan {
+            source,
+            destination: mount.mount_path.clone(),
+            readonly: mount.read_only == Some(true),
+        });
+    }
+    Ok(mounts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_images_default_to_always() {
+        assert!(image_is_latest("busybox"));
+        assert!(image_is_latest("busybox:latest"));
+        assert!(image_is_latest("127.0.0.1:5000/x/busybox"));
+        assert!(!image_is_latest("127.0.0.1:5000/x/busybox:1.35"));
+        assert!(!image_is_latest("nginx:1.23"));
+        assert!(!image_is_latest("nginx@sha256:abcd"));
+    }
+
+    #[test]
+    fn layer_files_top_down_with_whiteouts() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("top");
+        let base = dir.path().join("base");
+        std::fs::create_dir_all(top.join("etc")).unwrap();
+        std::fs::create_dir_all(base.join("etc")).unwrap();
+        std::fs::write(base.join("etc/passwd"), "base").unwrap();
+        std::fs::write(base.join("etc/group"), "g").unwrap();
+        std::fs::write(top.join("etc/passwd"), "top").unwrap();
+        let layers = [top, base];
+        let files = LayerFiles(&layers);
+        assert_eq!(files.read("/etc/passwd").unwrap(), b"top");
+        assert_eq!(files.read("/etc/group").unwrap(), b"g");
+        assert!(files.read("/etc/shadow").is_none());
+        assert_eq!(new_uid().len(), 36);
+    }
+}

@@ -1,0 +1,140 @@
+//! Stopping a pod from outside (`podrun down`, and `podrun play` undoing a failed start).
+//!
+//! The usual way is to send the supervisor SIGTERM and wait: it stops the containers and
+//! removes the pod's directories itself. When it does not end in time (or is gone), the pod's
+//! processes are killed here: they are found by their user namespace (recorded in
+//! `state.json`), since rootless pods have no cgroup to list them. The directories left are
+//! removed by [`remove_dirs`], which must run inside podrun's user namespace.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::state::{supervisor_pid, PodState};
+use crate::{is_supervisor_of, process_alive, remove_tree, PodDirs, PodError};
+
+/// What [`stop_processes`] found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Neither a runtime nor a data directory exists for the pod.
+    NotFound,
+    /// The supervisor stopped the pod and removed everything.
+    Clean,
+    /// Processes were killed here, or no supervisor ran; directories may be left for
+    /// [`remove_dirs`].
+    Forced,
+}
+
+/// Processes whose user namespace is `user_namespace` (`user:[inode]`).
+pub fn processes_in_user_namespace(user_namespace: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if let Ok(ns) = std::fs::read_link(entry.path().join("ns/user")) {
+            if ns.to_str() == Some(user_namespace) && process_alive(pid) {
+                found.push(pid);
+            }
+        }
+    }
+    found
+}
+
+fn wait_until(deadline: Instant, mut done: impl FnMut() -> bool) -> bool {
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Stops the pod `namespace/name`: SIGTERM to its supervisor, then waits up to its grace
+/// period + `extra` for it to finish; after that (or without a supervisor), SIGKILLs every
+/// process of the pod. Must run where signalling the pod's processes is allowed: in the
+/// initial user namespace as the pod's owner, or in the pod's own user namespace.
+pub fn stop_processes(
+    dirs: &PodDirs,
+    namespace: &str,
+    name: &str,
+    extra: Duration,
+) -> Result<Stopped, PodError> {
+    let runtime_dir = dirs.runtime_dir(namespace, name);
+    let data_dir = dirs.data_dir(namespace, name);
+    if !runtime_dir.exists() && !data_dir.exists() {
+        return Ok(Stopped::NotFound);
+    }
+    let state = PodState::read(&runtime_dir).ok();
+    let pid = state
+        .as_ref()
+        .map(|s| s.supervisor_pid)
+        .or_else(|| supervisor_pid(&runtime_dir));
+    let grace = Duration::from_secs(
+        state
+            .as_ref()
+            .map(|s| s.termination_grace_period_seconds)
+            .unwrap_or(crate::plan::DEFAULT_GRACE_SECONDS),
+    );
+    let user_namespace = state
+        .as_ref()
+        .map(|s| s.user_namespace.clone())
+        .unwrap_or_default();
+
+    if let Some(pid) = pid.filter(|pid| is_supervisor_of(*pid, &runtime_dir)) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        let finished = wait_until(Instant::now() + grace + extra, || !process_alive(pid));
+        if finished && !runtime_dir.exists() && !data_dir.exists() {
+            return Ok(Stopped::Clean);
+        }
+        if !finished {
+            tracing::warn!("the supervisor of pod {namespace}/{name} (pid {pid}) did not stop in time; killing the pod");
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+    kill_leftovers(&user_namespace);
+    Ok(Stopped::Forced)
+}
+
+/// SIGKILLs every process of the pod's user namespace, or (without one recorded) nothing:
+/// a recorded pid alone may have been reused by an unrelated process.
+fn kill_leftovers(user_namespace: &str) {
+    if user_namespace.is_empty() {
+        return;
+    }
+    for _ in 0..5 {
+        let pids = processes_in_user_namespace(user_namespace);
+        if pids.is_empty() {
+            return;
+        }
+        for pid in &pids {
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        }
+        wait_until(Instant::now() + Duration::from_secs(2), || {
+            pids.iter().all(|pid| !process_alive(*pid))
+        });
+    }
+}
+
+/// Removes the pod's runtime and data directories. Run it inside podrun's user namespace:
+/// the data directory holds files of the containers' users and overlayfs work directories.
+pub fn remove_dirs(dirs: &PodDirs, namespace: &str, name: &str) -> Result<(), PodError> {
+    remove_tree(&dirs.data_dir(namespace, name))?;
+    remove_tree(&dirs.runtime_dir(namespace, name))
+}
+
+/// Whether anything of the pod is left on disk.
+pub fn dirs_exist(dirs: &PodDirs, namespace: &str, name: &str) -> bool {
+    dirs.runtime_dir(namespace, name).exists() || dirs.data_dir(namespace, name).exists()
+}

@@ -1,0 +1,632 @@
+//! The pod supervisor: `podrun __supervise DIR`, one per pod, single-threaded.
+//!
+//! It reads `DIR/plan.json`, becomes the pod sandbox (podrun-runtime), starts every container,
+//! writes `state.json` and reports `ok` on its ready pipe. Then it waits for signals: SIGCHLD
+//! (a container ended: record it, delete it, restart it as `restartPolicy` says, after the
+//! kubelet's back-off of 10 s doubling up to 5 min) and SIGTERM/SIGINT/SIGHUP (stop the pod:
+//! SIGTERM to every container, SIGKILL after `terminationGracePeriodSeconds`, then remove the
+//! pod's data and runtime directories and exit 0).
+//!
+//! Signals are caught by handlers that write the signal number into a self-pipe, which the
+//! main loop `poll`s with the timeout of the next timer. Handlers (unlike blocked or ignored
+//! signals) are reset by `execve`, so containers start with default signal dispositions and an
+//! empty signal mask.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use podrun_runtime::{BindMount, ContainerConfig, Mount, PodPidNamespace, SeccompProfile};
+
+use crate::plan::Plan;
+use crate::state::{ContainerState, PodState};
+use crate::{remove_tree, PodError};
+
+/// The hidden subcommand that runs a supervisor.
+pub const SUPERVISE_COMMAND: &str = "__supervise";
+/// The supervisor's pid, written first thing (before `state.json` exists).
+pub const PID_FILE: &str = "supervisor.pid";
+/// The supervisor's own stdout and stderr.
+pub const LOG_FILE: &str = "supervisor.log";
+
+/// The signal that stops a container: the image's STOPSIGNAL (`SIGQUIT`, `QUIT` or a
+/// number), else SIGTERM.
+pub fn stop_signal(image_stop_signal: Option<&str>) -> Signal {
+    let Some(text) = image_stop_signal.map(str::trim) else {
+        return Signal::SIGTERM;
+    };
+    if let Ok(number) = text.parse::<i32>() {
+        return Signal::try_from(number).unwrap_or(Signal::SIGTERM);
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse().unwrap_or(Signal::SIGTERM)
+}
+
+/// The kubelet's crash-loop back-off: 10 s, doubling, at most 5 min.
+pub fn restart_delay(restarts: u32) -> Duration {
+    let seconds = 10u64.saturating_mul(1u64 << restarts.min(10));
+    Duration::from_secs(seconds.min(300))
+}
+
+static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    let fd = SIGNAL_PIPE.load(Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: write(2) and errno access are async-signal-safe.
+        unsafe {
+            let saved = *libc::__errno_location();
+            let byte = signal as u8;
+            libc::write(fd, (&byte as *const u8).cast(), 1);
+            *libc::__errno_location() = saved;
+        }
+    }
+}
+
+/// Installs the self-pipe handlers; returns the pipe's read end.
+fn install_signal_handlers() -> Result<OwnedFd, PodError> {
+    let (read_end, write_end) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+            .map_err(|e| PodError::msg(format!("cannot create the signal pipe: {e}")))?;
+    SIGNAL_PIPE.store(write_end.as_raw_fd(), Ordering::Relaxed);
+    std::mem::forget(write_end);
+    let action = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(on_signal),
+        nix::sys::signal::SaFlags::SA_RESTART,
+        nix::sys::signal::SigSet::empty(),
+    );
+    for signal in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGPIPE,
+    ] {
+        // SAFETY: the handler only writes to a pipe.
+        unsafe { nix::sys::signal::sigaction(signal, &action) }
+            .map_err(|e| PodError::msg(format!("cannot handle {signal}: {e}")))?;
+    }
+    Ok(read_end)
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The supervisor's answer to `podrun play` (ready pipe): `ok\n` or an error message.
+struct Ready(Option<File>);
+
+impl Ready {
+    fn send(&mut self, text: &str) {
+        if let Some(mut file) = self.0.take() {
+            let _ = file.write_all(text.as_bytes());
+        }
+    }
+}
+
+/// Runs the supervisor of the pod whose runtime directory is `dir`; `ready_fd` is the write
+/// end of `podrun play`'s pipe. Returns the process exit code.
+pub fn run(dir: &Path, ready_fd: Option<RawFd>) -> i32 {
+    // SAFETY: the fd was handed to us by our parent and is used only here.
+    let ready_file = ready_fd.map(|fd| unsafe { File::from_raw_fd(fd) });
+    if let Some(file) = &ready_file {
+        // Containers must not inherit it: play waits for its end-of-file.
+        let _ = nix::fcntl::fcntl(
+            file.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+    }
+    let mut ready = Ready(ready_file);
+    let _ = std::env::set_current_dir("/");
+    let _ = std::fs::write(dir.join(PID_FILE), format!("{}\n", std::process::id()));
+    let mut supervisor = match Supervisor::start(dir) {
+        Ok(supervisor) => supervisor,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ready.send(&e.to_string());
+            return 1;
+        }
+    };
+    ready.send("ok\n");
+    drop(ready);
+    supervisor.main_loop();
+    supervisor.finish()
+}
+
+/// One container's run-time bookkeeping.
+struct Run {
+    state: ContainerState,
+    /// When a waiting container is restarted.
+    restart_at: Option<Instant>,
+}
+
+struct Supervisor {
+    plan: Plan,
+    dir: PathBuf,
+    state_root: PathBuf,
+    runs: Vec<Run>,
+    pid_namespace: Option<PodPidNamespace>,
+    signals: OwnedFd,
+    state: PodState,
+    stopping: bool,
+    kill_at: Option<Instant>,
+    killed: bool,
+}
+
+/// Enters podrun's user namespace unless this process is in one already (it inherits the one
+/// `podrun play` entered) or is host root.
+fn ensure_user_namespace() -> Result<(), PodError> {
+    if podrun_userns::is_root_in_initial_namespace() {
+        return Ok(());
+    }
+    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    let initial = map.split_whitespace().nth(2) == Some("4294967295");
+    if !initial {
+        return Ok(());
+    }
+    let plan =
+        podrun_userns::MappingPlan::for_current_user().map_err(|e| PodError::msg(e.to_string()))?;
+    podrun_userns::enter_user_namespace(&plan).map_err(|e| PodError::msg(e.to_string()))
+}
+
+impl Supervisor {
+    fn start(dir: &Path) -> Result<Supervisor, PodError> {
+        let plan = Plan::read(dir)?;
+        let pod = crate::display_name(&plan.namespace, &plan.name);
+        let signals = install_signal_handlers()?;
+        ensure_user_namespace()?;
+        podrun_runtime::become_pod_sandbox(&plan.hostname)
+            .map_err(|e| PodError::msg(format!("pod `{pod}`: {e}")))?;
+        let pid_namespace = if plan.share_process_namespace {
+            Some(
+                podrun_runtime::create_pod_pid_namespace()
+                    .map_err(|e| PodError::msg(format!("pod `{pod}`: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let user_namespace = std::fs::read_link("/proc/self/ns/user")
+            .map(|l| l.display().to_string())
+            .unwrap_or_default();
+        let runs = plan
+            .containers
+            .iter()
+            .map(|c| Run {
+                state: ContainerState {
+                    name: c.name.clone(),
+                    image: c.image.clone(),
+                    state: "waiting".into(),
+                    pid: None,
+                    id: String::new(),
+                    exit_code: None,
+                    started_at: None,
+                    finished_at: None,
+                    restart_count: 0,
+                },
+                restart_at: None,
+            })
+            .collect();
+        let state = PodState {
+            pod: plan.name.clone(),
+            namespace: plan.namespace.clone(),
+            uid: plan.uid.clone(),
+            supervisor_pid: std::process::id() as i32,
+            user_namespace,
+            created: plan.created.clone(),
+            restart_policy: plan.restart_policy.clone(),
+            termination_grace_period_seconds: plan.termination_grace_period_seconds,
+            containers: Vec::new(),
+        };
+        let mut supervisor = Supervisor {
+            state_root: dir.join("libcontainer"),
+            dir: dir.to_path_buf(),
+            plan,
+            runs,
+            pid_namespace,
+            signals,
+            state,
+            stopping: false,
+            kill_at: None,
+            killed: false,
+        };
+        if let Err(e) = supervisor.prepare().and_then(|()| supervisor.start_all()) {
+            supervisor.abort();
+            return Err(e);
+        }
+        supervisor.write_state();
+        Ok(supervisor)
+    }
+
+    /// The pod's files: /etc/hosts, /etc/hostname, /etc/resolv.conf, /dev/shm, volumes, logs.
+    fn prepare(&mut self) -> Result<(), PodError> {
+        use std::os::unix::fs::PermissionsExt;
+        let mkdir = |path: &Path, mode: u32| -> Result<(), PodError> {
+            std::fs::create_dir_all(path)
+                .map_err(PodError::io(format!("cannot create {}", path.display())))?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .map_err(PodError::io(format!("cannot chmod {}", path.display())))
+        };
+        let etc = self.dir.join("etc");
+        mkdir(&etc, 0o755)?;
+        let hostname = &self.plan.hostname;
+        let write = |name: &str, text: String| -> Result<(), PodError> {
+            let path = etc.join(name);
+            std::fs::write(&path, text)
+                .map_err(PodError::io(format!("cannot write {}", path.display())))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+                .map_err(PodError::io(format!("cannot chmod {}", path.display())))
+        };
+        write(
+            "hosts",
+            format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"),
+        )?;
+        write("hostname", format!("{hostname}\n"))?;
+        write(
+            "resolv.conf",
+            std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        )?;
+        mkdir(&self.dir.join("shm"), 0o1777)?;
+        mkdir(&self.dir.join("logs"), 0o755)?;
+        mkdir(&self.state_root, 0o700)?;
+        for volume in &self.plan.volumes {
+            // Kubernetes makes emptyDir volumes world-writable.
+            mkdir(&self.plan.data_dir.join("volumes").join(volume), 0o777)?;
+        }
+        for container in &self.plan.containers {
+            for mount in &container.mounts {
+                if !mount.source.exists() {
+                    mkdir(&mount.source, 0o777)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn start_all(&mut self) -> Result<(), PodError> {
+        for index in 0..self.runs.len() {
+            if self.stopping {
+                break;
+            }
+            self.start_container(index)?;
+        }
+        Ok(())
+    }
+
+    fn container_id(&self, index: usize) -> String {
+        let uid: String = self
+            .plan
+            .uid
+            .chars()
+            .filter(|c| *c != '-')
+            .take(8)
+            .collect();
+        format!(
+            "{}_{}_{}_{}_{}",
+            self.plan.namespace,
+            self.plan.name,
+            self.plan.containers[index].name,
+            uid,
+            self.runs[index].state.restart_count
+        )
+    }
+
+    fn start_container(&mut self, index: usize) -> Result<(), PodError> {
+        let container = self.plan.containers[index].clone();
+        let pod = crate::display_name(&self.plan.namespace, &self.plan.name);
+        let what = format!("pod `{pod}`: container `{}`", container.name);
+        let log_path = self
+            .dir
+            .join("logs")
+            .join(format!("{}.log", container.name));
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(PodError::io(format!(
+                "{what}: cannot open {}",
+                log_path.display()
+            )))?;
+        let log_err = log
+            .try_clone()
+            .map_err(PodError::io(format!("{what}: cannot duplicate the log fd")))?;
+        let mut mounts: Vec<Mount> = container
+            .mounts
+            .iter()
+            .map(|m| {
+                Mount::Bind(BindMount {
+                    source: m.source.clone(),
+                    destination: m.destination.clone(),
+                    readonly: m.readonly,
+                })
+            })
+            .collect();
+        for file in ["hosts", "hostname", "resolv.conf"] {
+            mounts.push(Mount::Bind(BindMount {
+                source: self.dir.join("etc").join(file),
+                destination: format!("/etc/{file}"),
+                readonly: false,
+            }));
+        }
+        let container_dir = self.plan.container_dir(&container.name);
+        let id = self.container_id(index);
+        let config = ContainerConfig {
+            id: id.clone(),
+            state_root: self.state_root.clone(),
+            bundle_dir: container_dir.join("bundle"),
+            lower_dirs: container.lower_dirs.clone(),
+            upper_dir: container_dir.join("upper"),
+            work_dir: container_dir.join("work"),
+            args: container.args.clone(),
+            env: container.env.clone(),
+            cwd: container.cwd.clone(),
+            uid: container.uid,
+            gid: container.gid,
+            additional_gids: container.additional_gids.clone(),
+            mounts,
+            join_namespaces_of: std::process::id() as i32,
+            pid_namespace: self.pid_namespace.as_ref().map(PodPidNamespace::path),
+            shm_dir: Some(self.dir.join("shm")),
+            stdout: log.into(),
+            stderr: log_err.into(),
+            hostname: None,
+            readonly_rootfs: false,
+            seccomp: SeccompProfile::RuntimeDefault,
+        };
+        let pid = podrun_runtime::start_container(config)
+            .map_err(|e| PodError::msg(format!("{what} (image `{}`): {e}", container.image)))?;
+        tracing::info!(container = %container.name, pid, "started");
+        let run = &mut self.runs[index];
+        run.state.state = "running".into();
+        run.state.pid = Some(pid);
+        run.state.id = id;
+        run.state.started_at = Some(now());
+        run.state.finished_at = None;
+        run.restart_at = None;
+        Ok(())
+    }
+
+    fn write_state(&mut self) {
+        self.state.containers = self.runs.iter().map(|r| r.state.clone()).collect();
+        if let Err(e) = self.state.write(&self.dir) {
+            eprintln!("warning: {e}");
+        }
+    }
+
+    /// Collects every exited child; records the containers among them.
+    fn reap(&mut self) {
+        let mut changed = false;
+        loop {
+            let status = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(status) => status,
+            };
+            let (pid, code) = match status {
+                WaitStatus::Exited(pid, code) => (pid.as_raw(), code),
+                WaitStatus::Signaled(pid, signal, _) => (pid.as_raw(), 128 + signal as i32),
+                _ => continue,
+            };
+            let Some(index) = self
+                .runs
+                .iter()
+                .position(|r| r.state.state == "running" && r.state.pid == Some(pid))
+            else {
+                continue;
+            };
+            changed = true;
+            let id = self.runs[index].state.id.clone();
+            if let Err(e) = podrun_runtime::delete_container(&self.state_root, &id) {
+                eprintln!("warning: cannot delete container {id}: {e}");
+            }
+            let restart = !self.stopping
+                && match self.plan.restart_policy.as_str() {
+                    "Always" => true,
+                    "OnFailure" => code != 0,
+                    _ => false,
+                };
+            let run = &mut self.runs[index];
+            tracing::info!(container = %run.state.name, code, "exited");
+            run.state.pid = None;
+            run.state.exit_code = Some(code);
+            run.state.finished_at = Some(now());
+            if restart {
+                run.state.state = "waiting".into();
+                run.restart_at = Some(Instant::now() + restart_delay(run.state.restart_count));
+            } else {
+                run.state.state = "exited".into();
+            }
+        }
+        if changed {
+            self.write_state();
+        }
+    }
+
+    fn restart_due(&mut self) {
+        let now = Instant::now();
+        for index in 0..self.runs.len() {
+            if self.runs[index].restart_at.is_some_and(|at| at <= now) && !self.stopping {
+                self.runs[index].state.restart_count += 1;
+                if let Err(e) = self.start_container(index) {
+                    eprintln!("error: {e}");
+                    let run = &mut self.runs[index];
+                    run.restart_at = Some(Instant::now() + restart_delay(run.state.restart_count));
+                }
+                self.write_state();
+            }
+        }
+    }
+
+    fn signal_running(&self, signal: Signal) {
+        self.signal_running_with(|_| signal);
+    }
+
+    fn signal_running_with(&self, signal_of: impl Fn(usize) -> Signal) {
+        for (index, run) in self.runs.iter().enumerate() {
+            if run.state.state == "running" {
+                let signal = signal_of(index);
+                if let Err(e) =
+                    podrun_runtime::kill_container(&self.state_root, &run.state.id, signal)
+                {
+                    eprintln!("warning: cannot signal {}: {e}", run.state.name);
+                }
+            }
+        }
+    }
+
+    fn begin_stop(&mut self) {
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        for run in &mut self.runs {
+            if run.state.state == "waiting" {
+                run.state.state = "exited".into();
+                run.restart_at = None;
+            }
+        }
+        self.signal_running_with(|index| {
+            stop_signal(self.plan.containers[index].stop_signal.as_deref())
+        });
+        self.kill_at =
+            Some(Instant::now() + Duration::from_secs(self.plan.termination_grace_period_seconds));
+        self.write_state();
+    }
+
+    fn any_running(&self) -> bool {
+        self.runs.iter().any(|r| r.state.state == "running")
+    }
+
+    /// Waits for signals and timers until the pod is stopped.
+    fn main_loop(&mut self) {
+        // A container may have ended (or a SIGTERM arrived) while the pod was starting.
+        self.reap();
+        loop {
+            if self.stopping && !self.any_running() {
+                return;
+            }
+            let now = Instant::now();
+            let mut next: Option<Instant> = self.runs.iter().filter_map(|r| r.restart_at).min();
+            if !self.killed {
+                if let Some(at) = self.kill_at {
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                }
+            }
+            let timeout_ms: libc::c_int = match next {
+                Some(at) => at
+                    .saturating_duration_since(now)
+                    .as_millis()
+                    .min(60_000)
+                    .try_into()
+                    .unwrap_or(60_000)
+                    .max(1),
+                None => 60_000,
+            };
+            let mut fds = [libc::pollfd {
+                fd: self.signals.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            // SAFETY: poll on one valid descriptor.
+            unsafe { libc::poll(fds.as_mut_ptr(), 1, timeout_ms) };
+            let mut buffer = [0u8; 64];
+            loop {
+                // SAFETY: reading into a local buffer from our non-blocking pipe.
+                let n = unsafe {
+                    libc::read(
+                        self.signals.as_raw_fd(),
+                        buffer.as_mut_ptr().cast(),
+                        buffer.len(),
+                    )
+                };
+                if n <= 0 {
+                    break;
+                }
+                for &signal in &buffer[..n as usize] {
+                    let signal = signal as libc::c_int;
+                    if signal == libc::SIGTERM || signal == libc::SIGINT || signal == libc::SIGHUP {
+                        tracing::info!(signal, "stopping the pod");
+                        self.begin_stop();
+                    }
+                }
+            }
+            self.reap();
+            self.restart_due();
+            if self.stopping && !self.killed && self.kill_at.is_some_and(|at| at <= Instant::now())
+            {
+                self.killed = true;
+                self.signal_running(Signal::SIGKILL);
+            }
+        }
+    }
+
+    /// After a failed start: kill what runs, reap it, remove the pod's data directory.
+    fn abort(&mut self) {
+        self.stopping = true;
+        self.signal_running(Signal::SIGKILL);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.any_running() && Instant::now() < deadline {
+            self.reap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.cleanup();
+    }
+
+    fn cleanup(&mut self) {
+        if let Some(pidns) = self.pid_namespace.take() {
+            let _ = pidns.shutdown();
+        }
+        for run in &self.runs {
+            if !run.state.id.is_empty() {
+                let _ = podrun_runtime::delete_container(&self.state_root, &run.state.id);
+            }
+        }
+        if let Err(e) = remove_tree(&self.plan.data_dir) {
+            eprintln!("warning: {e}");
+        }
+    }
+
+    /// The pod has stopped: remove everything, return the exit code.
+    fn finish(mut self) -> i32 {
+        self.cleanup();
+        match remove_tree(&self.dir) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_like_the_kubelet() {
+        assert_eq!(restart_delay(0), Duration::from_secs(10));
+        assert_eq!(restart_delay(1), Duration::from_secs(20));
+        assert_eq!(restart_delay(4), Duration::from_secs(160));
+        assert_eq!(restart_delay(5), Duration::from_secs(300));
+        assert_eq!(restart_delay(40), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn stop_signals_from_the_image() {
+        assert_eq!(stop_signal(None), Signal::SIGTERM);
+        assert_eq!(stop_signal(Some("SIGQUIT")), Signal::SIGQUIT);
+        assert_eq!(stop_signal(Some("quit")), Signal::SIGQUIT);
+        assert_eq!(stop_signal(Some("9")), Signal::SIGKILL);
+        assert_eq!(stop_signal(Some("SIGNOPE")), Signal::SIGTERM);
+    }
+}

@@ -1,0 +1,575 @@
+//! `podrun play`, `ps`, `logs` and `down`: real rootless pods of the test images, run by the
+//! ordinary test user.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use podrun_e2e::TestEnv;
+
+/// Writes `yaml` as `name` in the environment's home (owned by the test user); returns its path.
+fn write_manifest(env: &TestEnv, name: &str, yaml: &str) -> String {
+    env.write_home_file(name, yaml);
+    env.home().join(name).to_str().unwrap().to_string()
+}
+
+/// Runs `podrun down TARGET` when dropped, so that a failing test leaves no pod running.
+struct DownOnDrop<'a>(&'a TestEnv, String);
+
+impl Drop for DownOnDrop<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.0.podrun(&["down", &self.1]);
+        }
+    }
+}
+
+fn runtime_dir(env: &TestEnv, pod: &str) -> PathBuf {
+    env.home()
+        .parent()
+        .unwrap()
+        .join("run/podrun/pods")
+        .join(format!("default_{pod}"))
+}
+
+fn data_dir(env: &TestEnv, pod: &str) -> PathBuf {
+    env.storage()
+        .parent()
+        .unwrap()
+        .join("pods")
+        .join(format!("default_{pod}"))
+}
+
+/// Polls `podrun logs ARGS` until its output contains every one of `wanted` (30 s).
+fn wait_for_logs(env: &TestEnv, args: &[&str], wanted: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut full = vec!["logs"];
+    full.extend_from_slice(args);
+    loop {
+        let out = env.podrun_ok(&full);
+        if wanted.iter().all(|w| out.contains(w)) {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`podrun {}` never showed {wanted:?}; last output:\n{out}",
+            full.join(" ")
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The pod's state file, as `podrun ps -o json` shows it.
+fn pod_json(env: &TestEnv, pod: &str) -> serde_json::Value {
+    let out = env.podrun_ok(&["ps", "-o", "json"]);
+    let pods: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    pods.into_iter()
+        .find(|p| p["name"] == pod)
+        .unwrap_or_else(|| panic!("pod {pod} not in ps: {out}"))
+}
+
+fn is_live(pid: i64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat[stat.rfind(')').unwrap() + 1..].trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        }
+        Err(_) => false,
+    }
+}
+
+fn processes_in_user_namespace(userns: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        if let Ok(ns) = std::fs::read_link(entry.path().join("ns/user")) {
+            if ns.to_str() == Some(userns) && is_live(pid) {
+                let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+                found.push(format!("{pid} {}", comm.trim()));
+            }
+        }
+    }
+    found
+}
+
+/// `podrun down` leaves nothing: no process recorded for the pod or in its user namespace,
+/// no mount under the environment, no directory. A second `down` is fine too.
+fn down_and_check(env: &TestEnv, target: &str, pods: &[&str]) {
+    let mut pids = Vec::new();
+    let mut namespaces = Vec::new();
+    for pod in pods {
+        let json = pod_json(env, pod);
+        let state = &json["state"];
+        pids.push(state["supervisor_pid"].as_i64().unwrap());
+        for container in state["containers"].as_array().unwrap() {
+            if let Some(pid) = container["pid"].as_i64() {
+                pids.push(pid);
+            }
+        }
+        namespaces.push(state["user_namespace"].as_str().unwrap().to_string());
+    }
+    assert!(pids.iter().all(|p| is_live(*p)), "pods run: {pids:?}");
+    env.podrun_ok(&["down", target]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let live: Vec<i64> = pids.iter().copied().filter(|p| is_live(*p)).collect();
+        let in_ns: Vec<String> = namespaces
+            .iter()
+            .flat_map(|ns| processes_in_user_namespace(ns))
+            .collect();
+        if live.is_empty() && in_ns.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left after down: pids {live:?}, in the pods' user namespaces {in_ns:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // No process with the test user's uid is one of the pod's (pids are not reused this fast;
+    // other processes of the user may belong to other tests).
+    let uid = nix::unistd::User::from_name("podrun-test")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw()
+        .to_string();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        let of_user = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .is_some_and(|l| l.split_whitespace().skip(1).any(|u| u == uid));
+        assert!(
+            !(of_user && pids.contains(&pid) && is_live(pid)),
+            "process {pid} of the pod is still there"
+        );
+    }
+    let root = env.home().parent().unwrap().to_str().unwrap().to_string();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mounts: Vec<&str> = mountinfo.lines().filter(|l| l.contains(&root)).collect();
+    assert!(mounts.is_empty(), "mounts left: {mounts:#?}");
+    for pod in pods {
+        assert!(!runtime_dir(env, pod).exists(), "runtime dir of {pod} left");
+        assert!(!data_dir(env, pod).exists(), "data dir of {pod} left");
+    }
+    let again = env.podrun(&["down", target]);
+    assert!(again.status.success(), "a second down must succeed");
+    let ps = env.podrun_ok(&["ps", "-o", "json"]);
+    assert_eq!(ps.trim(), "[]", "no pods left: {ps}");
+}
+
+const TWO_CONTAINERS: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: server
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /www && echo hello-from-server > /www/index.html && exec httpd -f -p 8080 -h /www"]
+  - name: client
+    image: busybox
+    command: ["sh", "-c", "sleep 1; wget -q -O - http://127.0.0.1:8080/; hostname; sleep 3600"]
+"#;
+
+#[test]
+fn two_containers_share_the_pod_network_and_hostname() {
+    let env = TestEnv::new();
+    let file = write_manifest(&env, "web.yaml", TWO_CONTAINERS);
+    let out = env.podrun_ok(&["play", &file]);
+    let _down = DownOnDrop(&env, file.clone());
+    assert!(out.starts_with("NAME"), "{out}");
+    let row = out.lines().find(|l| l.starts_with("web ")).expect(&out);
+    assert!(row.contains("2/2") && row.contains("Running"), "{out}");
+
+    let log = wait_for_logs(
+        &env,
+        &["web", "-c", "client"],
+        &["hello-from-server", "web"],
+    );
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines[0], "hello-from-server", "{log}");
+    assert_eq!(lines[1], "web", "hostname is the pod's name: {log}");
+    // The default container is the first one: the server logs nothing.
+    assert_eq!(env.podrun_ok(&["logs", "web"]), "");
+
+    let ps = env.podrun_ok(&["ps"]);
+    let row = ps.lines().find(|l| l.starts_with("web ")).expect(&ps);
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cells[1..4], ["2/2", "Running", "0"], "{ps}");
+    let json = pod_json(&env, "web");
+    assert_eq!(json["status"], "Running");
+    assert_eq!(json["state"]["containers"][0]["name"], "server");
+    assert_eq!(json["state"]["containers"][1]["state"], "running");
+
+    // play refuses a pod that exists, and names it.
+    let err = env.podrun_err(&["play", &file]);
+    assert!(
+        err.contains("pod `default/web` already exists") && err.contains("podrun down web"),
+        "{err}"
+    );
+    down_and_check(&env, "web", &["web"]);
+}
+
+#[test]
+fn an_empty_dir_volume_is_shared_by_the_containers() {
+    let env = TestEnv::new();
+    let file = write_manifest(
+        &env,
+        "shared.yaml",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: shared
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:
+  - name: shared
+    emptyDir: {}
+  containers:
+  - name: writer
+    image: busybox
+    command: ["sh", "-c", "echo written-by-writer > /data/note; mkdir -p /data/sub; echo in-sub > /data/sub/f; sleep 3600"]
+    volumeMounts:
+    - name: shared
+      mountPath: /data
+  - name: reader
+    image: busybox
+    command: ["sh", "-c", "until [ -f /in/note ]; do sleep 0.1; done; cat /in/note; cat /sub/f; touch /in/x 2>/dev/null || echo read-only; sleep 3600"]
+    volumeMounts:
+    - name: shared
+      mountPath: /in
+      readOnly: true
+    - name: shared
+      mountPath: /sub
+      subPath: sub
+"#,
+    );
+    env.podrun_ok(&["play", &file]);
+    let _down = DownOnDrop(&env, file.clone());
+    let log = wait_for_logs(
+        &env,
+        &["shared", "-c", "reader"],
+        &["written-by-writer", "read-only"],
+    );
+    assert!(log.contains("in-sub"), "subPath mount: {log}");
+    down_and_check(&env, &file, &["shared"]);
+}
+
+#[test]
+fn down_removes_every_process_mount_and_directory() {
+    let env = TestEnv::new();
+    let file = write_manifest(
+        &env,
+        "two.yaml",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: one
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: sleeper
+    image: busybox
+    command: ["sleep", "3600"]
+  - name: trapper
+    image: busybox
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: two
+spec:
+  terminationGracePeriodSeconds: 1
+  shareProcessNamespace: true
+  containers:
+  - name: sleeper
+    image: busybox
+    command: ["sleep", "3600"]
+"#,
+    );
+    let out = env.podrun_ok(&["play", &file]);
+    let _down = DownOnDrop(&env, file.clone());
+    assert!(out.contains("one") && out.contains("two"), "{out}");
+    assert!(runtime_dir(&env, "one").join("state.json").is_file());
+    assert!(data_dir(&env, "two").join("containers/sleeper").is_dir());
+    down_and_check(&env, &file, &["one", "two"]);
+    // A pod that never existed: a message, but success.
+    let out = env.podrun(&["down", "nosuchpod"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pod default/nosuchpod not found"));
+}
+
+#[test]
+fn a_missing_image_fails_the_play_and_leaves_nothing() {
+    let env = TestEnv::new();
+    let file = write_manifest(
+        &env,
+        "missing.yaml",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: broken
+spec:
+  containers:
+  - name: ok
+    image: busybox
+    command: ["sleep", "3600"]
+  - name: missing
+    image: test/no-such-image:1.0
+"#,
+    );
+    let err = env.podrun_err(&["play", &file]);
+    assert!(err.contains("test/no-such-image:1.0"), "{err}");
+    assert!(err.contains("container `missing`"), "{err}");
+    assert!(!runtime_dir(&env, "broken").exists());
+    assert!(!data_dir(&env, "broken").exists());
+    let ps = env.podrun_ok(&["ps", "-o", "json"]);
+    assert_eq!(ps.trim(), "[]");
+    let supervisors: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| {
+            c.contains("__supervise") && c.contains(env.home().parent().unwrap().to_str().unwrap())
+        })
+        .collect();
+    assert!(supervisors.is_empty(), "{supervisors:?}");
+
+    // Never: no pull, a clear error.
+    let file = write_manifest(
+        &env,
+        "never.yaml",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: never
+spec:
+  containers:
+  - name: c
+    image: busybox:1.35
+    imagePullPolicy: Never
+"#,
+    );
+    let err = env.podrun_err(&["play", &file]);
+    assert!(err.contains("imagePullPolicy is Never"), "{err}");
+    assert!(!runtime_dir(&env, "never").exists());
+
+    // A volume kind that is not supported yet is refused, naming the field.
+    let file = write_manifest(
+        &env,
+        "hostpath.yaml",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: hostpath
+spec:
+  volumes:
+  - name: h
+    hostPath:
+      path: /tmp
+  containers:
+  - name: c
+    image: busybox
+    command: ["true"]
+"#,
+    );
+    let err = env.podrun_err(&["play", &file]);
+    assert!(
+        err.contains("spec.volumes[0].hostPath is not supported yet"),
+        "{err}"
+    );
+    assert!(!runtime_dir(&env, "hostpath").exists());
+    assert!(!data_dir(&env, "hostpath").exists());
+}
+
+#[test]
+fn nginx_and_a_collector_share_the_pod_network() {
+    let env = TestEnv::new();
+    let file = write_manifest(
+        &env,
+        "network.yaml",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: network
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: nginx
+    image: nginx:1.23
+  - name: collect
+    image: busybox
+    command: ["sh", "-c", "while true; do wget -q -O - http://127.0.0.1/nginx_status; sleep 1; done"]
+"#,
+    );
+    let out = env.podrun_ok(&["play", &file]);
+    let _down = DownOnDrop(&env, file.clone());
+    assert!(out.contains("2/2"), "{out}");
+    wait_for_logs(
+        &env,
+        &["network", "-c", "collect"],
+        &["Active connections", "server accepts handled requests"],
+    );
+    down_and_check(&env, "network", &["network"]);
+}
+
+#[test]
+fn ps_logs_and_down_need_a_runtime_dir() {
+    let env = TestEnv::new();
+    let out = env
+        .command(podrun_e2e::podrun_bin())
+        .env_remove("XDG_RUNTIME_DIR")
+        .args(["ps"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("XDG_RUNTIME_DIR"), "{err}");
+    assert!(
+        err.contains("export XDG_RUNTIME_DIR=/run/user/$(id -u)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn exits_are_recorded_and_restarted_as_the_restart_policy_says() {
+    let env = TestEnv::new();
+    let file = write_manifest(
+        &env,
+        "exits.yaml",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: once
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: good
+    image: busybox
+    command: ["sh", "-c", "echo done"]
+  - name: bad
+    image: busybox
+    command: ["sh", "-c", "exit 2"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: again
+spec:
+  restartPolicy: OnFailure
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: flaky
+    image: busybox
+    command: ["sh", "-c", "echo run; echo x >> /kept; wc -l < /kept; exit 3"]
+"#,
+    );
+    env.podrun_ok(&["play", &file]);
+    let _down = DownOnDrop(&env, file.clone());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let once = pod_json(&env, "once");
+        let again = pod_json(&env, "again");
+        let restarted = again["state"]["containers"][0]["restart_count"]
+            .as_u64()
+            .unwrap();
+        if once["status"] == "Error" && restarted >= 1 {
+            assert_eq!(once["ready"], "0/2");
+            let containers = &once["state"]["containers"];
+            assert_eq!(containers[0]["exit_code"], 0);
+            assert_eq!(containers[0]["state"], "exited");
+            assert_eq!(containers[1]["exit_code"], 2);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no restart after 30 s: {once} {again}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(env.podrun_ok(&["logs", "once", "-c", "good"]), "done\n");
+    // The second run found the first one's file: a restart keeps the container's upper layer.
+    let log = wait_for_logs(&env, &["again"], &["run\n1\nrun\n2\n"]);
+    assert!(log.starts_with("run\n1\n"), "{log}");
+    let ps = env.podrun_ok(&["ps"]);
+    let row = ps.lines().find(|l| l.starts_with("again ")).expect(&ps);
+    assert!(
+        row.contains("CrashLoopBackOff") || row.contains("Running"),
+        "{ps}"
+    );
+    down_and_check(&env, &file, &["once", "again"]);
+}
+
+#[test]
+fn down_cleans_up_after_a_killed_supervisor() {
+    let env = TestEnv::new();
+    let file = write_manifest(&env, "web.yaml", TWO_CONTAINERS);
+    env.podrun_ok(&["play", &file]);
+    let _down = DownOnDrop(&env, file.clone());
+    let state = pod_json(&env, "web")["state"].clone();
+    let supervisor = state["supervisor_pid"].as_i64().unwrap();
+    let userns = state["user_namespace"].as_str().unwrap().to_string();
+    let containers: Vec<i64> = state["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["pid"].as_i64().unwrap())
+        .collect();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while is_live(supervisor) {
+        assert!(Instant::now() < deadline, "the supervisor survived SIGKILL");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Its containers live on (reparented), and the pod shows as lost.
+    assert!(containers.iter().all(|p| is_live(*p)), "{containers:?}");
+    let json = pod_json(&env, "web");
+    assert_eq!(json["status"], "Lost", "{json}");
+    let ps = env.podrun_ok(&["ps"]);
+    assert!(ps.contains("Lost"), "{ps}");
+
+    env.podrun_ok(&["down", "web"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = processes_in_user_namespace(&userns);
+        if left.is_empty() && containers.iter().all(|p| !is_live(*p)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left after down: {left:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!runtime_dir(&env, "web").exists());
+    assert!(!data_dir(&env, "web").exists());
+}
