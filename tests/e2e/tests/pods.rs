@@ -573,3 +573,70 @@ fn down_cleans_up_after_a_killed_supervisor() {
     assert!(!runtime_dir(&env, "web").exists());
     assert!(!data_dir(&env, "web").exists());
 }
+
+/// Two containers, the writer's `sleep 3601` started before it leaves a message in /dev/shm;
+/// the reader waits for the message, then shows it, its IPC namespace and the processes it
+/// can see.
+fn ipc_pod(name: &str, share_pids: bool) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  shareProcessNamespace: {share_pids}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: writer
+    image: busybox
+    command: ["sh", "-c", "sleep 3601 & echo from-writer > /dev/shm/msg; echo ipc=$(readlink /proc/self/ns/ipc); wait"]
+  - name: reader
+    image: busybox
+    command: ["sh", "-c", "until [ -f /dev/shm/msg ]; do sleep 1; done; cat /dev/shm/msg; echo ipc=$(readlink /proc/self/ns/ipc); ps; echo listed; exec sleep 3602"]
+"#
+    )
+}
+
+fn ipc_line(log: &str) -> String {
+    log.lines()
+        .find(|l| l.starts_with("ipc=ipc:["))
+        .unwrap_or_else(|| panic!("no IPC namespace in:\n{log}"))
+        .to_string()
+}
+
+#[test]
+fn containers_share_ipc_and_dev_shm_but_not_pids_unless_asked() {
+    let env = TestEnv::new();
+    let yaml = format!(
+        "{}---{}",
+        ipc_pod("ipc-private", false),
+        ipc_pod("ipc-shared", true)
+    );
+    let file = write_manifest(&env, "ipc.yaml", &yaml);
+    env.podrun_ok(&["play", &file]);
+
+    for (pod, sees_writer) in [("ipc-private", false), ("ipc-shared", true)] {
+        let writer = wait_for_logs(&env, &[pod, "-c", "writer"], &["ipc="]);
+        let reader = wait_for_logs(&env, &[pod, "-c", "reader"], &["from-writer", "listed"]);
+        assert_eq!(ipc_line(&writer), ipc_line(&reader), "one IPC namespace");
+        assert_eq!(
+            reader.contains("sleep 3601"),
+            sees_writer,
+            "{pod}: the reader sees the writer's processes only with shareProcessNamespace:\n{reader}"
+        );
+    }
+    // Each pod has an IPC namespace of its own.
+    let private = ipc_line(&wait_for_logs(
+        &env,
+        &["ipc-private", "-c", "writer"],
+        &["ipc="],
+    ));
+    let shared = ipc_line(&wait_for_logs(
+        &env,
+        &["ipc-shared", "-c", "writer"],
+        &["ipc="],
+    ));
+    assert_ne!(private, shared);
+    down_and_check(&env, &file, &["ipc-private", "ipc-shared"]);
+}
