@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use podrun_e2e::TestEnv;
+use podrun_e2e::{list, TestEnv};
 
 /// Writes `yaml` as `name` in the environment's home (owned by the test user); returns its path.
 fn write_manifest(env: &TestEnv, name: &str, yaml: &str) -> String {
@@ -639,4 +639,62 @@ fn containers_share_ipc_and_dev_shm_but_not_pids_unless_asked() {
     ));
     assert_ne!(private, shared);
     down_and_check(&env, &file, &["ipc-private", "ipc-shared"]);
+}
+
+#[test]
+fn invalid_manifests_fail_naming_file_and_field_and_leave_nothing() {
+    let env = TestEnv::new();
+    let cases: [(&str, &str, &[&str]); 5] = [
+        (
+            "no-image.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - name: c\n",
+            &["no-image.yaml", "spec.containers[0].image", "Required"],
+        ),
+        (
+            "no-name.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata: {}\nspec:\n  containers:\n  - {name: c, image: busybox}\n",
+            &["no-name.yaml", "metadata.name", "Required"],
+        ),
+        (
+            "dup.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - {name: c, image: busybox}\n  - {name: c, image: busybox}\n",
+            &["dup.yaml", "spec.containers[1].name", "Duplicate"],
+        ),
+        (
+            "mount.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    volumeMounts: [{name: nope, mountPath: /x}]\n",
+            &["mount.yaml", "spec.containers[0].volumeMounts[0].name", "nope"],
+        ),
+        (
+            "key.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {a: '1'}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    env:\n    - name: X\n      valueFrom: {configMapKeyRef: {name: cfg, key: missing}}\n",
+            &["key.yaml", "configMapKeyRef", "missing"],
+        ),
+    ];
+    for (file, yaml, wanted) in cases {
+        let path = write_manifest(&env, file, yaml);
+        let out = env.podrun(&["play", &path]);
+        assert!(!out.status.success(), "{file} must fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        for w in wanted {
+            assert!(err.contains(w), "{file}: `{w}` missing from:\n{err}");
+        }
+    }
+    // An unknown field is a warning by default and an error with --strict.
+    let path = write_manifest(
+        &env,
+        "typo.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: typo}\nspec:\n  containers:\n  - {name: c, image: busybox, imagePullPolcy: Never}\n",
+    );
+    let err = env.podrun_err(&["play", "--strict", &path]);
+    assert!(err.contains("imagePullPolcy"), "{err}");
+    // Nothing was created by any of them.
+    let pods: serde_json::Value =
+        serde_json::from_str(&env.podrun_ok(&["ps", "-o", "json"])).unwrap();
+    assert_eq!(
+        pods.as_array().map(Vec::len),
+        Some(0),
+        "no pod left: {pods}"
+    );
+    assert!(list(&env.home().join("../run/podrun/pods")).is_empty());
 }
