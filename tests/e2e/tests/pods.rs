@@ -698,3 +698,49 @@ fn invalid_manifests_fail_naming_file_and_field_and_leave_nothing() {
     );
     assert!(list(&env.home().join("../run/podrun/pods")).is_empty());
 }
+
+/// A pod serving its own name on port 80 from its own emptyDir.
+fn port80_pod(name: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: busybox
+    command: ["sh", "-c", "echo {name} > /www/index.html; exec httpd -f -p 80 -h /www"]
+    volumeMounts: [{{name: www, mountPath: /www}}]
+  - name: probe
+    image: busybox
+    command: ["sh", "-c", "until wget -q -O - http://127.0.0.1:80/; do sleep 1; done; ls /www; exec sleep 3600"]
+    volumeMounts: [{{name: www, mountPath: /www}}]
+  volumes:
+  - name: www
+    emptyDir: {{}}
+"#
+    )
+}
+
+#[test]
+fn two_pods_bind_port_80_at_once_with_separate_empty_dirs() {
+    let env = TestEnv::new();
+    let file = write_manifest(
+        &env,
+        "two.yaml",
+        &format!("{}---{}", port80_pod("left"), port80_pod("right")),
+    );
+    env.podrun_ok(&["play", &file]);
+    for (pod, other) in [("left", "right"), ("right", "left")] {
+        let out = wait_for_logs(&env, &[pod, "-c", "probe"], &["index.html"]);
+        assert!(out.contains(pod), "{pod} serves its own page: {out}");
+        assert!(
+            !out.contains(other),
+            "{pod} does not see {other}'s volume: {out}"
+        );
+    }
+    down_and_check(&env, &file, &["left", "right"]);
+}
