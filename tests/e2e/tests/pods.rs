@@ -641,13 +641,18 @@ fn containers_share_ipc_and_dev_shm_but_not_pids_unless_asked() {
     down_and_check(&env, &file, &["ipc-private", "ipc-shared"]);
 }
 
+/// Pod `a` with the given container list (YAML lines under `containers:`).
+fn pod_a(containers: &str) -> String {
+    format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: a}}\nspec:\n  containers:\n{containers}")
+}
+
 #[test]
 fn invalid_manifests_fail_naming_file_and_field_and_leave_nothing() {
     let env = TestEnv::new();
     let cases: [(&str, &str, &[&str]); 5] = [
         (
             "no-image.yaml",
-            "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - name: c\n",
+            &pod_a("  - name: c\n"),
             &["no-image.yaml", "spec.containers[0].image", "Required"],
         ),
         (
@@ -657,12 +662,12 @@ fn invalid_manifests_fail_naming_file_and_field_and_leave_nothing() {
         ),
         (
             "dup.yaml",
-            "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - {name: c, image: busybox}\n  - {name: c, image: busybox}\n",
+            &pod_a("  - {name: c, image: busybox}\n  - {name: c, image: busybox}\n"),
             &["dup.yaml", "spec.containers[1].name", "Duplicate"],
         ),
         (
             "mount.yaml",
-            "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    volumeMounts: [{name: nope, mountPath: /x}]\n",
+            &pod_a("  - name: c\n    image: busybox\n    volumeMounts: [{name: nope, mountPath: /x}]\n"),
             &["mount.yaml", "spec.containers[0].volumeMounts[0].name", "nope"],
         ),
         (
