@@ -32,9 +32,21 @@ pub struct Plan {
     pub data_dir: PathBuf,
     /// emptyDir volumes (directories under `data_dir/volumes`).
     pub volumes: Vec<String>,
+    /// The emptyDir volumes with `medium: Memory`: each is one tmpfs, mounted by the supervisor
+    /// on its directory, so it lives exactly as long as the pod.
+    #[serde(default)]
+    pub memory_volumes: Vec<MemoryVolume>,
     pub containers: Vec<ContainerPlan>,
     /// RFC 3339.
     pub created: String,
+}
+
+/// An emptyDir with `medium: Memory`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryVolume {
+    pub name: String,
+    /// `sizeLimit` in bytes; None: tmpfs's default (half the host's memory).
+    pub size_limit: Option<u64>,
 }
 
 /// One container.
@@ -206,14 +218,28 @@ pub fn build(
         return Err(unsupported("spec.hostNetwork".into()));
     }
     let mut volumes = Vec::new();
+    let mut memory_volumes = Vec::new();
     for (i, volume) in spec.volumes.iter().flatten().enumerate() {
         let field = format!("spec.volumes[{i}]");
         if let Some(empty_dir) = &volume.empty_dir {
-            if empty_dir.medium.as_deref().is_some_and(|m| !m.is_empty()) {
-                return Err(unsupported(format!(
-                    "{field}.emptyDir.medium (`{}`)",
-                    empty_dir.medium.as_deref().unwrap_or_default()
-                )));
+            match empty_dir.medium.as_deref().unwrap_or_default() {
+                "" => {}
+                "Memory" => {
+                    let size_limit = match &empty_dir.size_limit {
+                        Some(quantity) => Some(parse_quantity(&quantity.0).ok_or_else(|| {
+                            PodError::msg(format!(
+                                "{}: {who}: {field}.emptyDir.sizeLimit: `{}` is not a quantity (e.g. 64Mi)",
+                                pod.source, quantity.0
+                            ))
+                        })?),
+                        None => None,
+                    };
+                    memory_volumes.push(MemoryVolume {
+                        name: volume.name.clone(),
+                        size_limit,
+                    });
+                }
+                other => return Err(unsupported(format!("{field}.emptyDir.medium (`{other}`)"))),
             }
             volumes.push(volume.name.clone());
         } else if volume.host_path.is_some() {
@@ -325,6 +351,7 @@ pub fn build(
         runtime_dir,
         data_dir,
         volumes,
+        memory_volumes,
         containers,
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     })
@@ -403,5 +430,47 @@ mod tests {
         assert_eq!(files.read("/etc/group").unwrap(), b"g");
         assert!(files.read("/etc/shadow").is_none());
         assert_eq!(new_uid().len(), 36);
+    }
+}
+
+/// A Kubernetes resource quantity in bytes: `128974848`, `129e6`, `129M`, `123Mi`, `1.5Gi`.
+pub fn parse_quantity(text: &str) -> Option<u64> {
+    const SUFFIXES: [(&str, f64); 12] = [
+        ("Ki", 1024.0),
+        ("Mi", 1048576.0),
+        ("Gi", 1073741824.0),
+        ("Ti", 1099511627776.0),
+        ("Pi", 1125899906842624.0),
+        ("Ei", 1152921504606846976.0),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+    ];
+    let text = text.trim();
+    let (number, factor) = SUFFIXES
+        .iter()
+        .find_map(|(suffix, factor)| text.strip_suffix(suffix).map(|n| (n, *factor)))
+        .unwrap_or((text, 1.0));
+    let value: f64 = number.parse().ok()?;
+    (value.is_finite() && value >= 0.0).then(|| (value * factor).ceil() as u64)
+}
+
+#[cfg(test)]
+mod quantity_tests {
+    use super::parse_quantity;
+
+    #[test]
+    fn kubernetes_quantities() {
+        assert_eq!(parse_quantity("128974848"), Some(128974848));
+        assert_eq!(parse_quantity("129e6"), Some(129000000));
+        assert_eq!(parse_quantity("129M"), Some(129000000));
+        assert_eq!(parse_quantity("123Mi"), Some(128974848));
+        assert_eq!(parse_quantity("1.5Gi"), Some(1610612736));
+        assert_eq!(parse_quantity("64Ki"), Some(65536));
+        assert_eq!(parse_quantity("abc"), None);
+        assert_eq!(parse_quantity("-1Mi"), None);
     }
 }

@@ -186,6 +186,7 @@ impl Supervisor {
         let pod = crate::display_name(&plan.namespace, &plan.name);
         let signals = install_signal_handlers()?;
         ensure_user_namespace()?;
+        private_mount_namespace()?;
         podrun_runtime::become_pod_sandbox(&plan.hostname)
             .map_err(|e| PodError::msg(format!("pod `{pod}`: {e}")))?;
         let pid_namespace = if plan.share_process_namespace {
@@ -282,6 +283,12 @@ impl Supervisor {
         for volume in &self.plan.volumes {
             // Kubernetes makes emptyDir volumes world-writable.
             mkdir(&self.plan.data_dir.join("volumes").join(volume), 0o777)?;
+        }
+        for volume in &self.plan.memory_volumes {
+            mount_memory_volume(
+                &self.plan.data_dir.join("volumes").join(&volume.name),
+                volume,
+            )?;
         }
         for container in &self.plan.containers {
             for mount in &container.mounts {
@@ -590,6 +597,10 @@ impl Supervisor {
                 let _ = podrun_runtime::delete_container(&self.state_root, &run.state.id);
             }
         }
+        for volume in &self.plan.memory_volumes {
+            let path = self.plan.data_dir.join("volumes").join(&volume.name);
+            let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
+        }
         if let Err(e) = remove_tree(&self.plan.data_dir) {
             eprintln!("warning: {e}");
         }
@@ -606,6 +617,45 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// Gives the supervisor a mount namespace of its own, so that the pod's memory volumes are
+/// mounted only here (and in the containers, whose runners fork from here) and vanish with
+/// the supervisor, however it ends.
+fn private_mount_namespace() -> Result<(), PodError> {
+    use nix::mount::{mount, MsFlags};
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|e| PodError::msg(format!("cannot create the pod's mount namespace: {e}")))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| PodError::msg(format!("cannot make the pod's mounts private: {e}")))
+}
+
+/// An emptyDir with `medium: Memory`: one tmpfs for the whole pod, `sizeLimit` its size.
+fn mount_memory_volume(path: &Path, volume: &crate::plan::MemoryVolume) -> Result<(), PodError> {
+    use nix::mount::{mount, MsFlags};
+    let mut options = String::from("mode=1777");
+    if let Some(size) = volume.size_limit {
+        options.push_str(&format!(",size={size}"));
+    }
+    mount(
+        Some("tmpfs"),
+        path,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(options.as_str()),
+    )
+    .map_err(|e| {
+        PodError::msg(format!(
+            "volume `{}`: cannot mount a tmpfs (medium: Memory): {e}",
+            volume.name
+        ))
+    })
 }
 
 #[cfg(test)]

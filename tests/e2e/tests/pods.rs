@@ -749,3 +749,47 @@ fn two_pods_bind_port_80_at_once_with_separate_empty_dirs() {
     }
     down_and_check(&env, &file, &["left", "right"]);
 }
+
+#[test]
+fn a_memory_empty_dir_is_one_tmpfs_with_its_size_limit() {
+    let env = TestEnv::new();
+    let file = write_manifest(
+        &env,
+        "memory.yaml",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: mem
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: writer
+    image: busybox
+    command: ["sh", "-c", "grep ' /cache ' /proc/mounts; echo shared > /cache/note; dd if=/dev/zero of=/cache/big bs=1024 count=2048 2>&1; echo wrote; exec sleep 3600"]
+    volumeMounts: [{name: cache, mountPath: /cache}]
+  - name: reader
+    image: busybox
+    command: ["sh", "-c", "until [ -f /cache/note ]; do sleep 1; done; cat /cache/note; exec sleep 3600"]
+    volumeMounts: [{name: cache, mountPath: /cache}]
+  volumes:
+  - name: cache
+    emptyDir: {medium: Memory, sizeLimit: 1Mi}
+"#,
+    );
+    env.podrun_ok(&["play", &file]);
+    let writer = wait_for_logs(&env, &["mem", "-c", "writer"], &["wrote"]);
+    assert!(writer.contains("tmpfs /cache tmpfs"), "{writer}");
+    assert!(
+        writer.contains("No space left on device"),
+        "1Mi limit: {writer}"
+    );
+    wait_for_logs(&env, &["mem", "-c", "reader"], &["shared"]);
+    // The tmpfs lives in the pod's mount namespace only: the host sees an empty directory.
+    let volume = data_dir(&env, "mem").join("volumes/cache");
+    assert!(
+        list(&volume).is_empty(),
+        "no tmpfs content on the host: {volume:?}"
+    );
+    down_and_check(&env, &file, &["mem"]);
+}
