@@ -40,6 +40,8 @@ enum Command {
     Ps(commands::ps::PsArgs),
     /// Print a container's output.
     Logs(commands::logs::LogsArgs),
+    /// Run a command in a running container of a pod.
+    Exec(commands::exec::ExecArgs),
     /// Stop pods and remove them.
     Down(commands::down::DownArgs),
     /// The pod supervisor (started by `podrun play`).
@@ -98,6 +100,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Ps(args) => return commands::ps::run(args),
         Command::Logs(args) => return commands::logs::run(args),
         Command::Down(args) => return commands::down::run(args),
+        // Joins the pod's user namespace: must stay single-threaded.
+        Command::Exec(args) => return commands::exec::run(args),
         _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

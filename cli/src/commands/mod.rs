@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod down;
+pub mod exec;
 pub mod images;
 pub mod logs;
 pub mod play;

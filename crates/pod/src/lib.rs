@@ -18,6 +18,7 @@
 //!   containers/<name>/{bundle,upper,work}   volumes/<volume>/
 //! ```
 
+pub mod exec;
 pub mod plan;
 pub mod state;
 pub mod stop;

@@ -267,7 +267,7 @@ fn clean_up_failed(container_dir: &Path) {
 ///
 /// The container gets its own cgroup namespace (see the spec), so inside it /sys/fs/cgroup is a
 /// read-only cgroup2 mount; no limits are enforced.
-fn apply_cgroup_workaround() -> Result<(), String> {
+pub(crate) fn apply_cgroup_workaround() -> Result<(), String> {
     let is_cgroup2 = |path: &str| {
         statfs(path)
             .map(|fs| fs.filesystem_type() == CGROUP2_SUPER_MAGIC)

@@ -793,3 +793,140 @@ spec:
     );
     down_and_check(&env, &file, &["mem"]);
 }
+
+const EXEC_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: ex
+spec:
+  terminationGracePeriodSeconds: 1
+  restartPolicy: Never
+  containers:
+  - name: a
+    image: busybox
+    command: ["sh", "-c", "echo hi > /tmp/only-in-a; exec sleep 3600"]
+  - name: b
+    image: busybox
+    command: ["sleep", "3600"]
+  - name: done
+    image: busybox
+    command: ["true"]
+"#;
+
+#[test]
+fn exec_runs_in_the_container() {
+    let env = TestEnv::new();
+    let file = write_manifest(&env, "ex.yaml", EXEC_POD);
+    env.podrun_ok(&["play", &file]);
+    let _down = DownOnDrop(&env, file.clone());
+
+    // Container a writes the file right after it starts.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = env.podrun(&["exec", "ex", "-c", "a", "--", "cat", "/tmp/only-in-a"]);
+        if out.status.success() {
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "exec never printed the file: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // b has a root filesystem of its own.
+    let out = env.podrun(&["exec", "ex", "-c", "b", "--", "cat", "/tmp/only-in-a"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("No such file"),
+        "{out:?}"
+    );
+    // The default container is the first one; the pod's hostname.
+    assert_eq!(env.podrun_ok(&["exec", "ex", "--", "hostname"]), "ex\n");
+    assert_eq!(
+        env.podrun_ok(&["exec", "ex", "--", "cat", "/tmp/only-in-a"]),
+        "hi\n"
+    );
+    // The container's user and working directory.
+    assert_eq!(
+        env.podrun_ok(&["exec", "ex", "-c", "b", "--", "id", "-u"]),
+        "0\n"
+    );
+    assert_eq!(
+        env.podrun_ok(&["exec", "ex", "-c", "b", "--", "pwd"]),
+        "/\n"
+    );
+    // Exit codes pass through, 128+N for a signal.
+    let out = env.podrun(&["exec", "ex", "-c", "a", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    let out = env.podrun(&["exec", "ex", "-c", "a", "--", "sh", "-c", "kill -9 $$"]);
+    assert_eq!(out.status.code(), Some(137), "{out:?}");
+    // -i passes stdin; without it the command reads /dev/null.
+    let mut child = env
+        .command(podrun_e2e::podrun_bin())
+        .args(["exec", "-i", "ex", "--", "cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"abc").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "abc");
+    let out = env
+        .command(podrun_e2e::podrun_bin())
+        .args(["exec", "ex", "--", "cat"])
+        .stdin(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+
+    // Concurrent execs; none leaves libcontainer's notify socket behind.
+    std::thread::scope(|scope| {
+        for i in 0..6 {
+            let env = &env;
+            scope.spawn(move || {
+                let word = format!("w{i}");
+                let out = env.podrun_ok(&["exec", "ex", "-c", "b", "--", "echo", &word]);
+                assert_eq!(out, format!("{word}\n"));
+            });
+        }
+    });
+    for dir in std::fs::read_dir(runtime_dir(&env, "ex").join("libcontainer")).unwrap() {
+        let files = list(&dir.unwrap().path());
+        assert!(
+            !files.iter().any(|f| f.starts_with("tenant-notify-")),
+            "{files:?}"
+        );
+    }
+
+    // Errors name the container or pod.
+    let err = env.podrun_err(&["exec", "ex", "-c", "nope", "--", "true"]);
+    assert!(
+        err.contains("container `nope`") && err.contains("default/ex"),
+        "{err}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let err = env.podrun_err(&["exec", "ex", "-c", "done", "--", "true"]);
+        if err.contains("container `done` of pod `default/ex` is not running") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{err}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let err = env.podrun_err(&["exec", "missing", "--", "true"]);
+    assert!(err.contains("pod `default/missing` not found"), "{err}");
+    let err = env.podrun_err(&["exec", "-t", "ex", "--", "true"]);
+    assert!(err.contains("not supported yet"), "{err}");
+
+    down_and_check(&env, "ex", &["ex"]);
+}
