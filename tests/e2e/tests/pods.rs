@@ -930,3 +930,66 @@ fn exec_runs_in_the_container() {
 
     down_and_check(&env, "ex", &["ex"]);
 }
+
+/// Seed scenarios "network" and "volume" on the shipped example (examples/pod-network.yaml):
+/// nginx and a busybox collector share the network and an emptyDir at /var/log/nginx.
+#[test]
+fn seed_pod_network_and_volume_scenarios_through_exec() {
+    let env = TestEnv::new();
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/pod-network.yaml"),
+    )
+    .unwrap();
+    let file = write_manifest(&env, "pod-network.yaml", &example);
+    env.podrun_ok(&["play", &file]);
+    let exec = |container: &str, cmd: &[&str]| {
+        let mut args = vec!["exec", "pod-network", "-c", container, "--"];
+        args.extend_from_slice(cmd);
+        env.podrun(&args)
+    };
+    let stdout = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).to_string();
+
+    // Network: the collector reads nginx's status page, allowed only from 127.0.0.1.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = exec(
+            "collect",
+            &["wget", "-q", "-O", "-", "http://127.0.0.1/nginx_status"],
+        );
+        if stdout(&out).contains("Active connections") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "nginx never answered: {out:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // nginx's workers run as www-data inside.
+    let ps = stdout(&exec("web", &["ps", "-eo", "user,args"]));
+    assert!(
+        ps.lines()
+            .any(|l| l.starts_with("www-data") && l.contains("nginx: worker")),
+        "{ps}"
+    );
+    // Only the network is shared: the collector has no nginx.
+    assert!(!exec("collect", &["nginx", "-t"]).status.success());
+
+    // Volume: a file touched in web is listed in collect; a request shows in access.log there.
+    assert!(exec("web", &["touch", "/var/log/nginx/touched-in-web"])
+        .status
+        .success());
+    let listing = stdout(&exec("collect", &["ls", "/var/log/nginx"]));
+    assert!(listing.contains("touched-in-web"), "{listing}");
+    exec(
+        "collect",
+        &[
+            "wget",
+            "-q",
+            "-O",
+            "/dev/null",
+            "http://127.0.0.1/?from=collect",
+        ],
+    );
+    let log = stdout(&exec("collect", &["cat", "/var/log/nginx/access.log"]));
+    assert!(log.contains("GET /?from=collect"), "{log}");
+
+    down_and_check(&env, &file, &["pod-network"]);
+}
