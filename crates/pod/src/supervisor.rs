@@ -484,7 +484,15 @@ impl Supervisor {
                 if let Err(e) =
                     podrun_runtime::kill_container(&self.state_root, &run.state.id, signal)
                 {
-                    eprintln!("warning: cannot signal {}: {e}", run.state.name);
+                    // libcontainer's state may be gone (its directory removed under us). The
+                    // init is our unreaped child, so its pid is still its own: signal it.
+                    let direct = run
+                        .state
+                        .pid
+                        .map(|pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal));
+                    if !matches!(direct, Some(Ok(()))) {
+                        eprintln!("warning: cannot signal {}: {e}", run.state.name);
+                    }
                 }
             }
         }

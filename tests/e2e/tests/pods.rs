@@ -993,3 +993,35 @@ fn seed_pod_network_and_volume_scenarios_through_exec() {
 
     down_and_check(&env, &file, &["pod-network"]);
 }
+
+#[test]
+fn the_supervisor_stops_its_containers_even_without_libcontainer_state() {
+    let env = TestEnv::new();
+    let file = write_manifest(
+        &env,
+        "stateless.yaml",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: stateless
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: a
+    image: busybox
+    command: ["sleep", "3600"]
+"#,
+    );
+    env.podrun_ok(&["play", &file]);
+    // libcontainer's state is gone (say, a cleaner removed it): the supervisor still holds the
+    // container's init as its child and must stop it by pid, within the grace period.
+    std::fs::remove_dir_all(runtime_dir(&env, "stateless").join("libcontainer")).unwrap();
+    let started = Instant::now();
+    down_and_check(&env, &file, &["stateless"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "down took {:?}: the supervisor did not stop the container itself",
+        started.elapsed()
+    );
+}
