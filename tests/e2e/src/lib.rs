@@ -172,6 +172,13 @@ impl Default for TestEnv {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
+        // A test that failed before `podrun down` would leave its pods running: take them
+        // down first (pod directories are named `<namespace>_<name>`).
+        for pod in list(&self.root.join("run/podrun/pods")) {
+            if let Some((_, name)) = pod.split_once('_') {
+                let _ = self.command(podrun_bin()).args(["down", name]).output();
+            }
+        }
         // Root may remove files owned by the user's subordinate ids.
         let _ = std::fs::remove_dir_all(&self.root);
     }
