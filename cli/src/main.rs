@@ -38,7 +38,7 @@ enum Command {
     Play(commands::play::PlayArgs),
     /// List pods.
     Ps(commands::ps::PsArgs),
-    /// Print a container's output.
+    /// Print a container's output (stdout and stderr), joined into lines.
     Logs(commands::logs::LogsArgs),
     /// Run a command in a running container of a pod.
     Exec(commands::exec::ExecArgs),

@@ -1,11 +1,18 @@
-//! `podrun logs POD [-c CONTAINER] [-f]`
+//! `podrun logs POD [-c CONTAINER] [-f] [--timestamps] [--tail N]`
+//!
+//! The container's log file holds CRI records (see `podrun_pod::logs`); this prints their text
+//! joined into lines, stdout and stderr alike to stdout, like kubectl.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::Args;
+use podrun_pod::logs::{Line, Lines};
 use podrun_pod::plan::Plan;
 use podrun_pod::state::PodState;
 
@@ -24,6 +31,14 @@ pub struct LogsArgs {
     /// Keep printing what the container writes, until the pod is removed.
     #[arg(short, long)]
     follow: bool,
+
+    /// Begin each line with the time the container wrote it (RFC 3339, UTC, nanoseconds).
+    #[arg(long)]
+    timestamps: bool,
+
+    /// Print only the last N lines (then, with -f, what comes).
+    #[arg(long, value_name = "N")]
+    tail: Option<usize>,
 }
 
 pub fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
@@ -45,7 +60,7 @@ pub fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
             .map(|c| c.name)
             .collect(),
     };
-    let container = match args.container {
+    let container = match args.container.clone() {
         Some(container) => {
             if !containers.contains(&container) {
                 bail!(
@@ -62,31 +77,74 @@ pub fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
             .context("the pod has no containers")?,
     };
     let path = dir.join("logs").join(format!("{container}.log"));
-    let mut out = std::io::stdout().lock();
-    let mut file = match std::fs::File::open(&path) {
+    let mut file = match File::open(&path) {
         Ok(file) => file,
+        // The container has not started yet.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !args.follow => {
             return Ok(ExitCode::SUCCESS)
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let mut position = 0u64;
-    let mut buffer = vec![0u8; 64 * 1024];
-    loop {
-        file.seek(SeekFrom::Start(position))?;
-        loop {
-            let n = file.read(&mut buffer)?;
-            if n == 0 {
-                break;
+    print_log(&mut file, &dir, &args)
+        .with_context(|| format!("cannot print {}", path.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the log (its last `--tail` lines), then with `--follow` what is appended, until the
+/// pod's runtime directory `dir` is gone.
+fn print_log(file: &mut File, dir: &Path, args: &LogsArgs) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut lines = Lines::default();
+    let mut last = VecDeque::new();
+    let mut keep = |line: Line| -> std::io::Result<()> {
+        match args.tail {
+            Some(n) => {
+                last.push_back(line);
+                if last.len() > n {
+                    last.pop_front();
+                }
+                Ok(())
             }
-            position += n as u64;
-            out.write_all(&buffer[..n])?;
+            None => line.write_to(&mut out, args.timestamps),
+        }
+    };
+    read_lines(file, &mut lines, &mut keep)?;
+    // A line the container has not ended (yet) counts as a line.
+    lines.flush().into_iter().try_for_each(&mut keep)?;
+    for line in last {
+        line.write_to(&mut out, args.timestamps)?;
+    }
+    out.flush()?;
+    while args.follow && dir.is_dir() {
+        std::thread::sleep(Duration::from_millis(200));
+        let mut print = |line: Line| line.write_to(&mut out, args.timestamps);
+        if !read_lines(file, &mut lines, &mut print)? {
+            // Nothing new: show what there is of an unended line (a prompt, a progress bar).
+            lines.flush().into_iter().try_for_each(print)?;
         }
         out.flush()?;
-        if !args.follow || !dir.is_dir() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+/// Reads the file from where the last read ended to its end, giving every line ended to
+/// `sink`; returns whether there was anything new.
+fn read_lines(
+    file: &mut File,
+    lines: &mut Lines,
+    sink: &mut dyn FnMut(Line) -> std::io::Result<()>,
+) -> anyhow::Result<bool> {
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut any = false;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(any);
+        }
+        any = true;
+        lines
+            .push(&buffer[..n])
+            .into_iter()
+            .try_for_each(&mut *sink)?;
+    }
 }

@@ -6,6 +6,8 @@
 //! * [`supervisor`]: the long-lived, single-threaded process that holds the pod
 //!   (`podrun __supervise DIR`): the pod sandbox, the containers, their exits and restarts,
 //!   `state.json`, and the clean-up when it is told to stop (SIGTERM).
+//! * [`logs`]: container logs in the kubelet's CRI format: written by the supervisor from
+//!   the containers' pipes, read back into lines by `podrun logs`.
 //! * [`state`]: the pod's on-disk state, as `podrun ps`, `logs` and `down` read it.
 //! * [`stop`]: stopping a pod from another process (`podrun down`), with a fallback when the
 //!   supervisor does not answer.
@@ -19,6 +21,7 @@
 //! ```
 
 pub mod exec;
+pub mod logs;
 pub mod plan;
 pub mod state;
 pub mod stop;

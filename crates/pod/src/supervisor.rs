@@ -8,11 +8,13 @@
 //! pod's data and runtime directories and exit 0).
 //!
 //! Signals are caught by handlers that write the signal number into a self-pipe, which the
-//! main loop `poll`s with the timeout of the next timer. Handlers (unlike blocked or ignored
+//! main loop `poll`s with the timeout of the next timer, together with the containers'
+//! stdout and stderr pipes, whose output it appends to `logs/<container>.log`
+//! ([`crate::logs`]). Handlers (unlike blocked or ignored
 //! signals) are reset by `execve`, so containers start with default signal dispositions and an
 //! empty signal mask.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -24,6 +26,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use podrun_runtime::{BindMount, ContainerConfig, Mount, PodPidNamespace, SeccompProfile};
 
+use crate::logs::ContainerLog;
 use crate::plan::Plan;
 use crate::state::{ContainerState, PodState};
 use crate::{remove_tree, PodError};
@@ -149,7 +152,17 @@ struct Run {
     state: ContainerState,
     /// When a waiting container is restarted.
     restart_at: Option<Instant>,
+    /// Its log file and output pipes.
+    log: ContainerLog,
 }
+
+/// The bytes read from one output pipe per round of the main loop: a container that writes
+/// without pause cannot hold up signals, exits and the other containers' output.
+const ROUND_BUDGET: usize = 256 * 1024;
+/// The bytes read from an exited container's pipes before it is recorded: all it wrote (a
+/// pipe holds 64 KiB by default), unless processes it left behind (a shared pid namespace)
+/// go on writing, whose output the main loop keeps reading.
+const EXIT_BUDGET: usize = 16 * 1024 * 1024;
 
 struct Supervisor {
     plan: Plan,
@@ -204,6 +217,7 @@ impl Supervisor {
             .containers
             .iter()
             .map(|c| Run {
+                log: ContainerLog::new(dir.join("logs").join(format!("{}.log", c.name))),
                 state: ContainerState {
                     name: c.name.clone(),
                     image: c.image.clone(),
@@ -332,21 +346,12 @@ impl Supervisor {
         let container = self.plan.containers[index].clone();
         let pod = crate::display_name(&self.plan.namespace, &self.plan.name);
         let what = format!("pod `{pod}`: container `{}`", container.name);
-        let log_path = self
-            .dir
-            .join("logs")
-            .join(format!("{}.log", container.name));
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(PodError::io(format!(
-                "{what}: cannot open {}",
-                log_path.display()
-            )))?;
-        let log_err = log
-            .try_clone()
-            .map_err(PodError::io(format!("{what}: cannot duplicate the log fd")))?;
+        // The pipes' write ends go into `config` and are closed here when the runner has
+        // started the container (or failed to).
+        let (stdout, stderr) = self.runs[index]
+            .log
+            .new_run()
+            .map_err(|e| PodError::msg(format!("{what}: {e}")))?;
         let mut mounts: Vec<Mount> = container
             .mounts
             .iter()
@@ -384,8 +389,8 @@ impl Supervisor {
             join_namespaces_of: std::process::id() as i32,
             pid_namespace: self.pid_namespace.as_ref().map(PodPidNamespace::path),
             shm_dir: Some(self.dir.join("shm")),
-            stdout: log.into(),
-            stderr: log_err.into(),
+            stdout,
+            stderr,
             hostname: None,
             readonly_rootfs: false,
             seccomp: SeccompProfile::RuntimeDefault,
@@ -431,7 +436,13 @@ impl Supervisor {
                 continue;
             };
             changed = true;
+            // Its output is in its pipes now: record it before the exit, so that `podrun logs`
+            // has it once `ps` shows the container ended.
+            self.runs[index].log.pump(EXIT_BUDGET);
             let id = self.runs[index].state.id.clone();
+            if let Err(e) = podrun_runtime::delete_container(&self.state_root, &id) {
+                eprintln!("warning: cannot delete container {id}: {e}");
+            }
             if let Err(e) = podrun_runtime::delete_container(&self.state_root, &id) {
                 eprintln!("warning: cannot delete container {id}: {e}");
             }
@@ -521,7 +532,7 @@ impl Supervisor {
         self.runs.iter().any(|r| r.state.state == "running")
     }
 
-    /// Waits for signals and timers until the pod is stopped.
+    /// Waits for signals, output and timers until the pod is stopped.
     fn main_loop(&mut self) {
         // A container may have ended (or a SIGTERM arrived) while the pod was starting.
         self.reap();
@@ -529,50 +540,10 @@ impl Supervisor {
             if self.stopping && !self.any_running() {
                 return;
             }
-            let now = Instant::now();
-            let mut next: Option<Instant> = self.runs.iter().filter_map(|r| r.restart_at).min();
-            if !self.killed {
-                if let Some(at) = self.kill_at {
-                    next = Some(next.map_or(at, |n| n.min(at)));
-                }
-            }
-            let timeout_ms: libc::c_int = match next {
-                Some(at) => at
-                    .saturating_duration_since(now)
-                    .as_millis()
-                    .min(60_000)
-                    .try_into()
-                    .unwrap_or(60_000)
-                    .max(1),
-                None => 60_000,
-            };
-            let mut fds = [libc::pollfd {
-                fd: self.signals.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            // SAFETY: poll on one valid descriptor.
-            unsafe { libc::poll(fds.as_mut_ptr(), 1, timeout_ms) };
-            let mut buffer = [0u8; 64];
-            loop {
-                // SAFETY: reading into a local buffer from our non-blocking pipe.
-                let n = unsafe {
-                    libc::read(
-                        self.signals.as_raw_fd(),
-                        buffer.as_mut_ptr().cast(),
-                        buffer.len(),
-                    )
-                };
-                if n <= 0 {
-                    break;
-                }
-                for &signal in &buffer[..n as usize] {
-                    let signal = signal as libc::c_int;
-                    if signal == libc::SIGTERM || signal == libc::SIGINT || signal == libc::SIGHUP {
-                        tracing::info!(signal, "stopping the pod");
-                        self.begin_stop();
-                    }
-                }
+            self.wait(self.timeout_ms());
+            self.handle_signals();
+            for run in &mut self.runs {
+                run.log.pump(ROUND_BUDGET);
             }
             self.reap();
             self.restart_due();
@@ -580,6 +551,67 @@ impl Supervisor {
             {
                 self.killed = true;
                 self.signal_running(Signal::SIGKILL);
+            }
+        }
+    }
+
+    /// Milliseconds until the next timer (a restart, the SIGKILL), at most a minute.
+    fn timeout_ms(&self) -> libc::c_int {
+        let mut next: Option<Instant> = self.runs.iter().filter_map(|r| r.restart_at).min();
+        if !self.killed {
+            if let Some(at) = self.kill_at {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        match next {
+            Some(at) => at
+                .saturating_duration_since(Instant::now())
+                .as_millis()
+                .min(60_000)
+                .try_into()
+                .unwrap_or(60_000)
+                .max(1),
+            None => 60_000,
+        }
+    }
+
+    /// Sleeps until a signal arrives, a container's pipe has output (or is closed), or
+    /// `timeout_ms` passed.
+    fn wait(&self, timeout_ms: libc::c_int) {
+        let output = self.runs.iter().flat_map(|r| r.log.fds());
+        let mut fds: Vec<libc::pollfd> = std::iter::once(self.signals.as_raw_fd())
+            .chain(output)
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: poll on valid descriptors that outlive the call.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    }
+
+    /// Reads the self-pipe; a SIGTERM, SIGINT or SIGHUP begins the pod's stop.
+    fn handle_signals(&mut self) {
+        let mut buffer = [0u8; 64];
+        loop {
+            // SAFETY: reading into a local buffer from our non-blocking pipe.
+            let n = unsafe {
+                libc::read(
+                    self.signals.as_raw_fd(),
+                    buffer.as_mut_ptr().cast(),
+                    buffer.len(),
+                )
+            };
+            if n <= 0 {
+                break;
+            }
+            for &signal in &buffer[..n as usize] {
+                let signal = signal as libc::c_int;
+                if signal == libc::SIGTERM || signal == libc::SIGINT || signal == libc::SIGHUP {
+                    tracing::info!(signal, "stopping the pod");
+                    self.begin_stop();
+                }
             }
         }
     }
