@@ -1,22 +1,40 @@
-//! Finding the container `podrun exec` runs a command in.
+//! Finding the running container that `podrun exec` runs a command in and `podrun cp` copies
+//! files to or from.
+
+use std::path::PathBuf;
 
 use podrun_runtime::ExecConfig;
 
-use crate::plan::Plan;
+use crate::plan::{ContainerPlan, Plan};
 use crate::state::PodState;
 use crate::{display_name, is_supervisor_of, process_alive, PodDirs, PodError};
 
-/// What [`podrun_runtime::exec_in_container`] needs to run `args` in container `container`
-/// (default: the pod's first container) of pod `namespace/name`, with the container's
-/// environment, working directory and user. Fails, naming the pod and container, when the pod
-/// does not exist or does not run, or the container does not exist or does not run.
-pub fn exec_config(
+/// A running container of a running pod.
+#[derive(Debug, Clone)]
+pub struct RunningContainer {
+    /// `NAME` or `NAMESPACE/NAME`, for messages.
+    pub pod: String,
+    /// The container's plan (process, mounts).
+    pub plan: ContainerPlan,
+    /// Its libcontainer id.
+    pub id: String,
+    /// The host pid of its init: `/proc/PID/ns/mnt` is its mount namespace.
+    pub init_pid: i32,
+    /// The pod's supervisor, whose user namespace is the pod's.
+    pub supervisor_pid: i32,
+    /// The pod's runtime directory.
+    pub runtime_dir: PathBuf,
+}
+
+/// Container `container` (default: the pod's first container) of pod `namespace/name`.
+/// Fails, naming the pod and container, when the pod does not exist or does not run, or the
+/// container does not exist or does not run.
+pub fn running_container(
     dirs: &PodDirs,
     namespace: &str,
     name: &str,
     container: Option<&str>,
-    args: Vec<String>,
-) -> Result<ExecConfig, PodError> {
+) -> Result<RunningContainer, PodError> {
     let pod = display_name(namespace, name);
     let dir = dirs.runtime_dir(namespace, name);
     if !dir.is_dir() {
@@ -30,29 +48,7 @@ pub fn exec_config(
             "pod `{pod}` is not running (its supervisor is gone)"
         )));
     }
-    let names = || {
-        plan.containers
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let container_plan = match container {
-        Some(wanted) => plan
-            .containers
-            .iter()
-            .find(|c| c.name == wanted)
-            .ok_or_else(|| {
-                PodError::msg(format!(
-                    "container `{wanted}` is not in pod `{pod}` (its containers: {})",
-                    names()
-                ))
-            })?,
-        None => plan
-            .containers
-            .first()
-            .ok_or_else(|| PodError::msg(format!("pod `{pod}` has no containers")))?,
-    };
+    let container_plan = find_container(&plan, &pod, container)?;
     let cname = &container_plan.name;
     let running = state
         .containers
@@ -62,15 +58,62 @@ pub fn exec_config(
         .ok_or_else(|| {
             PodError::msg(format!("container `{cname}` of pod `{pod}` is not running"))
         })?;
-    Ok(ExecConfig {
+    Ok(RunningContainer {
+        pod,
+        plan: container_plan.clone(),
         id: running.id.clone(),
-        state_root: dir.join("libcontainer"),
-        user_namespace_of: state.supervisor_pid,
+        init_pid: running.pid.unwrap_or_default(),
+        supervisor_pid: state.supervisor_pid,
+        runtime_dir: dir,
+    })
+}
+
+/// The container named `wanted`, or the pod's first one.
+fn find_container<'a>(
+    plan: &'a Plan,
+    pod: &str,
+    wanted: Option<&str>,
+) -> Result<&'a ContainerPlan, PodError> {
+    let Some(wanted) = wanted else {
+        return plan
+            .containers
+            .first()
+            .ok_or_else(|| PodError::msg(format!("pod `{pod}` has no containers")));
+    };
+    plan.containers
+        .iter()
+        .find(|c| c.name == wanted)
+        .ok_or_else(|| {
+            let names: Vec<&str> = plan.containers.iter().map(|c| c.name.as_str()).collect();
+            PodError::msg(format!(
+                "container `{wanted}` is not in pod `{pod}` (its containers: {})",
+                names.join(", ")
+            ))
+        })
+}
+
+/// What [`podrun_runtime::exec_in_container`] needs to run `args` in container `container`
+/// (default: the pod's first container) of pod `namespace/name`, with the container's
+/// environment, working directory and user, without a terminal (set `tty` for one). Fails as
+/// [`running_container`] does.
+pub fn exec_config(
+    dirs: &PodDirs,
+    namespace: &str,
+    name: &str,
+    container: Option<&str>,
+    args: Vec<String>,
+) -> Result<ExecConfig, PodError> {
+    let target = running_container(dirs, namespace, name, container)?;
+    Ok(ExecConfig {
+        id: target.id,
+        state_root: target.runtime_dir.join("libcontainer"),
+        user_namespace_of: target.supervisor_pid,
         args,
-        env: container_plan.env.clone(),
-        cwd: container_plan.cwd.clone(),
-        uid: container_plan.uid,
-        gid: container_plan.gid,
-        additional_gids: container_plan.additional_gids.clone(),
+        env: target.plan.env,
+        cwd: target.plan.cwd,
+        uid: target.plan.uid,
+        gid: target.plan.gid,
+        additional_gids: target.plan.additional_gids,
+        tty: None,
     })
 }

@@ -52,13 +52,14 @@
 //! ```
 
 mod exec;
+mod exec_io;
 mod manage;
 mod runner;
 mod sandbox;
 mod seccomp;
 mod spec;
 
-pub use exec::{exec_in_container, ExecConfig};
+pub use exec::{exec_in_container, ExecConfig, ExecTty};
 pub use manage::{delete_container, kill_container, remove_container_dirs};
 pub use runner::start_container;
 pub use sandbox::{become_pod_sandbox, create_pod_pid_namespace, PodPidNamespace};

@@ -1,0 +1,400 @@
+//! `podrun exec -t` (a terminal, driven here through a pty of the test's own), signal
+//! forwarding by `podrun exec`, and `podrun cp` in both directions: the real binary as the
+//! test user, on busybox pods.
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use podrun_e2e::TestEnv;
+
+/// Two busybox containers sharing an emptyDir at /shared; `main` has a few files to copy.
+const POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: box
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:
+  - name: shared
+    emptyDir: {}
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /data/tree/sub && echo one > /data/tree/one.txt && echo two > /data/tree/sub/two.txt && chmod 0750 /data/tree/sub && chmod 0604 /data/tree/one.txt && ln -s one.txt /data/tree/link && ln -s /etc /data/etc-link && touch /ready && exec sleep 3600"]
+    volumeMounts:
+    - name: shared
+      mountPath: /shared
+  - name: side
+    image: busybox
+    command: ["sleep", "3600"]
+    volumeMounts:
+    - name: shared
+      mountPath: /shared
+  - name: done
+    image: busybox
+    command: ["true"]
+"#;
+
+/// Plays [`POD`] and waits until `main` has written its files; takes it down when dropped.
+struct Pod<'a> {
+    env: &'a TestEnv,
+}
+
+impl<'a> Pod<'a> {
+    fn start(env: &'a TestEnv) -> Pod<'a> {
+        env.write_home_file("box.yaml", POD);
+        let file = env.home().join("box.yaml");
+        env.podrun_ok(&["play", file.to_str().unwrap()]);
+        let pod = Pod { env };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !pod.exec(&["test", "-f", "/ready"]).status.success() {
+            assert!(Instant::now() < deadline, "the pod never got ready");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        pod
+    }
+
+    /// `podrun exec box -c main -- ARGS`.
+    fn exec(&self, args: &[&str]) -> Output {
+        self.exec_in("main", args)
+    }
+
+    fn exec_in(&self, container: &str, args: &[&str]) -> Output {
+        let mut full = vec!["exec", "box", "-c", container, "--"];
+        full.extend_from_slice(args);
+        self.env.podrun(&full)
+    }
+
+    fn stdout(&self, container: &str, args: &[&str]) -> String {
+        let out = self.exec_in(container, args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Pod<'_> {
+    fn drop(&mut self) {
+        let _ = self.env.podrun(&["down", "box"]);
+    }
+}
+
+/// podrun running with a pty of the test's as its controlling terminal (stdin, stdout and
+/// stderr), as in an interactive shell; the test holds the master side.
+struct OnTerminal {
+    child: Child,
+    master: OwnedFd,
+}
+
+impl OnTerminal {
+    fn spawn(env: &TestEnv, args: &[&str], rows: u16, cols: u16) -> OnTerminal {
+        let size = nix::pty::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = nix::pty::openpty(Some(&size), None).unwrap();
+        let mut command = env.command(podrun_e2e::podrun_bin());
+        command
+            .args(args)
+            .env("TERM", "vt100")
+            .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+            .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+            .stderr(Stdio::from(pty.slave));
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                if nix::libc::setsid() < 0 || nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().unwrap();
+        // `command` (dropped here) held the last slave descriptors of this process: reads
+        // from the master end with EIO once podrun has exited.
+        drop(command);
+        OnTerminal {
+            child,
+            master: pty.master,
+        }
+    }
+
+    fn write(&self, bytes: &[u8]) {
+        nix::unistd::write(&self.master, bytes).unwrap();
+    }
+
+    fn resize(&self, rows: u16, cols: u16) {
+        let size = nix::libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads a winsize we own. The kernel sends SIGWINCH to podrun,
+        // the terminal's foreground process.
+        assert_eq!(
+            unsafe { nix::libc::ioctl(self.master.as_raw_fd(), nix::libc::TIOCSWINSZ, &size) },
+            0
+        );
+    }
+
+    /// Output until it contains `wanted` (20 s).
+    fn read_until(&self, wanted: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        while !String::from_utf8_lossy(&seen).contains(wanted) {
+            assert!(
+                Instant::now() < deadline,
+                "never saw {wanted:?} on the terminal: {:?}",
+                String::from_utf8_lossy(&seen)
+            );
+            let mut fds = [nix::libc::pollfd {
+                fd: self.master.as_raw_fd(),
+                events: nix::libc::POLLIN,
+                revents: 0,
+            }];
+            // SAFETY: poll on one descriptor we own.
+            if unsafe { nix::libc::poll(fds.as_mut_ptr(), 1, 200) } > 0 {
+                let mut buffer = [0u8; 4096];
+                match nix::unistd::read(self.master.as_raw_fd(), &mut buffer) {
+                    Ok(n) if n > 0 => seen.extend_from_slice(&buffer[..n]),
+                    _ => break,
+                }
+            }
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    }
+
+    /// Waits for podrun (20 s) and returns its exit code and the rest of the output.
+    fn finish(mut self) -> (Option<i32>, String) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "podrun did not end");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut rest = Vec::new();
+        let _ = std::fs::File::from(self.master.try_clone().unwrap()).read_to_end(&mut rest);
+        (status.code(), String::from_utf8_lossy(&rest).into_owned())
+    }
+
+    /// The local flags of the test's terminal (TCGETS on the master reads the slave's).
+    fn local_flags(&self) -> nix::sys::termios::LocalFlags {
+        nix::sys::termios::tcgetattr(&self.master)
+            .unwrap()
+            .local_flags
+    }
+}
+
+#[test]
+fn exec_tty_gives_the_command_a_terminal_of_the_container() {
+    let env = TestEnv::new();
+    let pod = Pod::start(&env);
+
+    // -it: the command's stdin is a /dev/pts of the container with our size and TERM; the
+    // exit code passes through; our terminal is back in cooked mode afterwards.
+    let term = OnTerminal::spawn(
+        &env,
+        &[
+            "exec",
+            "-it",
+            "box",
+            "--",
+            "sh",
+            "-c",
+            "tty; stty size; echo term=$TERM; read line; echo got:$line; stty size; exit 3",
+        ],
+        33,
+        101,
+    );
+    let out = term.read_until("term=");
+    assert!(out.contains("/dev/pts/"), "{out:?}");
+    assert!(out.contains("33 101"), "{out:?}");
+    // Raw while the command runs: no echo, no line editing by our terminal.
+    assert!(!term
+        .local_flags()
+        .contains(nix::sys::termios::LocalFlags::ECHO));
+    term.resize(40, 120);
+    term.write(b"hello\r");
+    let out = term.read_until("40 120");
+    assert!(out.contains("got:hello"), "{out:?}");
+    let (code, rest) = term.finish();
+    assert_eq!(code, Some(3), "{rest}");
+
+    // Keys go to the command: Ctrl-C in raw mode interrupts the command, not podrun.
+    let term = OnTerminal::spawn(
+        &env,
+        &[
+            "exec",
+            "-it",
+            "box",
+            "--",
+            "sh",
+            "-c",
+            "echo ready; sleep 100",
+        ],
+        24,
+        80,
+    );
+    term.read_until("ready");
+    term.write(&[3]);
+    let (code, rest) = term.finish();
+    assert_eq!(code, Some(130), "{rest}");
+
+    // -t without a terminal on stdin: kubectl's warning, and the command runs without one.
+    let out = pod.exec_with(&["-t"], &["tty"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Unable to use a TTY - input is not a terminal"),
+        "{stderr}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "not a tty\n");
+    assert_eq!(out.status.code(), Some(1));
+
+    // No console socket or process file is left in the container's state directory.
+    let run = env
+        .home()
+        .parent()
+        .unwrap()
+        .join("run/podrun/pods/default_box/libcontainer");
+    for dir in std::fs::read_dir(run).unwrap() {
+        let files = podrun_e2e::list(&dir.unwrap().path());
+        assert!(
+            !files.iter().any(|f| f.starts_with("tenant-")
+                || f.starts_with("podrun-console")
+                || f.starts_with("podrun-exec-")),
+            "{files:?}"
+        );
+    }
+}
+
+impl Pod<'_> {
+    /// `podrun exec FLAGS box -- ARGS` with stdin from /dev/null.
+    fn exec_with(&self, flags: &[&str], args: &[&str]) -> Output {
+        let mut full = vec!["exec"];
+        full.extend_from_slice(flags);
+        full.extend_from_slice(&["box", "--"]);
+        full.extend_from_slice(args);
+        self.env.podrun(&full)
+    }
+}
+
+#[test]
+fn exec_tty_restores_the_terminal_when_podrun_ends() {
+    let env = TestEnv::new();
+    let _pod = Pod::start(&env);
+    let term = OnTerminal::spawn(
+        &env,
+        &["exec", "-it", "box", "--", "sh", "-c", "echo in; exit 0"],
+        24,
+        80,
+    );
+    let before = term.local_flags();
+    term.read_until("in");
+    let flags_master = term.master.try_clone().unwrap();
+    let (code, rest) = term.finish();
+    assert_eq!(code, Some(0), "{rest}");
+    let after = nix::sys::termios::tcgetattr(&flags_master)
+        .unwrap()
+        .local_flags;
+    assert!(
+        after.contains(nix::sys::termios::LocalFlags::ECHO | nix::sys::termios::LocalFlags::ICANON),
+        "{after:?} (before: {before:?})"
+    );
+
+    // Also when exec fails after raw mode could have been entered: a container that is not
+    // running.
+    let term = OnTerminal::spawn(
+        &env,
+        &["exec", "-it", "box", "-c", "done", "--", "true"],
+        24,
+        80,
+    );
+    let master = term.master.try_clone().unwrap();
+    let (code, rest) = term.finish();
+    assert_eq!(code, Some(1), "{rest}");
+    assert!(
+        rest.contains("container `done` of pod `default/box` is not running"),
+        "{rest}"
+    );
+    let after = nix::sys::termios::tcgetattr(&master).unwrap().local_flags;
+    assert!(after.contains(nix::sys::termios::LocalFlags::ECHO));
+}
+
+/// Starts `podrun exec box -- ARGS` in the background.
+fn spawn_exec(env: &TestEnv, args: &[&str]) -> Child {
+    let mut full = vec!["exec", "box", "--"];
+    full.extend_from_slice(args);
+    env.command(podrun_e2e::podrun_bin())
+        .args(full)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `ps` in the container lists a process whose arguments are `args`.
+fn wait_for_process(pod: &Pod, args: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !pod
+        .stdout("main", &["ps", "-o", "args"])
+        .lines()
+        .any(|l| l.trim() == args)
+    {
+        assert!(Instant::now() < deadline, "`{args}` never ran");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn exec_forwards_termination_signals_to_the_command() {
+    let env = TestEnv::new();
+    let pod = Pod::start(&env);
+    for (signal, code, marker) in [
+        (nix::sys::signal::Signal::SIGTERM, 143, "sleep 101"),
+        (nix::sys::signal::Signal::SIGINT, 130, "sleep 102"),
+        (nix::sys::signal::Signal::SIGHUP, 129, "sleep 103"),
+    ] {
+        let seconds = marker.split(' ').nth(1).unwrap();
+        let child = spawn_exec(&env, &["sleep", seconds]);
+        wait_for_process(&pod, marker);
+        let started = Instant::now();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{signal}: {out:?}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        // The command itself ended, not just podrun.
+        let ps = pod.stdout("main", &["ps", "-o", "args"]);
+        assert!(!ps.lines().any(|l| l.trim() == marker), "{signal}: {ps}");
+    }
+    // A command that handles the signal decides its own exit code.
+    let child = spawn_exec(
+        &env,
+        &[
+            "sh",
+            "-c",
+            "trap 'echo caught; exit 5' TERM; echo armed; while :; do sleep 1; done",
+        ],
+    );
+    wait_for_process(
+        &pod,
+        "sh -c trap 'echo caught; exit 5' TERM; echo armed; while :; do sleep 1; done",
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "armed\ncaught\n");
+}
