@@ -293,3 +293,36 @@ fn a_restarted_container_keeps_its_earlier_runs_lines() {
     let lines = timestamped(&env.podrun_ok(&["logs", "again", "--timestamps"]));
     assert!(lines.len() >= 4);
 }
+
+#[test]
+fn a_container_writing_fast_loses_nothing() {
+    let env = TestEnv::new();
+    // Far more than a pipe holds, as fast as the container can write it, on both streams; the
+    // supervisor reads 256 KiB per pipe per round, the rest waits in the pipes.
+    play(
+        &env,
+        "fast",
+        "Never",
+        "seq 1 200000 & seq 1 100000 | sed 's/^/x/' >&2; wait; echo end",
+    );
+    wait_for_container(&env, "fast", exited);
+    let out = env.podrun_ok(&["logs", "fast"]);
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    for line in out.lines() {
+        match line.strip_prefix('x') {
+            Some(number) => stderr.push(number.parse::<u32>().expect(line)),
+            None if line == "end" => {}
+            None => stdout.push(line.parse::<u32>().expect(line)),
+        }
+    }
+    assert!(
+        stdout.iter().copied().eq(1..=200000),
+        "stdout lost or reordered lines"
+    );
+    assert!(
+        stderr.iter().copied().eq(1..=100000),
+        "stderr lost or reordered lines"
+    );
+    assert!(out.ends_with("end\n"));
+    assert_eq!(env.podrun_ok(&["logs", "fast", "--tail", "1"]), "end\n");
+}
