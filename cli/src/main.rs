@@ -42,6 +42,8 @@ enum Command {
     Logs(commands::logs::LogsArgs),
     /// Run a command in a running container of a pod.
     Exec(commands::exec::ExecArgs),
+    /// Copy files and directories between the host and a running container.
+    Cp(commands::cp::CpArgs),
     /// Stop pods and remove them.
     Down(commands::down::DownArgs),
     /// The pod supervisor (started by `podrun play`).
@@ -102,6 +104,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Down(args) => return commands::down::run(args),
         // Joins the pod's user namespace: must stay single-threaded.
         Command::Exec(args) => return commands::exec::run(args),
+        // Forks a child that joins the container's namespaces: must stay single-threaded.
+        Command::Cp(args) => return commands::cp::run(args),
         _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

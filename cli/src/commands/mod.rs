@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod cp;
 pub mod down;
 pub mod exec;
 pub mod images;

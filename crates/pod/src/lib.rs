@@ -8,6 +8,8 @@
 //!   `state.json`, and the clean-up when it is told to stop (SIGTERM).
 //! * [`logs`]: container logs in the kubelet's CRI format: written by the supervisor from
 //!   the containers' pipes, read back into lines by `podrun logs`.
+//! * [`exec`] and [`cp`]: finding a running container; copying files between it and the
+//!   host (a tar stream between podrun and a child inside the container's namespaces).
 //! * [`state`]: the pod's on-disk state, as `podrun ps`, `logs` and `down` read it.
 //! * [`stop`]: stopping a pod from another process (`podrun down`), with a fallback when the
 //!   supervisor does not answer.
@@ -20,6 +22,7 @@
 //!   containers/<name>/{bundle,upper,work}   volumes/<volume>/
 //! ```
 
+pub mod cp;
 pub mod exec;
 pub mod logs;
 pub mod plan;

@@ -53,6 +53,7 @@
 
 mod exec;
 mod exec_io;
+mod in_container;
 mod manage;
 mod runner;
 mod sandbox;
@@ -60,6 +61,7 @@ mod seccomp;
 mod spec;
 
 pub use exec::{exec_in_container, ExecConfig, ExecTty};
+pub use in_container::{ChildError, ContainerFs, InContainer};
 pub use manage::{delete_container, kill_container, remove_container_dirs};
 pub use runner::start_container;
 pub use sandbox::{become_pod_sandbox, create_pod_pid_namespace, PodPidNamespace};

@@ -1,0 +1,85 @@
+//! `podrun cp [-c NAME] SRC DEST`: copy files between the host and a running container.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::Args;
+use podrun_pod::cp::Location;
+
+use crate::context::pod_dirs;
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+One of SRC and DEST is a container path, [NAMESPACE/]POD:PATH (a relative PATH starts at \
+the container's working directory); the other is a host path. Paths starting with / or . \
+are always host paths.
+
+As with docker cp: files and directories (recursively) are copied, symbolic links as links, \
+with their modes and times. A directory copied to an existing directory goes inside it; \
+SRC/. copies a directory's contents instead. Files copied into the container belong to its \
+root (0:0), files copied out belong to you. Container paths resolve inside the container: \
+its links never lead to the host. The image needs no tar. DEST - writes a tar stream to \
+stdout.
+
+Examples:
+  podrun cp web:/etc/nginx/nginx.conf ./nginx.conf
+  podrun cp -c client ./site web:/usr/share/nginx/html
+  podrun cp team/web:/var/log/nginx/. ./logs")]
+pub struct CpArgs {
+    /// What to copy: `[NAMESPACE/]POD:PATH` or a host path.
+    #[arg(value_name = "SRC")]
+    source: String,
+
+    /// Where to: a host path (`-`: a tar stream on stdout) or `[NAMESPACE/]POD:PATH`.
+    #[arg(value_name = "DEST")]
+    dest: String,
+
+    /// The container (default: the pod's first container).
+    #[arg(short, long, value_name = "NAME")]
+    container: Option<String>,
+}
+
+/// Runs single-threaded (no async runtime): its child joins the container's namespaces.
+pub fn run(args: CpArgs) -> anyhow::Result<ExitCode> {
+    let source = Location::parse(&args.source)?;
+    let dest = Location::parse(&args.dest)?;
+    let paths = podrun_config::Paths::from_env()?;
+    let dirs = pod_dirs(&paths)?;
+    let container = args.container.as_deref();
+    match (source, dest) {
+        (
+            Location::Container {
+                namespace,
+                name,
+                path,
+            },
+            Location::Host(host),
+        ) => {
+            let target = podrun_pod::exec::running_container(&dirs, &namespace, &name, container)?;
+            podrun_pod::cp::copy_from_container(&target, &path, &host)?;
+        }
+        (
+            Location::Host(host),
+            Location::Container {
+                namespace,
+                name,
+                path,
+            },
+        ) => {
+            if host == "-" {
+                bail!("copying a tar stream from stdin into a container is not supported");
+            }
+            let target = podrun_pod::exec::running_container(&dirs, &namespace, &name, container)?;
+            podrun_pod::cp::copy_into_container(&target, &host, &path)?;
+        }
+        (Location::Host(_), Location::Host(_)) => bail!(
+            "neither `{}` nor `{}` is a container path ([NAMESPACE/]POD:PATH)",
+            args.source,
+            args.dest
+        ),
+        (Location::Container { .. }, Location::Container { .. }) => {
+            bail!("copying from one container to another is not supported: copy through the host")
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
