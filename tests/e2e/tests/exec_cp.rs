@@ -345,3 +345,300 @@ fn exec_tty_restores_the_terminal_when_podrun_ends() {
         "{after:?}"
     );
 }
+
+/// Starts `podrun exec box -- ARGS` in the background.
+fn spawn_exec(env: &TestEnv, args: &[&str]) -> Child {
+    let mut full = vec!["exec", "box", "--"];
+    full.extend_from_slice(args);
+    env.command(podrun_e2e::podrun_bin())
+        .args(full)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `ps` in the container lists a process whose arguments are `args`.
+fn wait_for_process(pod: &Pod, args: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !pod
+        .stdout("main", &["ps", "-o", "args"])
+        .lines()
+        .any(|l| l.trim() == args)
+    {
+        assert!(Instant::now() < deadline, "`{args}` never ran");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn exec_forwards_termination_signals_to_the_command() {
+    let env = TestEnv::new();
+    let pod = Pod::start(&env);
+    for (signal, code, marker) in [
+        (nix::sys::signal::Signal::SIGTERM, 143, "sleep 101"),
+        (nix::sys::signal::Signal::SIGINT, 130, "sleep 102"),
+        (nix::sys::signal::Signal::SIGHUP, 129, "sleep 103"),
+    ] {
+        let seconds = marker.split(' ').nth(1).unwrap();
+        let child = spawn_exec(&env, &["sleep", seconds]);
+        wait_for_process(&pod, marker);
+        let started = Instant::now();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{signal}: {out:?}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        // The command itself ended, not just podrun.
+        let ps = pod.stdout("main", &["ps", "-o", "args"]);
+        assert!(!ps.lines().any(|l| l.trim() == marker), "{signal}: {ps}");
+    }
+    // A command that handles the signal decides its own exit code.
+    let child = spawn_exec(
+        &env,
+        &[
+            "sh",
+            "-c",
+            "trap 'echo caught; exit 5' TERM; echo armed; while :; do sleep 1; done",
+        ],
+    );
+    wait_for_process(
+        &pod,
+        "sh -c trap 'echo caught; exit 5' TERM; echo armed; while :; do sleep 1; done",
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "armed\ncaught\n");
+}
+
+/// The test user's uid (owner of what `podrun cp` writes on the host).
+fn test_uid() -> u32 {
+    nix::unistd::User::from_name(&podrun_e2e::setting("PODRUN_TEST_USER"))
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw()
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).unwrap().mode() & 0o7777
+}
+
+#[test]
+fn cp_out_of_a_container_copies_files_trees_and_links_as_the_user() {
+    use std::os::unix::fs::MetadataExt;
+    let env = TestEnv::new();
+    let _pod = Pod::start(&env);
+    env.write_home_file("out/.keep", "");
+    let out = env.home().join("out");
+    let host = |relative: &str| out.join(relative).to_str().unwrap().to_string();
+
+    // A file, to a new name; its mode is kept and it belongs to the user.
+    env.podrun_ok(&["cp", "box:/data/tree/one.txt", &host("one.txt")]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("one.txt")).unwrap(),
+        "one\n"
+    );
+    assert_eq!(mode(&out.join("one.txt")), 0o604);
+    assert_eq!(
+        std::fs::metadata(out.join("one.txt")).unwrap().uid(),
+        test_uid()
+    );
+
+    // A tree, to a new name: subdirectory modes and a relative link as a link.
+    env.podrun_ok(&["cp", "box:/data/tree", &host("tree")]);
+    let tree = out.join("tree");
+    assert_eq!(
+        std::fs::read_to_string(tree.join("sub/two.txt")).unwrap(),
+        "two\n"
+    );
+    assert_eq!(mode(&tree.join("sub")), 0o750);
+    assert_eq!(
+        std::fs::read_link(tree.join("link")).unwrap().to_str(),
+        Some("one.txt")
+    );
+    for path in ["tree", "tree/sub", "tree/sub/two.txt", "tree/link"] {
+        let meta = std::fs::symlink_metadata(out.join(path)).unwrap();
+        assert_eq!(meta.uid(), test_uid(), "{path}");
+    }
+
+    // A directory to an existing directory goes inside it; DIR/. merges its contents; a
+    // relative path starts at the container's working directory (/).
+    env.write_home_file("into/.keep", "");
+    let into = env.home().join("into");
+    env.podrun_ok(&["cp", "box:data/tree", into.to_str().unwrap()]);
+    assert!(into.join("tree/sub/two.txt").is_file());
+    env.podrun_ok(&["cp", "box:/data/tree/.", into.to_str().unwrap()]);
+    assert!(into.join("one.txt").is_file() && into.join("sub/two.txt").is_file());
+
+    // A link is copied as a link; a path through it resolves in the container (its /etc),
+    // never on the host.
+    env.podrun_ok(&["cp", "box:/data/etc-link", &host("etc-link")]);
+    assert_eq!(
+        std::fs::read_link(out.join("etc-link")).unwrap().to_str(),
+        Some("/etc")
+    );
+    env.podrun_ok(&["cp", "box:/data/etc-link/hostname", &host("hostname")]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("hostname")).unwrap(),
+        "box\n"
+    );
+
+    // `-`: a tar stream on stdout.
+    let output = env.podrun(&["cp", "box:/data/tree/one.txt", "-"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(output.stdout.len() % 512, 0);
+    assert_eq!(&output.stdout[..7], b"one.txt");
+    assert!(output.stdout.windows(4).any(|w| w == b"one\n"));
+}
+
+#[test]
+fn cp_into_a_container_writes_as_its_root_also_into_shared_volumes() {
+    let env = TestEnv::new();
+    let pod = Pod::start(&env);
+    let home = env.home();
+    std::fs::create_dir_all(home.join("src/tree/sub")).unwrap();
+    std::fs::write(home.join("src/tree/sub/deep.txt"), "deep\n").unwrap();
+    std::os::unix::fs::symlink("sub/deep.txt", home.join("src/tree/link")).unwrap();
+    // Last: gives everything so far to the test user.
+    env.write_home_file("src/file.txt", "from the host\n");
+    std::fs::set_permissions(
+        home.join("src/tree/sub"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o751),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        home.join("src/file.txt"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o640),
+    )
+    .unwrap();
+    let src = |relative: &str| {
+        home.join("src")
+            .join(relative)
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+
+    // A file: content, mode, owner 0:0 inside.
+    env.podrun_ok(&["cp", &src("file.txt"), "box:/tmp/in.txt"]);
+    assert_eq!(
+        pod.stdout("main", &["cat", "/tmp/in.txt"]),
+        "from the host\n"
+    );
+    assert_eq!(
+        pod.stdout("main", &["stat", "-c", "%u:%g %a", "/tmp/in.txt"]),
+        "0:0 640\n"
+    );
+    // A tree into an existing directory: inside it, with its link and modes, all 0:0.
+    env.podrun_ok(&["cp", &src("tree"), "box:/tmp"]);
+    let listing = pod.stdout(
+        "main",
+        &[
+            "stat",
+            "-c",
+            "%n %u:%g %a",
+            "/tmp/tree",
+            "/tmp/tree/sub",
+            "/tmp/tree/sub/deep.txt",
+        ],
+    );
+    assert_eq!(
+        listing, "/tmp/tree 0:0 755\n/tmp/tree/sub 0:0 751\n/tmp/tree/sub/deep.txt 0:0 644\n",
+        "{listing}"
+    );
+    assert_eq!(
+        pod.stdout("main", &["readlink", "/tmp/tree/link"]),
+        "sub/deep.txt\n"
+    );
+    assert_eq!(pod.stdout("main", &["cat", "/tmp/tree/link"]), "deep\n");
+    let ls = pod.stdout("main", &["ls", "-ln", "/tmp/tree/link"]);
+    assert!(ls.contains(" 0 ") && ls.contains(" 0 "), "{ls}");
+
+    // Into an emptyDir through one container; the other sees it. -c picks the container.
+    env.podrun_ok(&["cp", &src("file.txt"), "box:/shared/note"]);
+    assert_eq!(
+        pod.stdout("side", &["cat", "/shared/note"]),
+        "from the host\n"
+    );
+    env.podrun_ok(&[
+        "cp",
+        "-c",
+        "side",
+        &src("tree/sub/deep.txt"),
+        "box:/shared/",
+    ]);
+    assert_eq!(pod.stdout("main", &["cat", "/shared/deep.txt"]), "deep\n");
+    // Only in side's own filesystem:
+    env.podrun_ok(&["cp", "-c", "side", &src("file.txt"), "box:/only-side"]);
+    assert!(!pod.exec(&["test", "-e", "/only-side"]).status.success());
+
+    // A link in the container resolves inside it: this lands in the container's /etc.
+    env.podrun_ok(&["cp", &src("file.txt"), "box:/data/etc-link/planted-by-cp"]);
+    assert_eq!(
+        pod.stdout("main", &["cat", "/etc/planted-by-cp"]),
+        "from the host\n"
+    );
+    assert!(!std::path::Path::new("/etc/planted-by-cp").exists());
+    // Overwriting a file replaces it.
+    env.podrun_ok(&["cp", &src("tree/sub/deep.txt"), "box:/tmp/in.txt"]);
+    assert_eq!(pod.stdout("main", &["cat", "/tmp/in.txt"]), "deep\n");
+    assert_eq!(mode(&home.join("src/tree/sub")), 0o751);
+}
+
+#[test]
+fn cp_errors_name_the_path_and_the_side() {
+    let env = TestEnv::new();
+    let _pod = Pod::start(&env);
+    env.write_home_file("file.txt", "x");
+    let file = env.home().join("file.txt").to_str().unwrap().to_string();
+    let out_dir = env.home().to_str().unwrap().to_string();
+    // Root's, unreadable for the user: the host's side fails while the container waits.
+    let secret = env.home().join("secret");
+    std::fs::write(&secret, "s").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let secret = secret.to_str().unwrap().to_string();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["box:/nope", &out_dir],
+            "`/nope`: no such file or directory in container `main` of pod `default/box`",
+        ),
+        (
+            &["/no/such/host/file", "box:/tmp/"],
+            "`/no/such/host/file`: no such file or directory on the host",
+        ),
+        (
+            &[&file, "box:/no/such/dir/x"],
+            "destination directory `/no/such/dir` does not exist in container `main` of pod `default/box`",
+        ),
+        (
+            &["box:/data/tree/one.txt", "/no/such/dir/x"],
+            "destination directory `/no/such/dir` does not exist on the host",
+        ),
+        (
+            &["box:/data/tree", &file],
+            "cannot copy a directory over the file",
+        ),
+        (&[&secret, "box:/tmp/"], "Permission denied (os error 13) on the host"),
+        (&[&file, "nope:/tmp"], "pod `default/nope` not found"),
+        (&["-c", "x", &file, "box:/tmp"], "container `x` is not in pod `default/box`"),
+        (
+            &["-c", "done", &file, "box:/tmp"],
+            "container `done` of pod `default/box` is not running",
+        ),
+        (&[&file, "./elsewhere"], "is a container path"),
+    ];
+    for (args, wanted) in cases {
+        let mut full = vec!["cp"];
+        full.extend_from_slice(args);
+        let err = env.podrun_err(&full);
+        assert!(err.contains(wanted), "{args:?}: {err}");
+    }
+}
