@@ -533,9 +533,9 @@ fn classify(diag: &mut Diag, doc: usize, mut value: Value) -> Plan {
         return Plan::Skip;
     }
     debug_assert_eq!(kind.api_version(), expected);
-    let merged = if has_merge_key(&value) {
+    let mut merged = if has_merge_key(&value) {
         match value.apply_merge() {
-            Ok(()) => Some(value),
+            Ok(()) => Some(value.clone()),
             Err(e) => {
                 diag.error(doc, "", format_args!("YAML merge key (<<): {e}"));
                 return Plan::Skip;
@@ -544,7 +544,45 @@ fn classify(diag: &mut Diag, doc: usize, mut value: Value) -> Plan {
     } else {
         None
     };
+    if octal_modes_to_numbers(&mut value) {
+        // The merged value (if any) had the same modes: redo it from the fixed value.
+        let _ = value.apply_merge();
+        merged = Some(value);
+    }
     Plan::Read { kind, merged }
+}
+
+/// File modes written the way Kubernetes manifests write them, `defaultMode: 0644`: a YAML 1.1
+/// octal integer, which Kubernetes' YAML reader takes as 420 but YAML 1.2 (this reader)
+/// leaves a string. Turns such values of `mode` and `defaultMode` keys (`0644`, `0o644`)
+/// into numbers; returns whether it changed anything. (A quoted "0644" is accepted too,
+/// which Kubernetes would refuse.)
+fn octal_modes_to_numbers(value: &mut Value) -> bool {
+    match value {
+        Value::Mapping(map) => {
+            let mut changed = false;
+            for (key, item) in map.iter_mut() {
+                let is_mode = matches!(key.as_str(), Some("mode" | "defaultMode"));
+                let octal = item.as_str().and_then(|s| {
+                    let digits = s.strip_prefix("0o").or_else(|| s.strip_prefix('0'))?;
+                    u32::from_str_radix(digits, 8).ok()
+                });
+                match octal {
+                    Some(number) if is_mode => {
+                        *item = Value::Number(number.into());
+                        changed = true;
+                    }
+                    _ => changed |= octal_modes_to_numbers(item),
+                }
+            }
+            changed
+        }
+        Value::Sequence(items) => items.iter_mut().fold(false, |changed, item| {
+            octal_modes_to_numbers(item) | changed
+        }),
+        Value::Tagged(tagged) => octal_modes_to_numbers(&mut tagged.value),
+        _ => false,
+    }
 }
 
 fn describe(value: &Value) -> &'static str {

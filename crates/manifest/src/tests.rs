@@ -1386,3 +1386,33 @@ mod fuzz {
         );
     }
 }
+
+#[test]
+fn file_modes_are_read_as_kubernetes_reads_them() {
+    let manifest = ok(r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cm}
+data: {a: b}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  containers: [{name: c, image: busybox}]
+  volumes:
+  - name: octal
+    configMap: {name: cm, defaultMode: 0644, items: [{key: a, path: a, mode: 0o400}]}
+  - name: decimal
+    configMap: {name: cm, defaultMode: 420}
+"#);
+    let spec = manifest.pods[0].pod.spec.as_ref().unwrap();
+    let volumes = spec.volumes.as_ref().unwrap();
+    let octal = volumes[0].config_map.as_ref().unwrap();
+    assert_eq!(octal.default_mode, Some(0o644));
+    assert_eq!(octal.items.as_ref().unwrap()[0].mode, Some(0o400));
+    assert_eq!(
+        volumes[1].config_map.as_ref().unwrap().default_mode,
+        Some(420)
+    );
+}

@@ -29,6 +29,7 @@ pub mod plan;
 pub mod state;
 pub mod stop;
 pub mod supervisor;
+pub mod volumes;
 
 use std::path::{Path, PathBuf};
 

@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use podrun_manifest::k8s_openapi::api::core::v1::{Container, Pod};
+use podrun_manifest::k8s_openapi::api::core::v1::Container;
 use podrun_manifest::{Manifest, PodManifest};
 use podrun_process::{ImageFiles, Objects, PodFields};
 use podrun_store::{Digest, ImageRecord, Store};
 use serde::{Deserialize, Serialize};
 
+use crate::volumes::{MountPlan, PodVolumes, VolumeDirs};
 use crate::{PodDirs, PodError};
 
 pub const PLAN_FILE: &str = "plan.json";
@@ -30,23 +31,11 @@ pub struct Plan {
     pub termination_grace_period_seconds: u64,
     pub runtime_dir: PathBuf,
     pub data_dir: PathBuf,
-    /// emptyDir volumes (directories under `data_dir/volumes`).
-    pub volumes: Vec<String>,
-    /// The emptyDir volumes with `medium: Memory`: each is one tmpfs, mounted by the supervisor
-    /// on its directory, so it lives exactly as long as the pod.
-    #[serde(default)]
-    pub memory_volumes: Vec<MemoryVolume>,
+    /// The pod's volumes (see [`crate::volumes`]).
+    pub volumes: PodVolumes,
     pub containers: Vec<ContainerPlan>,
     /// RFC 3339.
     pub created: String,
-}
-
-/// An emptyDir with `medium: Memory`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemoryVolume {
-    pub name: String,
-    /// `sizeLimit` in bytes; None: tmpfs's default (half the host's memory).
-    pub size_limit: Option<u64>,
 }
 
 /// One container.
@@ -68,15 +57,6 @@ pub struct ContainerPlan {
     /// container, as containerd does.
     #[serde(default)]
     pub stop_signal: Option<String>,
-}
-
-/// A bind mount of a pod directory (an emptyDir volume, or a subPath of one).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MountPlan {
-    /// Created (as a directory) by the supervisor when missing.
-    pub source: PathBuf,
-    pub destination: String,
-    pub readonly: bool,
 }
 
 impl Plan {
@@ -217,45 +197,6 @@ pub fn build(
     if spec.host_network == Some(true) {
         return Err(unsupported("spec.hostNetwork".into()));
     }
-    let mut volumes = Vec::new();
-    let mut memory_volumes = Vec::new();
-    for (i, volume) in spec.volumes.iter().flatten().enumerate() {
-        let field = format!("spec.volumes[{i}]");
-        if let Some(empty_dir) = &volume.empty_dir {
-            match empty_dir.medium.as_deref().unwrap_or_default() {
-                "" => {}
-                "Memory" => {
-                    let size_limit = match &empty_dir.size_limit {
-                        Some(quantity) => Some(parse_quantity(&quantity.0).ok_or_else(|| {
-                            PodError::msg(format!(
-                                "{}: {who}: {field}.emptyDir.sizeLimit: `{}` is not a quantity (e.g. 64Mi)",
-                                pod.source, quantity.0
-                            ))
-                        })?),
-                        None => None,
-                    };
-                    memory_volumes.push(MemoryVolume {
-                        name: volume.name.clone(),
-                        size_limit,
-                    });
-                }
-                other => return Err(unsupported(format!("{field}.emptyDir.medium (`{other}`)"))),
-            }
-            volumes.push(volume.name.clone());
-        } else if volume.host_path.is_some() {
-            return Err(unsupported(format!("{field}.hostPath")));
-        } else if volume.config_map.is_some() {
-            return Err(unsupported(format!("{field}.configMap")));
-        } else if volume.secret.is_some() {
-            return Err(unsupported(format!("{field}.secret")));
-        } else {
-            return Err(unsupported(format!(
-                "{field} (volume `{}`: only emptyDir volumes are)",
-                volume.name
-            )));
-        }
-    }
-
     let uid = pod
         .pod
         .metadata
@@ -265,6 +206,16 @@ pub fn build(
         .unwrap_or_else(new_uid);
     let runtime_dir = dirs.runtime_dir(&namespace, &name);
     let data_dir = dirs.data_dir(&namespace, &name);
+    let volume_dirs = VolumeDirs {
+        data_dir: &data_dir,
+        runtime_dir: &runtime_dir,
+    };
+    let volumes = crate::volumes::plan(
+        spec,
+        manifest,
+        &volume_dirs,
+        &format!("{}: {who}", pod.source),
+    )?;
     let fields = PodFields {
         uid: uid.clone(),
         pod_ip: "127.0.0.1".into(),
@@ -310,7 +261,14 @@ pub fn build(
             &LayerFiles(&lower_dirs),
         )
         .map_err(|e| PodError::msg(format!("{who}: {e}")))?;
-        let mounts = container_mounts(&pod.pod, container, &field, &data_dir, &who)?;
+        let mounts = crate::volumes::container_mounts(
+            &volumes,
+            spec.volumes.as_deref().unwrap_or_default(),
+            container.volume_mounts.as_deref().unwrap_or_default(),
+            &volume_dirs,
+            &field,
+        )
+        .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?;
         containers.push(ContainerPlan {
             name: container.name.clone(),
             image,
@@ -351,53 +309,9 @@ pub fn build(
         runtime_dir,
         data_dir,
         volumes,
-        memory_volumes,
         containers,
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     })
-}
-
-fn container_mounts(
-    pod: &Pod,
-    container: &Container,
-    field: &str,
-    data_dir: &Path,
-    who: &str,
-) -> Result<Vec<MountPlan>, PodError> {
-    let volumes = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.volumes.clone())
-        .unwrap_or_default();
-    let mut mounts = Vec::new();
-    for (j, mount) in container.volume_mounts.iter().flatten().enumerate() {
-        let path = format!("{field}.volumeMounts[{j}]");
-        if !volumes.iter().any(|v| v.name == mount.name) {
-            return Err(PodError::msg(format!(
-                "{who}: {path}.name: volume `{}` is not defined in spec.volumes",
-                mount.name
-            )));
-        }
-        let mut source = data_dir.join("volumes").join(&mount.name);
-        if let Some(sub) = mount.sub_path.as_deref().filter(|s| !s.is_empty()) {
-            let bad = sub.starts_with('/')
-                || Path::new(sub)
-                    .components()
-                    .any(|c| !matches!(c, std::path::Component::Normal(_)));
-            if bad {
-                return Err(PodError::msg(format!(
-                    "{who}: {path}.subPath: `{sub}` must be a relative path without `..`"
-                )));
-            }
-            source = source.join(sub);
-        }
-        mounts.push(MountPlan {
-            source,
-            destination: mount.mount_path.clone(),
-            readonly: mount.read_only == Some(true),
-        });
-    }
-    Ok(mounts)
 }
 
 #[cfg(test)]

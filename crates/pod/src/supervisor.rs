@@ -294,24 +294,17 @@ impl Supervisor {
         mkdir(&self.dir.join("shm"), 0o1777)?;
         mkdir(&self.dir.join("logs"), 0o755)?;
         mkdir(&self.state_root, 0o700)?;
-        for volume in &self.plan.volumes {
+        for volume in &self.plan.volumes.empty_dirs {
             // Kubernetes makes emptyDir volumes world-writable.
             mkdir(&self.plan.data_dir.join("volumes").join(volume), 0o777)?;
         }
-        for volume in &self.plan.memory_volumes {
+        for volume in &self.plan.volumes.memory {
             mount_memory_volume(
                 &self.plan.data_dir.join("volumes").join(&volume.name),
                 volume,
             )?;
         }
-        for container in &self.plan.containers {
-            for mount in &container.mounts {
-                if !mount.source.exists() {
-                    mkdir(&mount.source, 0o777)?;
-                }
-            }
-        }
-        Ok(())
+        crate::volumes::prepare(&self.plan.volumes)
     }
 
     fn start_all(&mut self) -> Result<(), PodError> {
@@ -352,17 +345,15 @@ impl Supervisor {
             .log
             .new_run()
             .map_err(|e| PodError::msg(format!("{what}: {e}")))?;
-        let mut mounts: Vec<Mount> = container
-            .mounts
-            .iter()
-            .map(|m| {
-                Mount::Bind(BindMount {
-                    source: m.source.clone(),
-                    destination: m.destination.clone(),
-                    readonly: m.readonly,
-                })
-            })
-            .collect();
+        let mut mounts = Vec::new();
+        for mount in &container.mounts {
+            mounts.push(Mount::Bind(BindMount {
+                source: crate::volumes::mount_source(mount)
+                    .map_err(|e| PodError::msg(format!("{what}: {e}")))?,
+                destination: mount.destination.clone(),
+                readonly: mount.readonly,
+            }));
+        }
         for file in ["hosts", "hostname", "resolv.conf"] {
             mounts.push(Mount::Bind(BindMount {
                 source: self.dir.join("etc").join(file),
@@ -637,7 +628,7 @@ impl Supervisor {
                 let _ = podrun_runtime::delete_container(&self.state_root, &run.state.id);
             }
         }
-        for volume in &self.plan.memory_volumes {
+        for volume in &self.plan.volumes.memory {
             let path = self.plan.data_dir.join("volumes").join(&volume.name);
             let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
         }
@@ -677,7 +668,7 @@ fn private_mount_namespace() -> Result<(), PodError> {
 }
 
 /// An emptyDir with `medium: Memory`: one tmpfs for the whole pod, `sizeLimit` its size.
-fn mount_memory_volume(path: &Path, volume: &crate::plan::MemoryVolume) -> Result<(), PodError> {
+fn mount_memory_volume(path: &Path, volume: &crate::volumes::MemoryVolume) -> Result<(), PodError> {
     use nix::mount::{mount, MsFlags};
     let mut options = String::from("mode=1777");
     if let Some(size) = volume.size_limit {

@@ -5,6 +5,8 @@
 //! as that user. The registries and images come from `scripts/test.sh`, which exports their
 //! addresses; a test run without them fails and says so.
 
+pub mod pods;
+
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};

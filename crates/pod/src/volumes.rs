@@ -1,0 +1,614 @@
+//! Pod volumes: planning them from the pod spec (in the CLI) and preparing them (in the
+//! supervisor).
+//!
+//! | volume | where it lives | removed with the pod |
+//! |---|---|---|
+//! | emptyDir | `data_dir/volumes/<name>/` (a tmpfs there for `medium: Memory`) | yes |
+//! | configMap | `data_dir/volumes/<name>/`, files written by the supervisor | yes |
+//! | secret | `runtime_dir/volumes/<name>/` (XDG_RUNTIME_DIR is a tmpfs: secrets stay off disk, as the kubelet keeps them) | yes |
+//! | hostPath | the host path itself | no |
+//!
+//! configMap and secret volumes are mounted read-only, as the kubelet does. Their files are
+//! plain files (the kubelet's `..data` symlink farm exists for atomic updates, which a pod
+//! played from a file never gets).
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
+use podrun_manifest::k8s_openapi::api::core::v1::{KeyToPath, PodSpec, Volume};
+use podrun_manifest::k8s_openapi::ByteString;
+use podrun_manifest::Manifest;
+use serde::{Deserialize, Serialize};
+
+use crate::PodError;
+
+/// The default file mode of configMap and secret volumes (`defaultMode`), as in Kubernetes.
+pub const DEFAULT_FILE_MODE: u32 = 0o644;
+
+/// A memory-backed emptyDir (`medium: Memory`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryVolume {
+    pub name: String,
+    /// `sizeLimit` in bytes; None: tmpfs's default (half the host's memory).
+    pub size_limit: Option<u64>,
+}
+
+/// A volume whose files podrun writes: a configMap or a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileVolume {
+    pub name: String,
+    pub dir: PathBuf,
+    pub files: Vec<VolumeFile>,
+}
+
+/// One file of a [`FileVolume`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeFile {
+    /// Relative to the volume (validated: no `..`, not absolute).
+    pub path: String,
+    pub mode: u32,
+    pub data: ByteString,
+}
+
+/// A hostPath volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostPathVolume {
+    pub name: String,
+    pub path: PathBuf,
+    /// `hostPath.type`: "" (no check), `Directory`, `DirectoryOrCreate`, `File`,
+    /// `FileOrCreate`, `Socket`, `CharDevice`, `BlockDevice`.
+    pub kind: String,
+}
+
+/// Every volume of a pod, by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodVolumes {
+    /// emptyDir volumes (directories under `data_dir/volumes`), also the memory ones.
+    pub empty_dirs: Vec<String>,
+    /// The emptyDir volumes with `medium: Memory`: each is one tmpfs, mounted by the supervisor
+    /// on its directory, so it lives exactly as long as the pod.
+    pub memory: Vec<MemoryVolume>,
+    pub files: Vec<FileVolume>,
+    pub host_paths: Vec<HostPathVolume>,
+}
+
+/// A bind mount of a volume (or a subPath of one) into a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountPlan {
+    pub volume: String,
+    /// The volume's directory (or file, for a hostPath of a file).
+    pub volume_path: PathBuf,
+    /// `subPath`: relative, without `..`. The supervisor resolves it inside the volume,
+    /// creating missing directories, and refuses one that leaves the volume (a symlink).
+    pub sub_path: Option<String>,
+    pub destination: String,
+    pub readonly: bool,
+}
+
+/// Where the volumes of one pod live.
+pub struct VolumeDirs<'a> {
+    pub data_dir: &'a Path,
+    pub runtime_dir: &'a Path,
+}
+
+/// Plans the volumes of `spec`. `context` starts error messages (file and pod).
+pub fn plan(
+    spec: &PodSpec,
+    manifest: &Manifest,
+    dirs: &VolumeDirs,
+    context: &str,
+) -> Result<PodVolumes, PodError> {
+    let mut volumes = PodVolumes::default();
+    for (i, volume) in spec.volumes.iter().flatten().enumerate() {
+        let field = format!("spec.volumes[{i}]");
+        let error = |text: String| PodError::msg(format!("{context}: {field}{text}"));
+        if let Some(empty_dir) = &volume.empty_dir {
+            match empty_dir.medium.as_deref().unwrap_or_default() {
+                "" => {}
+                "Memory" => volumes.memory.push(memory_volume(volume, &error)?),
+                other => {
+                    return Err(error(format!(
+                        ".emptyDir.medium: `{other}` is not supported (only \"\" and Memory are)"
+                    )))
+                }
+            }
+            volumes.empty_dirs.push(volume.name.clone());
+        } else if let Some(host) = &volume.host_path {
+            let kind = host.type_.clone().unwrap_or_default();
+            let path = PathBuf::from(&host.path);
+            check_host_path(&path, &kind).map_err(|e| error(format!(".hostPath: {e}")))?;
+            volumes.host_paths.push(HostPathVolume {
+                name: volume.name.clone(),
+                path,
+                kind,
+            });
+        } else if let Some(cm) = &volume.config_map {
+            let entries = manifest.config_map_entries(&cm.name);
+            let files = volume_files(
+                entries.as_ref(),
+                cm.items.as_deref(),
+                cm.default_mode,
+                cm.optional == Some(true),
+            )
+            .map_err(|e| error(format!(".configMap: ConfigMap `{}`: {e}", cm.name)))?;
+            volumes.files.push(FileVolume {
+                name: volume.name.clone(),
+                dir: dirs.data_dir.join("volumes").join(&volume.name),
+                files,
+            });
+        } else if let Some(secret) = &volume.secret {
+            let name = secret.secret_name.clone().unwrap_or_default();
+            let entries = manifest.secret_entries(&name);
+            let files = volume_files(
+                entries.as_ref(),
+                secret.items.as_deref(),
+                secret.default_mode,
+                secret.optional == Some(true),
+            )
+            .map_err(|e| error(format!(".secret: Secret `{name}`: {e}")))?;
+            volumes.files.push(FileVolume {
+                name: volume.name.clone(),
+                dir: dirs.runtime_dir.join("volumes").join(&volume.name),
+                files,
+            });
+        } else {
+            return Err(error(format!(
+                ": volume `{}`: only emptyDir, hostPath, configMap and secret volumes are supported",
+                volume.name
+            )));
+        }
+    }
+    Ok(volumes)
+}
+
+fn memory_volume(
+    volume: &Volume,
+    error: &impl Fn(String) -> PodError,
+) -> Result<MemoryVolume, PodError> {
+    let size_limit = match volume
+        .empty_dir
+        .as_ref()
+        .and_then(|e| e.size_limit.as_ref())
+    {
+        Some(quantity) => Some(crate::plan::parse_quantity(&quantity.0).ok_or_else(|| {
+            error(format!(
+                ".emptyDir.sizeLimit: `{}` is not a quantity (e.g. 64Mi)",
+                quantity.0
+            ))
+        })?),
+        None => None,
+    };
+    Ok(MemoryVolume {
+        name: volume.name.clone(),
+        size_limit,
+    })
+}
+
+/// The files of a configMap or secret volume: every key, or just `items`.
+fn volume_files(
+    entries: Option<&BTreeMap<String, Vec<u8>>>,
+    items: Option<&[KeyToPath]>,
+    default_mode: Option<i32>,
+    optional: bool,
+) -> Result<Vec<VolumeFile>, String> {
+    let default_mode = file_mode(default_mode, "defaultMode")?.unwrap_or(DEFAULT_FILE_MODE);
+    let Some(entries) = entries else {
+        // A missing optional object gives an empty volume, as in Kubernetes.
+        return if optional {
+            Ok(Vec::new())
+        } else {
+            Err("not found in the manifest (add it to the file, or set optional: true)".into())
+        };
+    };
+    let Some(items) = items.filter(|i| !i.is_empty()) else {
+        return Ok(entries
+            .iter()
+            .map(|(key, data)| VolumeFile {
+                path: key.clone(),
+                mode: default_mode,
+                data: ByteString(data.clone()),
+            })
+            .collect());
+    };
+    let mut files = Vec::new();
+    for (j, item) in items.iter().enumerate() {
+        let Some(data) = entries.get(&item.key) else {
+            if optional {
+                continue;
+            }
+            return Err(format!("items[{j}].key: no key `{}`", item.key));
+        };
+        check_relative(&item.path).map_err(|e| format!("items[{j}].path: {e}"))?;
+        if item.user.is_some() {
+            return Err(format!(
+                "items[{j}].user: per-file owners are not supported (files belong to root)"
+            ));
+        }
+        files.push(VolumeFile {
+            path: item.path.clone(),
+            mode: file_mode(item.mode, &format!("items[{j}].mode"))?.unwrap_or(default_mode),
+            data: ByteString(data.clone()),
+        });
+    }
+    Ok(files)
+}
+
+/// A file mode from the manifest: 0 to 0777 (Kubernetes' rule).
+fn file_mode(mode: Option<i32>, field: &str) -> Result<Option<u32>, String> {
+    match mode {
+        None => Ok(None),
+        Some(m) if (0..=0o777).contains(&m) => Ok(Some(m as u32)),
+        Some(m) => Err(format!(
+            "{field}: {m} is not a file mode between 0 and 0777 (decimal 511); \
+             hint: write it in octal with a leading 0o or 0, e.g. 0644, or in decimal, e.g. 420"
+        )),
+    }
+}
+
+/// A relative path without `..` (subPath, items[].path).
+pub fn check_relative(path: &str) -> Result<(), String> {
+    let bad = path.is_empty()
+        || path.starts_with('/')
+        || Path::new(path)
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)));
+    if bad {
+        Err(format!("`{path}` must be a relative path without `..`"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a hostPath against its `type` before anything starts. The `...OrCreate` types are
+/// created later, by the supervisor.
+pub fn check_host_path(path: &Path, kind: &str) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    if !path.is_absolute() {
+        return Err(format!("path `{}` must be absolute", path.display()));
+    }
+    let meta = std::fs::metadata(path);
+    let file_type = meta.as_ref().ok().map(|m| m.file_type());
+    let is = |wanted: &str, ok: bool| -> Result<(), String> {
+        match (&file_type, ok) {
+            (None, _) => Err(format!(
+                "`{}` does not exist (type {kind} requires an existing {wanted}; \
+                 hint: use type {wanted}OrCreate or create it)",
+                path.display()
+            )),
+            (Some(_), true) => Ok(()),
+            (Some(_), false) => Err(format!(
+                "`{}` is not a {wanted} (type {kind})",
+                path.display()
+            )),
+        }
+    };
+    let parent_exists = || -> Result<(), String> {
+        match path.parent() {
+            Some(parent) if !parent.is_dir() => Err(format!(
+                "the directory of `{}` does not exist (type {kind} creates only the file)",
+                path.display()
+            )),
+            _ => Ok(()),
+        }
+    };
+    match kind {
+        "" => Ok(()),
+        "Directory" => is("Directory", file_type.is_some_and(|t| t.is_dir())),
+        "File" => is("File", file_type.is_some_and(|t| t.is_file())),
+        "Socket" => is("Socket", file_type.is_some_and(|t| t.is_socket())),
+        "CharDevice" => is("CharDevice", file_type.is_some_and(|t| t.is_char_device())),
+        "BlockDevice" => is(
+            "BlockDevice",
+            file_type.is_some_and(|t| t.is_block_device()),
+        ),
+        "DirectoryOrCreate" => match file_type {
+            Some(t) if !t.is_dir() => Err(format!("`{}` is not a directory", path.display())),
+            _ => Ok(()),
+        },
+        "FileOrCreate" => match file_type {
+            Some(t) if !t.is_file() => Err(format!("`{}` is not a file", path.display())),
+            Some(_) => Ok(()),
+            None => parent_exists(),
+        },
+        other => Err(format!("type `{other}` is not supported")),
+    }
+}
+
+/// The mounts of one container. `field` is the container's field path, for messages.
+pub fn container_mounts(
+    volumes: &PodVolumes,
+    spec_volumes: &[Volume],
+    mounts: &[podrun_manifest::k8s_openapi::api::core::v1::VolumeMount],
+    dirs: &VolumeDirs,
+    field: &str,
+) -> Result<Vec<MountPlan>, String> {
+    let mut plans = Vec::new();
+    for (j, mount) in mounts.iter().enumerate() {
+        let path = format!("{field}.volumeMounts[{j}]");
+        let Some(volume) = spec_volumes.iter().find(|v| v.name == mount.name) else {
+            return Err(format!(
+                "{path}.name: volume `{}` is not defined in spec.volumes",
+                mount.name
+            ));
+        };
+        let (volume_path, always_readonly) = if volumes.empty_dirs.contains(&volume.name) {
+            (dirs.data_dir.join("volumes").join(&volume.name), false)
+        } else if let Some(host) = volumes.host_paths.iter().find(|h| h.name == volume.name) {
+            (host.path.clone(), false)
+        } else if let Some(files) = volumes.files.iter().find(|f| f.name == volume.name) {
+            (files.dir.clone(), true)
+        } else {
+            return Err(format!(
+                "{path}.name: volume `{}` has no source",
+                mount.name
+            ));
+        };
+        let sub_path = mount.sub_path.clone().filter(|s| !s.is_empty());
+        if let Some(sub) = &sub_path {
+            check_relative(sub).map_err(|e| format!("{path}.subPath: {e}"))?;
+        }
+        plans.push(MountPlan {
+            volume: volume.name.clone(),
+            volume_path,
+            sub_path,
+            destination: mount.mount_path.clone(),
+            readonly: always_readonly || mount.read_only == Some(true),
+        });
+    }
+    Ok(plans)
+}
+
+/// In the supervisor: creates the `...OrCreate` host paths and writes the files of the
+/// configMap and secret volumes.
+pub fn prepare(volumes: &PodVolumes) -> Result<(), PodError> {
+    for host in &volumes.host_paths {
+        create_host_path(host)?;
+    }
+    for volume in &volumes.files {
+        write_files(volume)?;
+    }
+    Ok(())
+}
+
+fn create_host_path(host: &HostPathVolume) -> Result<(), PodError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let what = format!("volume `{}`: hostPath `{}`", host.name, host.path.display());
+    match host.kind.as_str() {
+        // No type: like containerd, make a missing directory rather than fail.
+        "" | "DirectoryOrCreate" if !host.path.exists() => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&host.path)
+            .map_err(PodError::io(format!("{what}: cannot create the directory"))),
+        "FileOrCreate" if !host.path.exists() => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o644)
+            .open(&host.path)
+            .map(drop)
+            .map_err(PodError::io(format!("{what}: cannot create the file"))),
+        kind => {
+            check_host_path(&host.path, kind).map_err(|e| PodError::msg(format!("{what}: {e}")))
+        }
+    }
+}
+
+fn write_files(volume: &FileVolume) -> Result<(), PodError> {
+    use std::os::unix::fs::PermissionsExt;
+    let what = format!("volume `{}`", volume.name);
+    std::fs::create_dir_all(&volume.dir).map_err(PodError::io(format!(
+        "{what}: cannot create {}",
+        volume.dir.display()
+    )))?;
+    for file in &volume.files {
+        let path = volume.dir.join(&file.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(PodError::io(format!(
+                "{what}: cannot create {}",
+                parent.display()
+            )))?;
+        }
+        std::fs::write(&path, &file.data.0).map_err(PodError::io(format!(
+            "{what}: cannot write {}",
+            path.display()
+        )))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file.mode)).map_err(
+            PodError::io(format!("{what}: cannot chmod {}", path.display())),
+        )?;
+    }
+    Ok(())
+}
+
+/// In the supervisor, before a container starts: the host path to bind-mount for `mount`.
+/// A `subPath` is resolved inside the volume with openat2(RESOLVE_BENEATH), so a symlink
+/// that a container planted in a shared volume cannot lead the mount outside it; missing
+/// directories on the way are created (as the kubelet does). The resolved path is then
+/// mounted by path: a container that swaps a directory for a symlink in between could still
+/// win that race, which gains nothing in a rootless pod (the user owns both sides).
+pub fn mount_source(mount: &MountPlan) -> Result<PathBuf, String> {
+    let Some(sub) = &mount.sub_path else {
+        return Ok(mount.volume_path.clone());
+    };
+    let what = format!("volume `{}`: subPath `{sub}`", mount.volume);
+    let root = open_path(None, &mount.volume_path, OFlag::O_DIRECTORY)
+        .map_err(|e| format!("{what}: cannot open {}: {e}", mount.volume_path.display()))?;
+    let found = match open_beneath(&root, Path::new(sub)) {
+        Err(Errno::ENOENT) => create_beneath(&root, sub, mount.create_mode())
+            .and_then(|()| open_beneath(&root, Path::new(sub))),
+        other => other,
+    };
+    let fd = found.map_err(|e| match e {
+        Errno::EXDEV | Errno::ELOOP => format!("{what}: leads outside the volume (a symlink)"),
+        e => format!("{what}: {e}"),
+    })?;
+    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map_err(|e| format!("{what}: cannot resolve: {e}"))
+}
+
+impl MountPlan {
+    /// The mode of subPath directories podrun creates: world-writable in an emptyDir (like
+    /// the emptyDir itself), 0755 elsewhere (never a world-writable directory on the host).
+    fn create_mode(&self) -> u32 {
+        if self
+            .volume_path
+            .ends_with(Path::new("volumes").join(&self.volume))
+        {
+            0o777
+        } else {
+            0o755
+        }
+    }
+}
+
+fn open_path(dir: Option<&OwnedFd>, path: &Path, extra: OFlag) -> nix::Result<OwnedFd> {
+    let dirfd = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    let fd = nix::fcntl::openat(
+        Some(dirfd),
+        path,
+        OFlag::O_PATH | OFlag::O_CLOEXEC | extra,
+        Mode::empty(),
+    )?;
+    // SAFETY: openat just returned this descriptor and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Opens `rel` under `root`, following symlinks only while they stay beneath it.
+fn open_beneath(root: &OwnedFd, rel: &Path) -> nix::Result<OwnedFd> {
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = nix::fcntl::openat2(root.as_raw_fd(), rel, how)?;
+    // SAFETY: openat2 just returned this descriptor and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Creates the missing directories of `sub` under `root`, one component at a time, each
+/// looked up beneath the root.
+fn create_beneath(root: &OwnedFd, sub: &str, mode: u32) -> nix::Result<()> {
+    let mut done = PathBuf::new();
+    for component in Path::new(sub).components() {
+        done.push(component);
+        match open_beneath(root, &done) {
+            Ok(_) => continue,
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
+        let parent = match done.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(parent) => open_beneath(root, parent)?,
+            None => open_path(Some(root), Path::new("."), OFlag::O_DIRECTORY)?,
+        };
+        let name = done.file_name().expect("a normal component");
+        match nix::sys::stat::mkdirat(
+            Some(parent.as_raw_fd()),
+            name,
+            Mode::from_bits_truncate(mode),
+        ) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+        // mkdirat obeys the umask; the mode must be exact.
+        let dir = open_beneath(root, &done)?;
+        let _ = std::fs::set_permissions(
+            format!("/proc/self/fd/{}", dir.as_raw_fd()),
+            std::os::unix::fs::PermissionsExt::from_mode(mode),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount(volume_path: &Path, sub: &str) -> MountPlan {
+        MountPlan {
+            volume: "v".into(),
+            volume_path: volume_path.to_path_buf(),
+            sub_path: Some(sub.into()),
+            destination: "/x".into(),
+            readonly: false,
+        }
+    }
+
+    #[test]
+    fn sub_paths_stay_inside_their_volume() {
+        let dir = tempfile::tempdir().unwrap();
+        let volume = dir.path().join("volumes/v");
+        std::fs::create_dir_all(volume.join("a")).unwrap();
+        std::os::unix::fs::symlink("/etc", volume.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../..", volume.join("up")).unwrap();
+        std::os::unix::fs::symlink("a", volume.join("inside")).unwrap();
+        assert_eq!(
+            mount_source(&mount(&volume, "a")).unwrap(),
+            volume.join("a")
+        );
+        assert_eq!(
+            mount_source(&mount(&volume, "inside")).unwrap(),
+            volume.join("a")
+        );
+        for escaping in ["abs", "up", "abs/passwd", "up/x/y"] {
+            let e = mount_source(&mount(&volume, escaping)).unwrap_err();
+            assert!(e.contains("leads outside the volume"), "{escaping}: {e}");
+        }
+        let made = mount_source(&mount(&volume, "new/deeper")).unwrap();
+        assert_eq!(made, volume.join("new/deeper"));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&made).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o777);
+    }
+
+    #[test]
+    fn host_path_types_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        assert!(check_host_path(dir.path(), "Directory").is_ok());
+        assert!(check_host_path(&file, "File").is_ok());
+        assert!(check_host_path(&file, "Directory")
+            .unwrap_err()
+            .contains("is not a Directory"));
+        let missing = dir.path().join("missing");
+        assert!(check_host_path(&missing, "Directory")
+            .unwrap_err()
+            .contains("does not exist"));
+        assert!(check_host_path(&missing, "DirectoryOrCreate").is_ok());
+        assert!(check_host_path(&missing.join("f"), "FileOrCreate")
+            .unwrap_err()
+            .contains("directory of"));
+        assert!(check_host_path(Path::new("rel"), "")
+            .unwrap_err()
+            .contains("absolute"));
+    }
+
+    #[test]
+    fn items_pick_keys_paths_and_modes() {
+        let entries: BTreeMap<String, Vec<u8>> = [
+            ("a".to_string(), b"1".to_vec()),
+            ("b".to_string(), b"2".to_vec()),
+        ]
+        .into();
+        let all = volume_files(Some(&entries), None, None, false).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].mode, 0o644);
+        let items = [KeyToPath {
+            key: "b".into(),
+            path: "conf/b.txt".into(),
+            mode: Some(0o400),
+            ..Default::default()
+        }];
+        let some = volume_files(Some(&entries), Some(&items), Some(0o600), false).unwrap();
+        assert_eq!(some.len(), 1);
+        assert_eq!((some[0].path.as_str(), some[0].mode), ("conf/b.txt", 0o400));
+        assert!(volume_files(None, None, None, false)
+            .unwrap_err()
+            .contains("not found"));
+        assert!(volume_files(None, None, None, true).unwrap().is_empty());
+        assert!(volume_files(Some(&entries), None, Some(644), false)
+            .unwrap_err()
+            .contains("not a file mode"));
+    }
+}

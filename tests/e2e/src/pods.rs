@@ -1,0 +1,174 @@
+//! Helpers for tests that play pods: manifests, waiting for logs, the pod's JSON state, and
+//! the check that `podrun down` leaves nothing behind.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::TestEnv;
+
+/// Writes `yaml` as `name` in the environment's home (owned by the test user); returns its path.
+pub fn write_manifest(env: &TestEnv, name: &str, yaml: &str) -> String {
+    env.write_home_file(name, yaml);
+    env.home().join(name).to_str().unwrap().to_string()
+}
+
+/// Runs `podrun down TARGET` when dropped, so that a failing test leaves no pod running.
+pub struct DownOnDrop<'a>(pub &'a TestEnv, pub String);
+
+impl Drop for DownOnDrop<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.0.podrun(&["down", &self.1]);
+        }
+    }
+}
+
+pub fn runtime_dir(env: &TestEnv, pod: &str) -> PathBuf {
+    env.home()
+        .parent()
+        .unwrap()
+        .join("run/podrun/pods")
+        .join(format!("default_{pod}"))
+}
+
+pub fn data_dir(env: &TestEnv, pod: &str) -> PathBuf {
+    env.storage()
+        .parent()
+        .unwrap()
+        .join("pods")
+        .join(format!("default_{pod}"))
+}
+
+/// Polls `podrun logs ARGS` until its output contains every one of `wanted` (30 s).
+pub fn wait_for_logs(env: &TestEnv, args: &[&str], wanted: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut full = vec!["logs"];
+    full.extend_from_slice(args);
+    loop {
+        let out = env.podrun_ok(&full);
+        if wanted.iter().all(|w| out.contains(w)) {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`podrun {}` never showed {wanted:?}; last output:\n{out}",
+            full.join(" ")
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The pod's state file, as `podrun ps -o json` shows it.
+pub fn pod_json(env: &TestEnv, pod: &str) -> serde_json::Value {
+    let out = env.podrun_ok(&["ps", "-o", "json"]);
+    let pods: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    pods.into_iter()
+        .find(|p| p["name"] == pod)
+        .unwrap_or_else(|| panic!("pod {pod} not in ps: {out}"))
+}
+
+pub fn is_live(pid: i64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat[stat.rfind(')').unwrap() + 1..].trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        }
+        Err(_) => false,
+    }
+}
+
+pub fn processes_in_user_namespace(userns: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        if let Ok(ns) = std::fs::read_link(entry.path().join("ns/user")) {
+            if ns.to_str() == Some(userns) && is_live(pid) {
+                let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+                found.push(format!("{pid} {}", comm.trim()));
+            }
+        }
+    }
+    found
+}
+
+/// `podrun down` leaves nothing: no process recorded for the pod or in its user namespace,
+/// no mount under the environment, no directory. A second `down` is fine too.
+pub fn down_and_check(env: &TestEnv, target: &str, pods: &[&str]) {
+    let mut pids = Vec::new();
+    let mut namespaces = Vec::new();
+    for pod in pods {
+        let json = pod_json(env, pod);
+        let state = &json["state"];
+        pids.push(state["supervisor_pid"].as_i64().unwrap());
+        for container in state["containers"].as_array().unwrap() {
+            if let Some(pid) = container["pid"].as_i64() {
+                pids.push(pid);
+            }
+        }
+        namespaces.push(state["user_namespace"].as_str().unwrap().to_string());
+    }
+    assert!(pids.iter().all(|p| is_live(*p)), "pods run: {pids:?}");
+    env.podrun_ok(&["down", target]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let live: Vec<i64> = pids.iter().copied().filter(|p| is_live(*p)).collect();
+        let in_ns: Vec<String> = namespaces
+            .iter()
+            .flat_map(|ns| processes_in_user_namespace(ns))
+            .collect();
+        if live.is_empty() && in_ns.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left after down: pids {live:?}, in the pods' user namespaces {in_ns:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // No process with the test user's uid is one of the pod's (pids are not reused this fast;
+    // other processes of the user may belong to other tests).
+    let uid = nix::unistd::User::from_name("podrun-test")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw()
+        .to_string();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        let of_user = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .is_some_and(|l| l.split_whitespace().skip(1).any(|u| u == uid));
+        assert!(
+            !(of_user && pids.contains(&pid) && is_live(pid)),
+            "process {pid} of the pod is still there"
+        );
+    }
+    let root = env.home().parent().unwrap().to_str().unwrap().to_string();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mounts: Vec<&str> = mountinfo.lines().filter(|l| l.contains(&root)).collect();
+    assert!(mounts.is_empty(), "mounts left: {mounts:#?}");
+    for pod in pods {
+        assert!(!runtime_dir(env, pod).exists(), "runtime dir of {pod} left");
+        assert!(!data_dir(env, pod).exists(), "data dir of {pod} left");
+    }
+    let again = env.podrun(&["down", target]);
+    assert!(again.status.success(), "a second down must succeed");
+    let ps = env.podrun_ok(&["ps", "-o", "json"]);
+    assert_eq!(ps.trim(), "[]", "no pods left: {ps}");
+}
