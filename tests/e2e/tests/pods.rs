@@ -865,3 +865,55 @@ spec:
         started.elapsed()
     );
 }
+
+/// Seed scenario "IPC": a producer writes messages to a SysV message queue, a consumer in the
+/// other container reads them all up to an end marker; restartPolicy Never. (The nginx test
+/// image has perl, whose msgget/msgsnd/msgrcv are built in; 0x504f44 is the queue's key,
+/// 01000 IPC_CREAT.)
+const MESSAGE_QUEUE_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: mc2
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: producer
+    image: nginx:1.23
+    command: ["perl", "-e", "my $q = msgget(0x504f44, 01000 | 0600) // die qq(msgget: $!); for my $i (1..20) { msgsnd($q, pack(q(l! a*), 1, qq(message-$i)), 0) or die qq(msgsnd: $!) } msgsnd($q, pack(q(l! a*), 1, q(END)), 0); print qq(sent 20\n)"]
+  - name: consumer
+    image: nginx:1.23
+    command: ["perl", "-e", "my $q; until (defined($q = msgget(0x504f44, 0600))) { select(undef, undef, undef, 0.1) } my $n = 0; while (1) { msgrcv($q, my $m, 256, 0, 0) or die qq(msgrcv: $!); my $text = substr($m, length(pack(q(l!), 0))); last if $text eq q(END); $n++; print qq(got $text\n) } print qq(received $n\n); msgctl($q, 0, 0)"]
+"#;
+
+#[test]
+fn containers_exchange_messages_through_a_sysv_queue() {
+    let env = TestEnv::new();
+    let file = write_manifest(&env, "mc2.yaml", MESSAGE_QUEUE_POD);
+    env.podrun_ok(&["play", &file]);
+    let _down = DownOnDrop(&env, file.clone());
+    let producer = wait_for_logs(&env, &["mc2", "-c", "producer"], &["sent 20"]);
+    let consumer = wait_for_logs(&env, &["mc2", "-c", "consumer"], &["received 20"]);
+    assert!(!producer.contains("msgsnd"), "{producer}");
+    let got: Vec<&str> = consumer.lines().filter(|l| l.starts_with("got ")).collect();
+    let wanted: Vec<String> = (1..=20).map(|i| format!("got message-{i}")).collect();
+    assert_eq!(got, wanted, "every message, in order:\n{consumer}");
+    // Both ended with exit code 0 and, with restartPolicy Never, stay ended.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let state = pod_json(&env, "mc2")["state"].clone();
+        let codes: Vec<Option<i64>> = state["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["exit_code"].as_i64())
+            .collect();
+        if codes == [Some(0), Some(0)] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "exit codes: {state}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    env.podrun_ok(&["down", &file]);
+}
