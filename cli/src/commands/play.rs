@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::Args;
 use podrun_manifest::{LoadOptions, Manifest, PodManifest};
+use podrun_network::{Backend, PortMapping};
+use podrun_pod::network::{NetworkOptions, PodNetwork};
 use podrun_pod::plan::{pull_policy, PullPolicy};
 use podrun_pod::{display_name, PodDirs};
 use podrun_registry::ImageName;
@@ -28,6 +30,33 @@ pub struct PlayArgs {
     /// Treat unknown fields and fields podrun does not support yet as errors.
     #[arg(long)]
     strict: bool,
+
+    /// The pods' network: slirp4netns (user-mode networking: a way out, published ports, DNS
+    /// at 10.0.2.3), none (loopback only), host (the network podrun runs in) or pasta (not
+    /// supported yet).
+    /// Default: `[network] default` in the config file, else slirp4netns. A pod with
+    /// `hostNetwork: true` always gets host.
+    #[arg(long, value_name = "MODE")]
+    network: Option<Backend>,
+
+    /// Publish a container port on the host (repeatable); replaces the manifest's hostPort
+    /// for the same containerPort and protocol. hostIP defaults to 0.0.0.0, the protocol to
+    /// tcp. With several pods in the file, a pod takes the ports it declares.
+    #[arg(
+        long,
+        short = 'p',
+        value_name = "[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]",
+        value_parser = parse_publish
+    )]
+    publish: Vec<PortMapping>,
+
+    /// Also publish every containerPort that has no hostPort, on the same port number.
+    #[arg(long)]
+    publish_all: bool,
+}
+
+fn parse_publish(text: &str) -> Result<PortMapping, String> {
+    podrun_network::parse_publish(text).map_err(|e| e.to_string())
 }
 
 /// How long play waits for a supervisor to start its pod.
@@ -59,11 +88,31 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    let network = NetworkOptions {
+        backend: args
+            .network
+            .or(context.config.network.default)
+            .unwrap_or(Backend::DEFAULT),
+        allow_host_loopback: context.config.network.allow_host_loopback,
+        publish: args.publish,
+        publish_all: args.publish_all,
+        several_pods: manifest.pods.len() > 1,
+    };
+    let networks = manifest
+        .pods
+        .iter()
+        .map(|pod| podrun_pod::network::plan(pod, &network))
+        .collect::<Result<Vec<_>, _>>()?;
+    for warning in networks.iter().flat_map(|n| &n.warnings) {
+        eprintln!("warning: {warning}");
+    }
+    // Before anything is pulled or started: helper, TUN device and host ports.
+    podrun_pod::network::preflight(&networks.iter().collect::<Vec<_>>())?;
     let images = pull_images(&context, &manifest)?;
 
     let mut started: Vec<(String, String)> = Vec::new();
-    for pod in &manifest.pods {
-        if let Err(error) = start_pod(&context, &dirs, &manifest, pod, &images) {
+    for (pod, network) in manifest.pods.iter().zip(networks) {
+        if let Err(error) = start_pod(&context, &dirs, &manifest, pod, &images, network) {
             // All or nothing: stop the pods of this file that did start.
             for (namespace, name) in started.iter().rev() {
                 let _ = podrun_pod::stop::stop_processes(
@@ -159,8 +208,10 @@ fn start_pod(
     manifest: &Manifest,
     pod: &PodManifest,
     images: &BTreeMap<String, ImageRecord>,
+    network: PodNetwork,
 ) -> anyhow::Result<()> {
-    let plan = podrun_pod::plan::build(pod, manifest, &context.store, images, dirs)?;
+    let mut plan = podrun_pod::plan::build(pod, manifest, &context.store, images, dirs)?;
+    podrun_pod::network::apply(&mut plan, network);
     let pod_name = display_name(&plan.namespace, &plan.name);
     std::fs::create_dir_all(&dirs.runtime_root)
         .with_context(|| format!("cannot create {}", dirs.runtime_root.display()))?;

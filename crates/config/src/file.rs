@@ -9,6 +9,10 @@
 //!
 //! [registries."registry.internal:5000"]
 //! insecure = true                       # plain HTTP (always allowed for loopback hosts)
+//!
+//! [network]
+//! default = "slirp4netns"               # or "pasta", "none" (loopback only), "host"
+//! allow_host_loopback = false           # pods reach the host's 127.0.0.1 at 10.0.2.2
 //! ```
 
 use std::collections::BTreeMap;
@@ -27,6 +31,21 @@ pub struct Config {
     /// Per registry host (as written in image names: `docker.io`, `quay.io`, `host:port`).
     #[serde(default)]
     pub registries: BTreeMap<String, RegistryConfig>,
+    #[serde(default)]
+    pub network: NetworkConfig,
+}
+
+/// `[network]`: the pods' network, unless `podrun play --network` says otherwise.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// The backend of pods without `hostNetwork: true`; unset: slirp4netns.
+    #[serde(default)]
+    pub default: Option<podrun_network::Backend>,
+    /// Let pods reach services on the host's 127.0.0.1 (at 10.0.2.2 with slirp4netns). Off by
+    /// default, as on a cluster node, where a pod cannot reach the node's loopback.
+    #[serde(default)]
+    pub allow_host_loopback: bool,
 }
 
 /// `[pull]`: how images are fetched.
@@ -212,6 +231,27 @@ mod tests {
         assert!(err.contains("http://a/b"), "{err}");
         assert!(Config::load(&dir.path().join("missing.toml"), true).is_err());
         assert!(Config::load(&dir.path().join("missing.toml"), false).is_ok());
+    }
+
+    #[test]
+    fn network_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        assert_eq!(Config::default().network.default, None);
+        std::fs::write(
+            &file,
+            "[network]\ndefault = \"none\"\nallow_host_loopback = true\n",
+        )
+        .unwrap();
+        let config = Config::load(&file, true).unwrap();
+        assert_eq!(config.network.default, Some(podrun_network::Backend::None));
+        assert!(config.network.allow_host_loopback);
+        std::fs::write(&file, "[network]\ndefault = \"bridge\"\n").unwrap();
+        let err = Config::load(&file, true).unwrap_err().to_string();
+        assert!(
+            err.contains("c.toml") && err.contains("slirp4netns"),
+            "{err}"
+        );
     }
 
     #[test]

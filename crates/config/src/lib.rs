@@ -6,7 +6,7 @@ mod file;
 mod paths;
 
 pub use credentials::{Credential, CredentialSource, Credentials};
-pub use file::{is_loopback_host, Config, Mirror, PullConfig, RegistryConfig};
+pub use file::{is_loopback_host, Config, Mirror, NetworkConfig, PullConfig, RegistryConfig};
 pub use paths::Paths;
 
 /// Errors reading configuration. Each names the file it is about.

@@ -8,6 +8,8 @@
 //!   `state.json`, and the clean-up when it is told to stop (SIGTERM).
 //! * [`logs`]: container logs in the kubelet's CRI format: written by the supervisor from
 //!   the containers' pipes, read back into lines by `podrun logs`.
+//! * [`network`]: the pod's network backend and published ports (planned in the CLI), and
+//!   the helper the supervisor runs for it (podrun-network).
 //! * [`exec`] and [`cp`]: finding a running container; copying files between it and the
 //!   host (a tar stream between podrun and a child inside the container's namespaces).
 //! * [`state`]: the pod's on-disk state, as `podrun ps`, `logs` and `down` read it.
@@ -25,6 +27,7 @@
 pub mod cp;
 pub mod exec;
 pub mod logs;
+pub mod network;
 pub mod plan;
 pub mod state;
 pub mod stop;

@@ -36,6 +36,13 @@ pub struct Plan {
     pub containers: Vec<ContainerPlan>,
     /// RFC 3339.
     pub created: String,
+    /// The pod's network backend (see [`crate::network`]); absent in older plans: loopback
+    /// only.
+    #[serde(default)]
+    pub network: podrun_network::NetworkPlan,
+    /// The ports published on the host by the network helper.
+    #[serde(default)]
+    pub ports: Vec<podrun_network::PortMapping>,
 }
 
 /// One container.
@@ -194,9 +201,6 @@ pub fn build(
     if spec.init_containers.as_ref().is_some_and(|c| !c.is_empty()) {
         return Err(unsupported("spec.initContainers".into()));
     }
-    if spec.host_network == Some(true) {
-        return Err(unsupported("spec.hostNetwork".into()));
-    }
     let uid = pod
         .pod
         .metadata
@@ -311,6 +315,9 @@ pub fn build(
         volumes,
         containers,
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        // Set by crate::network::apply from the manifest and play's options.
+        network: Default::default(),
+        ports: Vec::new(),
     })
 }
 

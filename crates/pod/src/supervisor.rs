@@ -170,6 +170,8 @@ struct Supervisor {
     state_root: PathBuf,
     runs: Vec<Run>,
     pid_namespace: Option<PodPidNamespace>,
+    /// The network helper (slirp4netns); dropping it ends the helper.
+    network: Option<podrun_network::Slirp4netns>,
     signals: OwnedFd,
     state: PodState,
     stopping: bool,
@@ -200,8 +202,11 @@ impl Supervisor {
         let signals = install_signal_handlers()?;
         ensure_user_namespace()?;
         private_mount_namespace()?;
-        podrun_runtime::become_pod_sandbox(&plan.hostname)
+        // Forked while still in the host's network namespace, released once the pod's exists.
+        let network = crate::network::prepare_helper(&plan)?;
+        crate::network::become_sandbox(&plan)
             .map_err(|e| PodError::msg(format!("pod `{pod}`: {e}")))?;
+        let network = crate::network::start_helper(&plan, network)?;
         let pid_namespace = if plan.share_process_namespace {
             Some(
                 podrun_runtime::create_pod_pid_namespace()
@@ -249,6 +254,7 @@ impl Supervisor {
             plan,
             runs,
             pid_namespace,
+            network,
             signals,
             state,
             stopping: false,
@@ -287,10 +293,7 @@ impl Supervisor {
             format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"),
         )?;
         write("hostname", format!("{hostname}\n"))?;
-        write(
-            "resolv.conf",
-            std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-        )?;
+        write("resolv.conf", crate::network::resolv_conf(&self.plan))?;
         mkdir(&self.dir.join("shm"), 0o1777)?;
         mkdir(&self.dir.join("logs"), 0o755)?;
         mkdir(&self.state_root, 0o700)?;
@@ -385,6 +388,7 @@ impl Supervisor {
             hostname: None,
             readonly_rootfs: false,
             seccomp: SeccompProfile::RuntimeDefault,
+            host_network: self.plan.network.backend == podrun_network::Backend::Host,
         };
         let pid = podrun_runtime::start_container(config)
             .map_err(|e| PodError::msg(format!("{what} (image `{}`): {e}", container.image)))?;
@@ -424,6 +428,9 @@ impl Supervisor {
                 .iter()
                 .position(|r| r.state.state == "running" && r.state.pid == Some(pid))
             else {
+                if self.network.as_ref().is_some_and(|n| n.pid() == pid) {
+                    eprintln!("warning: slirp4netns (pid {pid}) ended with status {code}: the pod has lost its network to the outside");
+                }
                 continue;
             };
             changed = true;
@@ -620,6 +627,8 @@ impl Supervisor {
     }
 
     fn cleanup(&mut self) {
+        // Closes the helper's exit fd: slirp4netns ends; reaped here.
+        self.network.take();
         if let Some(pidns) = self.pid_namespace.take() {
             let _ = pidns.shutdown();
         }

@@ -64,7 +64,10 @@ pub use exec::{exec_in_container, ExecConfig, ExecTty};
 pub use in_container::{ChildError, ContainerFs, InContainer};
 pub use manage::{delete_container, kill_container, remove_container_dirs};
 pub use runner::start_container;
-pub use sandbox::{become_pod_sandbox, create_pod_pid_namespace, PodPidNamespace};
+pub use sandbox::{
+    become_pod_sandbox, become_pod_sandbox_in_host_network, create_pod_pid_namespace,
+    PodPidNamespace,
+};
 pub use seccomp::{default_seccomp_profile, native_seccomp_profile};
 pub use spec::{build_spec, DEFAULT_CAPABILITIES};
 
@@ -115,6 +118,12 @@ pub struct ContainerConfig {
     pub hostname: Option<String>,
     pub readonly_rootfs: bool,
     pub seccomp: SeccompProfile,
+    /// The pod has no network namespace of its own
+    /// ([`become_pod_sandbox_in_host_network`]): the container stays in the runner's, which
+    /// the pod's user namespace may not `setns` into (it belongs to the host's), and gets the
+    /// host's /sys bind-mounted read-only, as sysfs may only be mounted by the owner of the
+    /// network namespace.
+    pub host_network: bool,
 }
 
 /// Which seccomp filter the container gets.

@@ -19,12 +19,29 @@ use crate::{ensure_single_threaded, RuntimeError};
 /// (`podrun_userns::enter_user_namespace`), which then owns the new namespaces; this is what
 /// lets containers join them later.
 pub fn become_pod_sandbox(hostname: &str) -> Result<(), RuntimeError> {
+    enter_sandbox(hostname, true)
+}
+
+/// Like [`become_pod_sandbox`], but the pod keeps the network namespace the process is in
+/// (Kubernetes' `hostNetwork: true`): only the IPC and UTS namespaces are new, and `lo` is
+/// left as it is. Its containers must then set [`crate::ContainerConfig::host_network`].
+pub fn become_pod_sandbox_in_host_network(hostname: &str) -> Result<(), RuntimeError> {
+    enter_sandbox(hostname, false)
+}
+
+fn enter_sandbox(hostname: &str, own_network: bool) -> Result<(), RuntimeError> {
     ensure_single_threaded("become_pod_sandbox")?;
-    unshare(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS)
+    let mut flags = CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS;
+    if own_network {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    unshare(flags)
         .map_err(|e| RuntimeError::sys("cannot create the pod's net/ipc/uts namespaces", e))?;
     nix::unistd::sethostname(hostname)
         .map_err(|e| RuntimeError::sys(format!("cannot set the hostname to {hostname:?}"), e))?;
-    loopback_up()?;
+    if own_network {
+        loopback_up()?;
+    }
     nix::sys::prctl::set_child_subreaper(true)
         .map_err(|e| RuntimeError::sys("cannot become a child subreaper", e))?;
     Ok(())

@@ -155,6 +155,17 @@ pub fn build_spec(config: &ContainerConfig, nofile_hard_limit: u64) -> Result<Sp
     // Mounts: the defaults (proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys, /sys/fs/cgroup),
     // /dev/shm possibly replaced by the pod's shared directory, then the caller's.
     let mut mounts = spec.mounts().clone().unwrap_or_default();
+    if config.host_network {
+        // podman does the same for rootless --network host.
+        for m in mounts
+            .iter_mut()
+            .filter(|m| m.destination() == Path::new("/sys"))
+        {
+            let mut options = bind_options(true);
+            options.extend(["nosuid", "noexec", "nodev"].map(String::from));
+            *m = mount("/sys", "bind", Path::new("/sys"), options)?;
+        }
+    }
     if let Some(shm_dir) = &config.shm_dir {
         mounts.retain(|m| m.destination() != Path::new("/dev/shm"));
         let mut options = bind_options(false);
@@ -199,14 +210,16 @@ pub fn build_spec(config: &ContainerConfig, nofile_hard_limit: u64) -> Result<Sp
         Some(_) => None,
         None => pod_ns("uts"),
     };
-    let namespaces = vec![
+    let mut namespaces = vec![
         namespace(LinuxNamespaceType::Pid, config.pid_namespace.clone())?,
         namespace(LinuxNamespaceType::Mount, None)?,
         namespace(LinuxNamespaceType::Cgroup, None)?,
-        namespace(LinuxNamespaceType::Network, pod_ns("net"))?,
         namespace(LinuxNamespaceType::Ipc, pod_ns("ipc"))?,
         namespace(LinuxNamespaceType::Uts, uts_path)?,
     ];
+    if !config.host_network {
+        namespaces.push(namespace(LinuxNamespaceType::Network, pod_ns("net"))?);
+    }
     let mut linux = spec.linux().clone().unwrap_or_default();
     linux.set_namespaces(Some(namespaces));
     linux.set_resources(None);
@@ -262,7 +275,33 @@ mod tests {
             hostname: None,
             readonly_rootfs: true,
             seccomp: SeccompProfile::Unconfined,
+            host_network: false,
         }
+    }
+
+    #[test]
+    fn host_network_keeps_the_runners_namespace_and_binds_sys() {
+        let mut config = config();
+        let json = serde_json::to_value(build_spec(&config, 1024).unwrap()).unwrap();
+        let has_net = |json: &serde_json::Value| {
+            json["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n["type"] == "network")
+        };
+        assert!(has_net(&json));
+        config.host_network = true;
+        let json = serde_json::to_value(build_spec(&config, 1024).unwrap()).unwrap();
+        assert!(!has_net(&json));
+        let sys = json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/sys")
+            .unwrap();
+        assert_eq!(sys["type"], "bind");
+        assert!(sys["options"].as_array().unwrap().contains(&"ro".into()));
     }
 
     #[test]

@@ -262,6 +262,7 @@ impl Pod {
             hostname: None,
             readonly_rootfs: false,
             seccomp: SeccompProfile::RuntimeDefault,
+            host_network: false,
         }
     }
 

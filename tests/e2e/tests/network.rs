@@ -1,0 +1,691 @@
+//! Pod networking: slirp4netns, published ports, host loopback, `--network none`, and the
+//! errors that stop a pod before it starts. The real binary, as the ordinary test user;
+//! traffic only over loopback and a network namespace the test makes.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use podrun_e2e::{list, podrun_bin, setting, TestEnv};
+
+/// Writes `yaml` as `name` in the environment's home; returns its path.
+fn write_manifest(env: &TestEnv, name: &str, yaml: &str) -> String {
+    env.write_home_file(name, yaml);
+    env.home().join(name).to_str().unwrap().to_string()
+}
+
+/// The environment's root (`home`'s parent): runtime dir `run/`, data `data/`.
+fn env_root(env: &TestEnv) -> PathBuf {
+    env.home().parent().unwrap().to_path_buf()
+}
+
+/// A port that is free on the host now (the kernel's pick).
+fn free_port() -> u16 {
+    TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET /` on `addr`, retried until an answer comes (a published port accepts connections
+/// before the server in the pod listens), at most 30 s. Returns the whole response.
+fn http_get(addr: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut stream = TcpStream::connect(addr)?;
+            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+            stream.write_all(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n")?;
+            let mut response = String::new();
+            stream.read_to_string(&mut response)?;
+            Ok(response)
+        })();
+        match attempt {
+            Ok(response) if !response.is_empty() => return response,
+            other => assert!(
+                Instant::now() < deadline,
+                "no HTTP answer on {addr}: {other:?}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Polls `podrun logs ARGS` until it contains `wanted` (30 s).
+fn wait_for_logs(env: &TestEnv, args: &[&str], wanted: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut full = vec!["logs"];
+    full.extend_from_slice(args);
+    loop {
+        let out = env.podrun_ok(&full);
+        if out.contains(wanted) {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`podrun {}` never showed {wanted:?}:\n{out}",
+            full.join(" ")
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The slirp4netns processes of this environment: they inherit its XDG_RUNTIME_DIR from
+/// the supervisor (their working directory is no help: the sandbox pivots their root).
+fn helper_pids(env: &TestEnv) -> Vec<i32> {
+    let marker = format!("XDG_RUNTIME_DIR={}", env_root(env).join("run").display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+            let environ = std::fs::read(entry.path().join("environ")).ok()?;
+            let ours = environ
+                .split(|b| *b == 0)
+                .any(|var| var == marker.as_bytes());
+            (comm.trim() == "slirp4netns" && ours).then_some(pid)
+        })
+        .collect()
+}
+
+/// Nothing of any pod is left: no pod directory, no pod in `ps`, no helper process.
+fn assert_nothing_left(env: &TestEnv) {
+    let root = env_root(env);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !helper_pids(env).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "slirp4netns left running: {:?}",
+            helper_pids(env)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(list(&root.join("run/podrun/pods")), Vec::<String>::new());
+    assert_eq!(list(&root.join("data/podrun/pods")), Vec::<String>::new());
+    let ps = env.podrun_ok(&["ps", "-o", "json"]);
+    assert_eq!(ps.trim(), "[]", "no pods: {ps}");
+}
+
+/// A pod of one busybox container serving `text` over HTTP on port 80, publishing `ports`
+/// (YAML lines of its `ports:` list, or empty).
+fn busybox_web(name: &str, text: &str, ports: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /www && echo {text} > /www/index.html && exec httpd -f -vv -p 80 -h /www"]
+    ports:
+    - containerPort: 80
+{ports}"#
+    )
+}
+
+#[test]
+fn a_published_tcp_port_reaches_nginx_and_down_ends_the_helper() {
+    let env = TestEnv::new();
+    let port = free_port();
+    let file = write_manifest(
+        &env,
+        "nginx.yaml",
+        &format!(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: nginx
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: nginx
+    image: nginx:1.23
+    ports:
+    - containerPort: 80
+      hostPort: {port}
+"#
+        ),
+    );
+    env.podrun_ok(&["play", &file]);
+    let response = http_get(&format!("127.0.0.1:{port}"));
+    assert!(
+        response.starts_with("HTTP/1.1 200") && response.contains("podrun nginx test page"),
+        "{response}"
+    );
+    // The pod's resolver is slirp4netns' DNS forwarder; its interface is slirp's.
+    let resolv = env.podrun_ok(&["exec", "nginx", "--", "cat", "/etc/resolv.conf"]);
+    assert!(resolv.contains("nameserver 10.0.2.3"), "{resolv}");
+    let addr = env.podrun_ok(&["exec", "nginx", "--", "cat", "/proc/net/fib_trie"]);
+    assert!(addr.contains("10.0.2.100"), "{addr}");
+    assert_eq!(helper_pids(&env).len(), 1, "one slirp4netns for the pod");
+    env.podrun_ok(&["down", "nginx"]);
+    assert_nothing_left(&env);
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "port {port} is still published after down"
+    );
+}
+
+#[test]
+fn two_pods_with_different_host_ports() {
+    let env = TestEnv::new();
+    let (first, second) = (free_port(), free_port());
+    let yaml = format!(
+        "{}---{}",
+        busybox_web("one", "from-pod-one", &format!("      hostPort: {first}\n")),
+        busybox_web(
+            "two",
+            "from-pod-two",
+            &format!("      hostPort: {second}\n")
+        ),
+    );
+    let file = write_manifest(&env, "two.yaml", &yaml);
+    env.podrun_ok(&["play", &file]);
+    assert!(http_get(&format!("127.0.0.1:{first}")).contains("from-pod-one"));
+    assert!(http_get(&format!("127.0.0.1:{second}")).contains("from-pod-two"));
+    assert_eq!(helper_pids(&env).len(), 2, "one slirp4netns per pod");
+    env.podrun_ok(&["down", &file]);
+    assert_nothing_left(&env);
+}
+
+#[test]
+fn publish_overrides_the_yaml_port() {
+    let env = TestEnv::new();
+    let (yaml_port, cli_port) = (free_port(), free_port());
+    let file = write_manifest(
+        &env,
+        "web.yaml",
+        &busybox_web(
+            "web",
+            "overridden",
+            &format!("      hostPort: {yaml_port}\n"),
+        ),
+    );
+    let publish = format!("127.0.0.1:{cli_port}:80");
+    env.podrun_ok(&["play", "--publish", &publish, &file]);
+    assert!(http_get(&format!("127.0.0.1:{cli_port}")).contains("overridden"));
+    assert!(
+        TcpStream::connect(("127.0.0.1", yaml_port)).is_err(),
+        "the YAML's hostPort {yaml_port} must not be published"
+    );
+    // The server sees loopback clients as slirp4netns' gateway.
+    let logs = wait_for_logs(&env, &["web"], "url:/");
+    assert!(logs.contains("10.0.2.2"), "{logs}");
+    env.podrun_ok(&["down", "web"]);
+    assert_nothing_left(&env);
+}
+
+/// An HTTP server on the host's 127.0.0.1 answering `text` to every request.
+fn host_loopback_server(text: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    port
+}
+
+const SLEEPER: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: sleeper
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox
+    command: ["sleep", "3600"]
+"#;
+
+/// A pod whose container fetches `url` once, prints the body and `wget-exit=CODE`, then
+/// sleeps. (busybox 1.35's `wget -T` crashes: `timeout` bounds it instead.)
+fn fetcher(url: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: fetcher
+spec:
+  terminationGracePeriodSeconds: 1
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "timeout 10 wget -q -O - {url} 2>&1; code=$?; echo; echo wget-exit=$code; sleep 3600"]
+"#
+    )
+}
+
+#[test]
+fn host_loopback_only_when_allowed() {
+    let env = TestEnv::new();
+    let port = host_loopback_server("hello-from-host");
+    let file = write_manifest(
+        &env,
+        "fetcher.yaml",
+        &fetcher(&format!("http://10.0.2.2:{port}/")),
+    );
+
+    env.podrun_ok(&["play", &file]);
+    let logs = wait_for_logs(&env, &["fetcher"], "wget-exit=");
+    assert!(
+        !logs.contains("hello-from-host") && !logs.contains("wget-exit=0"),
+        "host loopback reached without allow_host_loopback:\n{logs}"
+    );
+    // slirp4netns answers the pod's SYN to its gateway with an ICMP error.
+    assert!(
+        logs.contains("unreachable") || logs.contains("refused"),
+        "{logs}"
+    );
+    env.podrun_ok(&["down", "fetcher"]);
+
+    env.write_config(&format!(
+        "[registries.\"docker.io\"]\nmirrors = [\"http://{}\"]\n[network]\nallow_host_loopback = true\n",
+        setting("PODRUN_TEST_REGISTRY")
+    ));
+    env.podrun_ok(&["play", &file]);
+    let logs = wait_for_logs(&env, &["fetcher"], "wget-exit=");
+    assert!(logs.contains("hello-from-host"), "{logs}");
+    env.podrun_ok(&["down", "fetcher"]);
+    assert_nothing_left(&env);
+}
+
+#[test]
+fn network_none_is_loopback_only() {
+    let env = TestEnv::new();
+    let file = write_manifest(&env, "sleeper.yaml", SLEEPER);
+    env.podrun_ok(&["play", "--network", "none", &file]);
+    let devices = env.podrun_ok(&["exec", "sleeper", "--", "cat", "/proc/net/dev"]);
+    let interfaces: Vec<&str> = devices
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
+    assert_eq!(interfaces, ["lo"], "{devices}");
+    assert!(
+        helper_pids(&env).is_empty(),
+        "no helper with --network none"
+    );
+    env.podrun_ok(&["down", "sleeper"]);
+    let err = env.podrun_err(&["play", "--network", "none", "--publish", "18080:80", &file]);
+    assert!(err.contains("--network none"), "{err}");
+    assert_nothing_left(&env);
+}
+
+/// Runs podrun as the test user through `prefix` (a command run as root that ends by exec'ing
+/// its arguments, e.g. `ip netns exec NS`), with the environment's variables and `path` as
+/// PATH when given.
+fn podrun_through(env: &TestEnv, prefix: &[&str], args: &[&str], path: Option<&str>) -> Output {
+    let user = nix::unistd::User::from_name(&setting("PODRUN_TEST_USER"))
+        .unwrap()
+        .unwrap();
+    let template = env.command(podrun_bin());
+    let mut command = Command::new(prefix[0]);
+    command
+        .args(&prefix[1..])
+        .arg("/usr/bin/setpriv")
+        .arg(format!("--reuid={}", user.uid))
+        .arg(format!("--regid={}", user.gid))
+        .arg("--clear-groups")
+        .arg(podrun_bin())
+        .args(args)
+        .env_clear()
+        .current_dir(env_root(env));
+    for (key, value) in template.get_envs() {
+        if let Some(value) = value {
+            command.env(key, value);
+        }
+    }
+    if let Some(path) = path {
+        command.env("PATH", path);
+    }
+    let output = command.output().expect("run podrun");
+    eprintln!(
+        "$ {prefix:?} podrun {}\n[exit {:?}]\n{}{}",
+        args.join(" "),
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn stderr_of_failure(output: &Output) -> String {
+    assert!(!output.status.success(), "podrun should have failed");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Replaces /dev/net/tun, for the command it runs only, by a 0600 node of the same device
+/// (Debian's default mode): a private mount namespace with the node on a private tmpfs bound
+/// over it. The real device is never touched, so tests running at the same time keep theirs.
+const TUN_0600: &str = r#"set -e
+mount -t tmpfs -o mode=0755 podrun-tun-test "$1"
+mknod -m 0600 "$1/tun" c 10 200
+mount --bind "$1/tun" /dev/net/tun
+shift
+exec "$@""#;
+
+#[test]
+fn errors_before_start_name_the_cause_and_leave_nothing() {
+    let env = TestEnv::new();
+    let port = free_port();
+    let file = write_manifest(
+        &env,
+        "web.yaml",
+        &busybox_web("web", "never", &format!("      hostPort: {port}\n")),
+    );
+
+    // Port conflict.
+    let taken = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let err = env.podrun_err(&["play", "--publish", &format!("127.0.0.1:{port}:80"), &file]);
+    assert!(
+        err.contains(&format!(
+            "host port {port}/tcp on 127.0.0.1 is already in use"
+        )) && err.contains("hint:"),
+        "{err}"
+    );
+    drop(taken);
+    assert_nothing_left(&env);
+
+    // Privileged port, for the ordinary user.
+    let err = env.podrun_err(&["play", "--publish", "80:80", &file]);
+    assert!(
+        err.contains("host port 80/tcp is privileged")
+            && err.contains("net.ipv4.ip_unprivileged_port_start")
+            && err.contains("hint:"),
+        "{err}"
+    );
+    assert_nothing_left(&env);
+
+    // No slirp4netns in PATH (newuidmap and newgidmap still are).
+    let bin = env_root(&env).join("bin-without-slirp");
+    std::fs::create_dir(&bin).unwrap();
+    for tool in ["newuidmap", "newgidmap"] {
+        std::os::unix::fs::symlink(format!("/usr/bin/{tool}"), bin.join(tool)).unwrap();
+    }
+    let output = podrun_through(
+        &env,
+        &["/usr/bin/env"],
+        &["play", &file],
+        Some(bin.to_str().unwrap()),
+    );
+    let err = stderr_of_failure(&output);
+    assert!(
+        err.contains("slirp4netns is not installed") && err.contains("apt-get install slirp4netns"),
+        "{err}"
+    );
+    assert_nothing_left(&env);
+
+    // /dev/net/tun of mode 0600, as Debian ships it.
+    let tun_dir = env_root(&env).join("tun");
+    std::fs::create_dir(&tun_dir).unwrap();
+    let output = podrun_through(
+        &env,
+        &[
+            "/usr/bin/unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            TUN_0600,
+            "sh",
+            tun_dir.to_str().unwrap(),
+        ],
+        &["play", &file],
+        None,
+    );
+    let err = stderr_of_failure(&output);
+    assert!(
+        err.contains("/dev/net/tun cannot be opened")
+            && err.contains("mode 0600")
+            && err.contains("sudo chmod 0666 /dev/net/tun"),
+        "{err}"
+    );
+    assert_nothing_left(&env);
+
+    // The same pod starts once nothing is in the way.
+    env.podrun_ok(&["play", &file]);
+    assert!(http_get(&format!("127.0.0.1:{port}")).contains("never"));
+    env.podrun_ok(&["down", "web"]);
+    assert_nothing_left(&env);
+}
+
+/// A network namespace made by the test (as root): a veth pair carrying the TEST-NET
+/// addresses 192.0.2.1 and 192.0.2.7. Deleted when dropped.
+struct TestNetns(String);
+
+impl TestNetns {
+    /// `tag` makes the name unique among the tests of this process.
+    fn new(tag: &str) -> TestNetns {
+        let name = format!("podrun-e2e-{}-{tag}", std::process::id());
+        let netns = TestNetns(name.clone());
+        let ip = |args: &str| {
+            let status = Command::new("ip")
+                .args(args.split_whitespace())
+                .status()
+                .unwrap();
+            assert!(status.success(), "ip {args}");
+        };
+        ip(&format!("netns add {name}"));
+        ip(&format!("-n {name} link set lo up"));
+        ip(&format!("-n {name} link add hs0 type veth peer name hs0p"));
+        ip(&format!("-n {name} addr add 192.0.2.1/24 dev hs0"));
+        ip(&format!("-n {name} addr add 192.0.2.7/24 dev hs0p"));
+        ip(&format!("-n {name} link set hs0 up"));
+        ip(&format!("-n {name} link set hs0p up"));
+        netns
+    }
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// From 192.0.2.7 (bound), `GET /` on 192.0.2.1:PORT inside `netns`, retried for 30 s.
+const CLIENT: &str = r#"
+import socket, sys, time
+deadline = time.time() + 30
+while True:
+    try:
+        s = socket.socket()
+        s.bind(("192.0.2.7", 0))
+        s.connect(("192.0.2.1", int(sys.argv[1])))
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+        if data:
+            print(data.decode())
+            break
+    except OSError:
+        pass
+    if time.time() > deadline:
+        sys.exit("no answer")
+    time.sleep(0.2)
+"#;
+
+#[test]
+fn the_server_in_the_pod_sees_the_real_client_address() {
+    let netns = TestNetns::new("src");
+    let env = TestEnv::new();
+    // The test registry is not reachable from the test's namespace: pull first, and use a
+    // tag whose pull policy is IfNotPresent.
+    env.podrun_ok(&["pull", "busybox:1.35"]);
+    let file = write_manifest(
+        &env,
+        "web.yaml",
+        &busybox_web("web", "source-test", "      hostPort: 18080\n")
+            .replace("image: busybox", "image: busybox:1.35"),
+    );
+    let exec = ["/usr/sbin/ip", "netns", "exec", netns.0.as_str()];
+    let output = podrun_through(&env, &exec, &["play", &file], None);
+    assert!(output.status.success(), "play in the test netns failed");
+    let client = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &netns.0,
+            "/usr/bin/python3",
+            "-c",
+            CLIENT,
+            "18080",
+        ])
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&client.stdout);
+    assert!(
+        answer.contains("source-test"),
+        "{answer}{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    let logs = wait_for_logs(&env, &["web"], "url:/");
+    assert!(
+        logs.contains("192.0.2.7"),
+        "the server saw another address:\n{logs}"
+    );
+    env.podrun_ok(&["down", "web"]);
+    assert_nothing_left(&env);
+}
+
+/// A UDP echo server (python3 is in the nginx test image; busybox's nc has no UDP).
+const UDP_ECHO: &str = "import socket\\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\\ns.bind(('0.0.0.0', 5353))\\nwhile True:\\n    data, peer = s.recvfrom(2048)\\n    s.sendto(b'echo:' + data, peer)\\n";
+
+/// From 192.0.2.7, a datagram to 192.0.2.1:PORT, resent until the echo comes (30 s).
+const UDP_CLIENT: &str = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("192.0.2.7", 0))
+s.settimeout(0.3)
+deadline = time.time() + 30
+while time.time() < deadline:
+    s.sendto(b"ping", ("192.0.2.1", int(sys.argv[1])))
+    try:
+        print(s.recv(2048).decode())
+        sys.exit(0)
+    except socket.timeout:
+        pass
+sys.exit("no answer")
+"#;
+
+/// UDP through a published port. The client is on a non-loopback address of a namespace the
+/// test makes: libslirp 4.7 passes a datagram from 127.0.0.1 into the pod unchanged, where
+/// the kernel drops it as a martian (TCP from loopback is rewritten to 10.0.2.2 and works).
+#[test]
+fn udp_through_a_published_udp_port() {
+    let netns = TestNetns::new("udp");
+    let env = TestEnv::new();
+    env.podrun_ok(&["pull", "nginx:1.23"]);
+    let file = write_manifest(
+        &env,
+        "udp.yaml",
+        &format!(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: udp
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: echo
+    image: nginx:1.23
+    command: ["python3", "-c", "{UDP_ECHO}"]
+    ports:
+    - containerPort: 5353
+      protocol: UDP
+      hostPort: 15353
+"#
+        ),
+    );
+    let exec = ["/usr/sbin/ip", "netns", "exec", netns.0.as_str()];
+    let output = podrun_through(&env, &exec, &["play", &file], None);
+    assert!(output.status.success(), "play in the test netns failed");
+    let client = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &netns.0,
+            "/usr/bin/python3",
+            "-c",
+            UDP_CLIENT,
+            "15353",
+        ])
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&client.stdout);
+    assert_eq!(
+        answer.trim(),
+        "echo:ping",
+        "{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    env.podrun_ok(&["down", "udp"]);
+    assert_nothing_left(&env);
+}
+
+/// A pod whose busybox httpd serves its hostname on `port` (so it must share the host's
+/// network to be reached there), with `extra` spec lines.
+fn hostname_server(port: u16, extra: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: hostnet
+spec:
+{extra}  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p {port} -h /www"]
+"#
+    )
+}
+
+#[test]
+fn host_network_shares_the_hosts_namespace_and_hostname() {
+    let env = TestEnv::new();
+    let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    for (extra, args) in [
+        ("  hostNetwork: true\n", vec![]),
+        ("", vec!["--network", "host"]),
+    ] {
+        let port = free_port();
+        let file = write_manifest(&env, "host.yaml", &hostname_server(port, extra));
+        let mut play = vec!["play"];
+        play.extend(args.iter().copied());
+        play.push(&file);
+        env.podrun_ok(&play);
+        let response = http_get(&format!("127.0.0.1:{port}"));
+        assert!(response.ends_with(&format!("\n{host}\n")), "{response}");
+        assert!(
+            helper_pids(&env).is_empty(),
+            "no helper on the host's network"
+        );
+        env.podrun_ok(&["down", "hostnet"]);
+        assert_nothing_left(&env);
+    }
+}
