@@ -365,6 +365,14 @@ impl Supervisor {
             }));
         }
         let container_dir = self.plan.container_dir(&container.name);
+        if self.runs[index].state.restart_count > 0 {
+            // The kubelet restarts a container as a new container of the same image: its
+            // writable layer starts empty again (only volumes keep data).
+            for dir in ["upper", "work"] {
+                remove_tree(&container_dir.join(dir))
+                    .map_err(|e| PodError::msg(format!("{what}: {e}")))?;
+            }
+        }
         let id = self.container_id(index);
         let config = ContainerConfig {
             id: id.clone(),
@@ -438,9 +446,6 @@ impl Supervisor {
             // has it once `ps` shows the container ended.
             self.runs[index].log.pump(EXIT_BUDGET);
             let id = self.runs[index].state.id.clone();
-            if let Err(e) = podrun_runtime::delete_container(&self.state_root, &id) {
-                eprintln!("warning: cannot delete container {id}: {e}");
-            }
             if let Err(e) = podrun_runtime::delete_container(&self.state_root, &id) {
                 eprintln!("warning: cannot delete container {id}: {e}");
             }
