@@ -204,10 +204,45 @@ fn pid_namespace_intermediate(answer: OwnedFd) -> i32 {
 /// pid 1 of the shared pid namespace: reap whatever is reparented to it, forever. Ends only by
 /// SIGKILL (from the supervisor) or by SIGTERM/SIGINT/SIGHUP, for which it installs handlers
 /// (a pid namespace's init receives only the signals it handles).
+/// Makes `ps` in the containers show the pod's pid 1 as `/pause`, like Kubernetes' pause
+/// container, instead of the supervisor's command line (which names host paths): the
+/// setproctitle trick. The argument strings are overwritten in place with "/pause" and a NUL,
+/// and the last byte of the argument area is made non-NUL, which tells the kernel to read
+/// the command line up to the first NUL.
+fn show_as_pause() {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    // Fields after the command name (which may hold spaces) start at field 3; arg_start and
+    // arg_end are fields 48 and 49.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let (Some(Ok(start)), Some(Ok(end))) = (
+        fields.get(45).map(|f| f.parse::<usize>()),
+        fields.get(46).map(|f| f.parse::<usize>()),
+    ) else {
+        return;
+    };
+    let title = b"/pause\0";
+    if end <= start || end - start < title.len() + 1 {
+        return;
+    }
+    // SAFETY: [arg_start, arg_end) is this process's own argument area on its stack, which
+    // nothing reads any more (the arguments were parsed long ago, before the fork).
+    unsafe {
+        let area = std::slice::from_raw_parts_mut(start as *mut u8, end - start);
+        area.fill(0);
+        area[..title.len()].copy_from_slice(title);
+        area[area.len() - 1] = b' ';
+    }
+}
+
 fn pid_namespace_init() -> ! {
     // SAFETY: raw libc calls in a freshly forked single-threaded child.
     unsafe {
-        let _ = libc::prctl(libc::PR_SET_NAME, c"podrun-pidns".as_ptr());
+        let _ = libc::prctl(libc::PR_SET_NAME, c"pause".as_ptr());
         // Hold no descriptor of the supervisor's: stdio to /dev/null, everything else closed.
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
         if null >= 0 {
@@ -218,6 +253,7 @@ fn pid_namespace_init() -> ! {
         libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
         let _ = libc::chdir(c"/".as_ptr());
     }
+    show_as_pause();
     extern "C" fn noop(_: libc::c_int) {}
     let mut set = SigSet::empty();
     for signal in [

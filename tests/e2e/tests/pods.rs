@@ -460,6 +460,9 @@ fn containers_share_ipc_and_dev_shm_but_not_pids_unless_asked() {
             sees_writer,
             "{pod}: the reader sees the writer's processes only with shareProcessNamespace:\n{reader}"
         );
+        // The shared namespace's pid 1 shows as Kubernetes' pause, not as a host command line.
+        assert_eq!(reader.contains("/pause"), sees_writer, "{reader}");
+        assert!(!reader.contains("__supervise"), "{reader}");
     }
     // Each pod has an IPC namespace of its own.
     let private = ipc_line(&wait_for_logs(
