@@ -67,6 +67,16 @@ fn container_fs(target: &RunningContainer) -> ContainerFs {
     }
 }
 
+/// The container ended since it was found running, or its namespaces cannot be joined.
+fn enter_error(target: &RunningContainer, error: podrun_runtime::RuntimeError) -> PodError {
+    let container = format!("container `{}` of pod `{}`", target.plan.name, target.pod);
+    if crate::process_alive(target.init_pid) {
+        PodError::msg(format!("cannot enter {container}: {error}"))
+    } else {
+        PodError::msg(format!("{container} is not running"))
+    }
+}
+
 fn in_container(target: &RunningContainer) -> String {
     format!(
         "in container `{}` of pod `{}`",
@@ -87,7 +97,7 @@ pub fn copy_from_container(
         InContainer::spawn(&container_fs(target), move |stream| {
             archive::pack(&source, stream)
         })
-        .map_err(|e| PodError::msg(format!("cannot enter {}: {e}", in_container(target))))?
+        .map_err(|e| enter_error(target, e))?
     };
     let host = if dest == "-" {
         let mut stdout = std::io::stdout().lock();
@@ -128,7 +138,7 @@ pub fn copy_into_container(
             let owner = Some((0, 0));
             archive::unpack(stream, &dest, &source, Unpack { owner })
         })
-        .map_err(|e| PodError::msg(format!("cannot enter {}: {e}", in_container(target))))?
+        .map_err(|e| enter_error(target, e))?
     };
     let host = archive::pack(&source, &child.stream);
     let container = finish(child, target)?;

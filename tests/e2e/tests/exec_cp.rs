@@ -56,6 +56,13 @@ impl<'a> Pod<'a> {
             assert!(Instant::now() < deadline, "the pod never got ready");
             std::thread::sleep(Duration::from_millis(200));
         }
+        // `done` has ended (the error cases rely on it).
+        while !String::from_utf8_lossy(&pod.exec_in("done", &["true"]).stderr)
+            .contains("is not running")
+        {
+            assert!(Instant::now() < deadline, "container `done` never ended");
+            std::thread::sleep(Duration::from_millis(200));
+        }
         pod
     }
 
