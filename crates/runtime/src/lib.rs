@@ -63,7 +63,7 @@ mod spec;
 pub use exec::{exec_in_container, ExecConfig, ExecTty};
 pub use in_container::{ChildError, ContainerFs, InContainer};
 pub use manage::{delete_container, kill_container, remove_container_dirs};
-pub use runner::start_container;
+pub use runner::{spawn_container, start_container, StartingContainer};
 pub use sandbox::{
     become_pod_sandbox, become_pod_sandbox_in_host_network, create_pod_pid_namespace,
     PodPidNamespace,

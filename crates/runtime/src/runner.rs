@@ -36,7 +36,45 @@ use crate::{ensure_single_threaded, error_chain, ContainerConfig, RuntimeError};
 ///
 /// The caller must be single-threaded, inside the pod's user namespace.
 pub fn start_container(config: ContainerConfig) -> Result<i32, RuntimeError> {
-    ensure_single_threaded("start_container")?;
+    spawn_container(config)?.wait()
+}
+
+/// A container whose runner is at work: [`spawn_container`] returns at once, so that the
+/// runners of several containers (each mostly busy compiling its seccomp filter and setting
+/// up mounts) run at the same time; [`StartingContainer::wait`] collects each.
+#[must_use = "a runner must be waited for"]
+pub struct StartingContainer {
+    id: String,
+    runner: Pid,
+    answer: OwnedFd,
+}
+
+impl StartingContainer {
+    /// Waits for the runner; returns the container init's host pid.
+    pub fn wait(self) -> Result<i32, RuntimeError> {
+        let status = wait_for(self.runner);
+        let message = read_available(self.answer);
+        if let Some(pid) = message.strip_prefix("ok ") {
+            if let Ok(pid) = pid.trim().parse() {
+                return Ok(pid);
+            }
+        }
+        let message = match message.strip_prefix("err ") {
+            Some(message) => message.to_string(),
+            None => format!("the runner process ended with {status:?} and no message"),
+        };
+        Err(RuntimeError::Start {
+            id: self.id,
+            message,
+        })
+    }
+}
+
+/// The first half of [`start_container`]: checks and writes the bundle, forks the runner
+/// and returns without waiting for it. The caller must not reap other children with
+/// `waitpid(-1)` until it has waited for every runner it spawned.
+pub fn spawn_container(config: ContainerConfig) -> Result<StartingContainer, RuntimeError> {
+    ensure_single_threaded("spawn_container")?;
     if !nix::sys::prctl::get_child_subreaper().unwrap_or(false) {
         // Otherwise the init would be reparented to the host's init, and its exit status lost.
         return Err(RuntimeError::InvalidConfig(
@@ -88,20 +126,11 @@ pub fn start_container(config: ContainerConfig) -> Result<i32, RuntimeError> {
         }
         ForkResult::Parent { child } => {
             drop(write_end);
-            let id = config.id.clone();
-            drop(config);
-            let status = wait_for(child);
-            let message = read_available(read_end);
-            if let Some(pid) = message.strip_prefix("ok ") {
-                if let Ok(pid) = pid.trim().parse() {
-                    return Ok(pid);
-                }
-            }
-            let message = match message.strip_prefix("err ") {
-                Some(message) => message.to_string(),
-                None => format!("the runner process ended with {status:?} and no message"),
-            };
-            Err(RuntimeError::Start { id, message })
+            Ok(StartingContainer {
+                id: config.id.clone(),
+                runner: child,
+                answer: read_end,
+            })
         }
     }
 }
