@@ -64,6 +64,23 @@ pub struct ExecTty {
 /// `start_container`) and stays there, and it handles signals until the command ends. Call
 /// this last, in a process that exits afterwards.
 pub fn exec_in_container(config: ExecConfig) -> Result<i32, RuntimeError> {
+    exec_until(config, None).map(|code| code.unwrap_or(128 + libc::SIGKILL))
+}
+
+/// [`exec_in_container`] for an exec probe: the command gets `timeout` to end; then it is
+/// SIGKILLed and `None` is returned (the kubelet's exec probe timeout). The caller may
+/// already be in the pod's user namespace (a child of the supervisor).
+pub fn exec_in_container_with_timeout(
+    config: ExecConfig,
+    timeout: std::time::Duration,
+) -> Result<Option<i32>, RuntimeError> {
+    exec_until(config, Some(std::time::Instant::now() + timeout))
+}
+
+fn exec_until(
+    config: ExecConfig,
+    deadline: Option<std::time::Instant>,
+) -> Result<Option<i32>, RuntimeError> {
     ensure_single_threaded("exec_in_container")?;
     if config.args.is_empty() {
         return Err(RuntimeError::InvalidConfig("no command to run".into()));
@@ -89,21 +106,28 @@ pub fn exec_in_container(config: ExecConfig) -> Result<i32, RuntimeError> {
         },
         _ => None,
     };
-    crate::exec_io::wait_for_exec(pid, &signals, terminal)
+    crate::exec_io::wait_for_exec(pid, &signals, terminal, deadline)
 }
 
 /// Joins the pod's user namespace and gets a private mount namespace with the cgroup
 /// workaround, as the runner does before it calls libcontainer.
 fn enter_exec_namespaces(config: &ExecConfig) -> Result<(), RuntimeError> {
     let ns_path = format!("/proc/{}/ns/user", config.user_namespace_of);
-    let ns = std::fs::File::open(&ns_path)
-        .map_err(|e| RuntimeError::io(format!("cannot open {ns_path}"), e))?;
-    setns(ns.as_fd(), CloneFlags::CLONE_NEWUSER).map_err(|e| {
-        RuntimeError::sys(
-            format!("cannot join the pod's user namespace ({ns_path})"),
-            e,
-        )
-    })?;
+    // setns(2) refuses (EINVAL) the user namespace one is in already: the supervisor's exec
+    // probes run in it.
+    let inside = std::fs::read_link(&ns_path).ok().is_some_and(|target| {
+        std::fs::read_link("/proc/self/ns/user").ok().as_ref() == Some(&target)
+    });
+    if !inside {
+        let ns = std::fs::File::open(&ns_path)
+            .map_err(|e| RuntimeError::io(format!("cannot open {ns_path}"), e))?;
+        setns(ns.as_fd(), CloneFlags::CLONE_NEWUSER).map_err(|e| {
+            RuntimeError::sys(
+                format!("cannot join the pod's user namespace ({ns_path})"),
+                e,
+            )
+        })?;
+    }
     unshare(CloneFlags::CLONE_NEWNS).map_err(|e| RuntimeError::sys("unshare(CLONE_NEWNS)", e))?;
     mount(
         None::<&str>,

@@ -351,25 +351,39 @@ fn readable(fd: RawFd) -> bool {
 
 /// Waits for the exec'd command `pid` (a child of this process) and returns its exit code,
 /// 128+N when signal N killed it. Meanwhile forwards SIGTERM, SIGINT and SIGHUP to it and
-/// runs its terminal, if it has one. Its last output is copied before returning.
+/// runs its terminal, if it has one. Its last output is copied before returning. At
+/// `deadline` it is SIGKILLed, reaped, and `None` is returned.
 pub(crate) fn wait_for_exec(
     pid: Pid,
     signals: &SignalPipe,
     mut terminal: Option<Terminal>,
-) -> Result<i32, RuntimeError> {
+    deadline: Option<std::time::Instant>,
+) -> Result<Option<i32>, RuntimeError> {
     loop {
         if let Some(code) = reap(pid)? {
             if let Some(terminal) = &mut terminal {
                 terminal.copy_output();
             }
-            return Ok(code);
+            return Ok(Some(code));
         }
+        let timeout_ms = match deadline {
+            None => -1,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    let _ = kill(pid, Signal::SIGKILL);
+                    let _ = waitpid(pid, None);
+                    return Ok(None);
+                }
+                left.as_millis().min(60_000) as libc::c_int + 1
+            }
+        };
         let mut fds = vec![pollfd(signals.read_end.as_raw_fd(), libc::POLLIN)];
         if let Some(terminal) = &terminal {
             fds.extend(terminal.poll_fds());
         }
-        // SAFETY: poll on descriptors we hold, for as long as it takes.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        // SAFETY: poll on descriptors we hold, until the deadline if there is one.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
         if ready < 0 && nix::Error::last() != nix::Error::EINTR {
             return Err(RuntimeError::sys("poll", nix::Error::last()));
         }

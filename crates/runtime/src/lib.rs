@@ -60,7 +60,7 @@ mod sandbox;
 mod seccomp;
 mod spec;
 
-pub use exec::{exec_in_container, ExecConfig, ExecTty};
+pub use exec::{exec_in_container, exec_in_container_with_timeout, ExecConfig, ExecTty};
 pub use in_container::{ChildError, ContainerFs, InContainer};
 pub use manage::{delete_container, kill_container, remove_container_dirs};
 pub use runner::{spawn_container, start_container, StartingContainer};
