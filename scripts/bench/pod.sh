@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: `podrun play` (until every container runs) and `podrun down`, against rootless
-# `podman kube play` and `podman kube down`, on the same manifest: a 2-container busybox pod
-# sharing an emptyDir. Images are pulled beforehand (imagePullPolicy IfNotPresent), so only
+# `podman kube play` and `podman kube down`, on the same manifests: a 2-container busybox pod
+# sharing an emptyDir, and the seed pod-network pod (examples/pod-network.yaml). Images are pulled beforehand (imagePullPolicy IfNotPresent), so only
 # pod start and stop are timed. Alternating runs, same user, same registry.
 # Usage (root): bash scripts/bench/pod.sh [RUNS]   (after scripts/demo.sh or scripts/test.sh)
 set -euo pipefail
@@ -44,12 +44,28 @@ YAML
 chown "$BENCH_USER:" "$manifest"
 as_bench_user "podrun pull -q $image && podman pull -q $image" >/dev/null
 
-echo "== play: 2-container busybox pod with an emptyDir ($(date -u +%Y-%m-%d), $(nproc) cores)"
-alternate "$runs" \
-  "podrun play" "podrun down bench" "podrun play $manifest" \
-  "podman kube play" "podman kube down $manifest" "podman kube play $manifest"
-echo "== down: the same pod"
-alternate "$runs" \
-  "podrun down" "podrun play $manifest" "podrun down bench" \
-  "podman kube down" "podman kube play $manifest" "podman kube down $manifest"
-as_bench_user "podrun down bench; podman kube down $manifest" >/dev/null 2>&1 || true
+# The seed pod-network pod (nginx + a busybox collector sharing an emptyDir), with the test
+# registry's full image names so that podman finds them too.
+nginx_manifest="$BENCH_HOME/bench-pod-network.yaml"
+sed -e "s|image: nginx:1.23|image: $PODRUN_TEST_REGISTRY/library/nginx:1.23\n    imagePullPolicy: IfNotPresent|" \
+    -e "s|image: busybox\$|image: $image\n    imagePullPolicy: IfNotPresent|" \
+    examples/pod-network.yaml > "$nginx_manifest"
+chown "$BENCH_USER:" "$nginx_manifest"
+as_bench_user "podrun pull -q $PODRUN_TEST_REGISTRY/library/nginx:1.23 && podman pull -q $PODRUN_TEST_REGISTRY/library/nginx:1.23" >/dev/null
+
+# bench_pod TITLE MANIFEST POD: play and down, each against podman's, alternating.
+bench_pod() {
+  local title=$1 file=$2 pod=$3
+  echo "== play: $title ($(date -u +%Y-%m-%d), $(nproc) cores)"
+  alternate "$runs" \
+    "podrun play" "podrun down $pod" "podrun play $file" \
+    "podman kube play" "podman kube down $file" "podman kube play $file"
+  echo "== down: $title"
+  alternate "$runs" \
+    "podrun down" "podrun play $file" "podrun down $pod" \
+    "podman kube down" "podman kube play $file" "podman kube down $file"
+  as_bench_user "podrun down $pod; podman kube down $file" >/dev/null 2>&1 || true
+}
+
+bench_pod "2-container busybox pod with an emptyDir" "$manifest" bench
+bench_pod "seed pod-network pod (nginx:1.23 + busybox collector, emptyDir)" "$nginx_manifest" pod-network

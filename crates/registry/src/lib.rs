@@ -4,6 +4,7 @@
 
 mod client;
 mod error;
+mod grammar;
 mod reference;
 
 pub use client::{BlobStream, LayerDescriptor, Registry, ResolvedImage};

@@ -64,9 +64,9 @@ impl FromStr for ImageName {
         {
             "repository names must be lowercase".to_string()
         } else {
-            match Reference::try_from(input) {
+            match reference(input) {
                 Ok(reference) => return Ok(ImageName(reference)),
-                Err(e) => e.to_string(),
+                Err(reason) => reason.to_string(),
             }
         };
         Err(ReferenceError {
@@ -74,6 +74,59 @@ impl FromStr for ImageName {
             reason,
         })
     }
+}
+
+/// Parses `input` (crate::grammar) and normalises it the way distribution's
+/// `ParseNormalizedNamed` does, with the checks of oci-spec's parser.
+fn reference(input: &str) -> Result<Reference, &'static str> {
+    let parts = crate::grammar::parse(input).ok_or("invalid reference format")?;
+    let (registry, repository) = split_domain(parts.name);
+    if repository.len() > 255 {
+        return Err("repository name must not be more than 255 characters");
+    }
+    if let Some(digest) = parts.digest {
+        let wanted = match digest.split_once(':') {
+            Some(("sha256", _)) => 64,
+            Some(("sha384", _)) => 96,
+            Some(("sha512", _)) => 128,
+            _ => return Err("unsupported digest algorithm"),
+        };
+        if digest.len() - digest.find(':').unwrap_or(0) - 1 != wanted {
+            return Err("invalid checksum digest length");
+        }
+    }
+    let tag = parts
+        .tag
+        .or(parts.digest.is_none().then_some("latest"))
+        .map(String::from);
+    Ok(match (tag, parts.digest) {
+        (Some(tag), None) => Reference::with_tag(registry, repository, tag),
+        (None, Some(digest)) => Reference::with_digest(registry, repository, digest.into()),
+        (Some(tag), Some(digest)) => {
+            Reference::with_tag_and_digest(registry, repository, tag, digest.into())
+        }
+        (None, None) => unreachable!("a reference without digest gets the tag latest"),
+    })
+}
+
+/// `docker.io` unless the first component looks like a host (has a `.` or `:`, or is
+/// `localhost`); `index.docker.io` is `docker.io`; `library/` for docker.io's single names.
+fn split_domain(name: &str) -> (String, String) {
+    let (domain, remainder) = match name.split_once('/') {
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => (first, rest),
+        _ => ("docker.io", name),
+    };
+    let domain = if domain == "index.docker.io" {
+        "docker.io"
+    } else {
+        domain
+    };
+    let remainder = if domain == "docker.io" && !remainder.contains('/') {
+        format!("library/{remainder}")
+    } else {
+        remainder.to_string()
+    };
+    (domain.to_string(), remainder)
 }
 
 impl fmt::Display for ImageName {
@@ -118,5 +171,34 @@ mod tests {
         }
         let err = "Nginx".parse::<ImageName>().unwrap_err().to_string();
         assert!(err.contains("lowercase"), "{err}");
+    }
+
+    /// The same references as oci-spec's parser gives, on the names of the grammar's test.
+    #[test]
+    fn normalises_like_oci_spec() {
+        let digest = DIGEST;
+        for input in [
+            "nginx".to_string(),
+            "index.docker.io/nginx:1".into(),
+            "docker.io/user/app".into(),
+            "127.0.0.1:5858/library/busybox".into(),
+            "localhost/x".into(),
+            "example.com/a/b:c".into(),
+            format!("nginx:1.23@{digest}"),
+            format!("quay.io/x/y@{digest}"),
+            format!("x@sha512:{}", "a".repeat(128)),
+        ] {
+            let ours = reference(&input).unwrap();
+            let theirs = Reference::try_from(input.as_str()).unwrap();
+            assert_eq!(ours, theirs, "{input}");
+        }
+        for bad in [
+            format!("x@sha256:{}", "a".repeat(63)),
+            format!("x@md5:{}", "a".repeat(32)),
+            format!("x/{}", "a".repeat(260)),
+        ] {
+            assert!(reference(&bad).is_err(), "{bad}");
+            assert!(Reference::try_from(bad.as_str()).is_err(), "{bad}");
+        }
     }
 }
