@@ -131,6 +131,11 @@ fn init_logging(debug: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .event_format(output::LogFormat { debug })
+        .event_format(output::LogFormat {
+            debug,
+            // Debug logs (also the supervisor's, through PODRUN_LOG) carry the time of day, to
+            // see where the time goes.
+            timestamps: debug || std::env::var_os("PODRUN_LOG").is_some(),
+        })
         .init();
 }

@@ -93,9 +93,11 @@ pub fn print_error(error: &anyhow::Error, debug: bool) {
 }
 
 /// Log lines for people: `warning: …` like the `error: …` lines, no timestamps; with
-/// `--debug`, the level and target too.
+/// `--debug`, the level and target too; with `timestamps`, the UTC time of day in
+/// microseconds first.
 pub struct LogFormat {
     pub debug: bool,
+    pub timestamps: bool,
 }
 
 impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for LogFormat
@@ -117,6 +119,9 @@ where
             tracing::Level::DEBUG => "debug",
             tracing::Level::TRACE => "trace",
         };
+        if self.timestamps {
+            write!(writer, "{} ", chrono::Utc::now().format("%H:%M:%S%.6f"))?;
+        }
         if self.debug {
             write!(writer, "{label} [{}]: ", meta.target())?;
         } else {
