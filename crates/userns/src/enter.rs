@@ -49,10 +49,7 @@ pub fn write_id_maps(pid: i32, plan: &MappingPlan) -> Result<(), UsernsError> {
     match plan {
         MappingPlan::HostRoot => Ok(()),
         MappingPlan::SingleId { uid, gid } => write_single_id_maps(&pid.to_string(), *uid, *gid),
-        MappingPlan::Subordinate { uid_map, gid_map } => {
-            run_map_tool("newuidmap", pid, uid_map)?;
-            run_map_tool("newgidmap", pid, gid_map)
-        }
+        MappingPlan::Subordinate { uid_map, gid_map } => run_map_tools(pid, uid_map, gid_map),
     }
 }
 
@@ -113,8 +110,7 @@ fn map_helper(
     if go_pipe.read(&mut go).unwrap_or(0) != 1 {
         return 1;
     }
-    let result = run_map_tool("newuidmap", target.as_raw(), uid_map)
-        .and_then(|()| run_map_tool("newgidmap", target.as_raw(), gid_map));
+    let result = run_map_tools(target.as_raw(), uid_map, gid_map);
     let message = match result {
         Ok(()) => String::new(),
         Err(e) => encode_error(&e),
@@ -159,24 +155,48 @@ fn read_verdict(verdict_read: OwnedFd) -> Result<(), UsernsError> {
     }
 }
 
-fn run_map_tool(tool: &'static str, pid: i32, map: &IdMap) -> Result<(), UsernsError> {
-    let output = Command::new(tool)
+/// Runs newuidmap and newgidmap at the same time (each is a setuid program that takes a few
+/// milliseconds to start); the uid map's error wins.
+fn run_map_tools(pid: i32, uid_map: &IdMap, gid_map: &IdMap) -> Result<(), UsernsError> {
+    let uid_tool = spawn_map_tool("newuidmap", pid, uid_map);
+    let gid_tool = spawn_map_tool("newgidmap", pid, gid_map);
+    let uid_result = uid_tool.and_then(|child| finish_map_tool("newuidmap", uid_map, child));
+    let gid_result = gid_tool.and_then(|child| finish_map_tool("newgidmap", gid_map, child));
+    uid_result.and(gid_result)
+}
+
+fn spawn_map_tool(
+    tool: &'static str,
+    pid: i32,
+    map: &IdMap,
+) -> Result<std::process::Child, UsernsError> {
+    Command::new(tool)
         .arg(pid.to_string())
         .args(map.tool_args())
-        .output();
-    let output = match output {
-        Ok(output) => output,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(UsernsError::ToolMissing { tool })
-        }
-        Err(e) => {
-            return Err(UsernsError::MapTool {
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => UsernsError::ToolMissing { tool },
+            _ => UsernsError::MapTool {
                 tool,
                 ranges: map.to_string(),
                 message: e.to_string(),
-            })
-        }
-    };
+            },
+        })
+}
+
+fn finish_map_tool(
+    tool: &'static str,
+    map: &IdMap,
+    child: std::process::Child,
+) -> Result<(), UsernsError> {
+    let output = child.wait_with_output().map_err(|e| UsernsError::MapTool {
+        tool,
+        ranges: map.to_string(),
+        message: e.to_string(),
+    })?;
     if output.status.success() {
         return Ok(());
     }
