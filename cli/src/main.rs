@@ -38,6 +38,8 @@ enum Command {
     Play(commands::play::PlayArgs),
     /// List pods.
     Ps(commands::ps::PsArgs),
+    /// Show a pod's containers (state, exit codes, restarts) and events.
+    Describe(commands::describe::DescribeArgs),
     /// Print a container's output (stdout and stderr), joined into lines.
     Logs(commands::logs::LogsArgs),
     /// Run a command in a running container of a pod.
@@ -100,6 +102,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Play(args) => return commands::play::run(args),
         Command::Ps(args) => return commands::ps::run(args),
+        Command::Describe(args) => return commands::describe::run(args),
         Command::Logs(args) => return commands::logs::run(args),
         Command::Down(args) => return commands::down::run(args),
         // Joins the pod's user namespace: must stay single-threaded.

@@ -53,12 +53,21 @@ pub fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let containers: Vec<String> = match PodState::read(&dir) {
-        Ok(state) => state.containers.into_iter().map(|c| c.name).collect(),
-        Err(_) => Plan::read(&dir)?
+        // The app containers first: the default is the first of them.
+        Ok(state) => state
             .containers
             .into_iter()
+            .chain(state.init_containers)
             .map(|c| c.name)
             .collect(),
+        Err(_) => {
+            let plan = Plan::read(&dir)?;
+            plan.containers
+                .into_iter()
+                .chain(plan.init_containers)
+                .map(|c| c.name)
+                .collect()
+        }
     };
     let container = match args.container.clone() {
         Some(container) => {

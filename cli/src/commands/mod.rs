@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod cp;
+pub mod describe;
 pub mod down;
 pub mod exec;
 pub mod images;

@@ -137,7 +137,41 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     super::ps::print_table(&entries, false);
-    Ok(ExitCode::SUCCESS)
+    Ok(report_failed_starts(&entries))
+}
+
+/// play returns once each pod's app containers run, or its init containers failed: then it
+/// says so and fails, but leaves the pod (its logs and `podrun describe` tell why).
+fn report_failed_starts(entries: &[podrun_pod::state::PodEntry]) -> ExitCode {
+    let mut code = ExitCode::SUCCESS;
+    for entry in entries {
+        let Some(state) = &entry.state else { continue };
+        let failed_init = state
+            .init_containers
+            .iter()
+            .find(|c| c.exit_code.is_some_and(|code| code != 0) && c.state != "running");
+        if let Some(init) = failed_init {
+            let shown = if entry.namespace == podrun_manifest::DEFAULT_NAMESPACE {
+                entry.name.clone()
+            } else {
+                display_name(&entry.namespace, &entry.name)
+            };
+            let fate = if state.phase == "Failed" {
+                "the pod failed (restartPolicy Never)"
+            } else {
+                "it is retried with the crash-loop back-off"
+            };
+            eprintln!(
+                "error: pod `{}`: init container `{}` failed with exit code {}; {fate}\nhint: podrun logs {shown} -c {}; podrun describe {shown}; podrun down {shown}",
+                display_name(&entry.namespace, &entry.name),
+                init.name,
+                init.exit_code.unwrap_or_default(),
+                init.name,
+            );
+            code = ExitCode::FAILURE;
+        }
+    }
+    code
 }
 
 /// Pulls what the pull policies ask for (each image once), in a `podrun pull` child (pulling
@@ -152,9 +186,15 @@ fn pull_images(
     for pod in &manifest.pods {
         let pod_name = display_name(pod.namespace(), pod.name());
         let spec = pod.pod.spec.as_ref();
-        for (i, container) in spec.iter().flat_map(|s| s.containers.iter()).enumerate() {
+        let init = spec.iter().flat_map(|s| s.init_containers.iter().flatten());
+        let init = init
+            .enumerate()
+            .map(|(i, c)| (format!("spec.initContainers[{i}]"), c));
+        let apps = spec.iter().flat_map(|s| s.containers.iter()).enumerate();
+        let apps = apps.map(|(i, c)| (format!("spec.containers[{i}]"), c));
+        for (field, container) in init.chain(apps) {
             let who = format!(
-                "pod `{pod_name}`: container `{}` (spec.containers[{i}].image)",
+                "pod `{pod_name}`: container `{}` ({field}.image)",
                 container.name
             );
             let image = container.image.clone().unwrap_or_default();
@@ -162,8 +202,8 @@ fn pull_images(
                 .parse()
                 .with_context(|| format!("{who}: invalid image name"))?;
             let present = context.store.image(&name.to_string())?.is_some();
-            let policy = pull_policy(container, &format!("spec.containers[{i}]"))
-                .map_err(|e| anyhow::anyhow!("{who}: {e}"))?;
+            let policy =
+                pull_policy(container, &field).map_err(|e| anyhow::anyhow!("{who}: {e}"))?;
             match policy {
                 PullPolicy::Never if !present => bail!(
                     "{who}: image `{image}` is not in the store and imagePullPolicy is Never\nhint: pull it first: podrun pull {image}"

@@ -53,6 +53,7 @@ pub fn running_container(
     let running = state
         .containers
         .iter()
+        .chain(&state.init_containers)
         .find(|c| &c.name == cname)
         .filter(|c| c.state == "running" && c.pid.is_some_and(process_alive))
         .ok_or_else(|| {
@@ -80,16 +81,14 @@ fn find_container<'a>(
             .first()
             .ok_or_else(|| PodError::msg(format!("pod `{pod}` has no containers")));
     };
-    plan.containers
-        .iter()
-        .find(|c| c.name == wanted)
-        .ok_or_else(|| {
-            let names: Vec<&str> = plan.containers.iter().map(|c| c.name.as_str()).collect();
-            PodError::msg(format!(
-                "container `{wanted}` is not in pod `{pod}` (its containers: {})",
-                names.join(", ")
-            ))
-        })
+    let all = || plan.containers.iter().chain(&plan.init_containers);
+    all().find(|c| c.name == wanted).ok_or_else(|| {
+        let names: Vec<&str> = all().map(|c| c.name.as_str()).collect();
+        PodError::msg(format!(
+            "container `{wanted}` is not in pod `{pod}` (its containers: {})",
+            names.join(", ")
+        ))
+    })
 }
 
 /// What [`podrun_runtime::exec_in_container`] needs to run `args` in container `container`

@@ -24,8 +24,10 @@
 //!   containers/<name>/{bundle,upper,work}   volumes/<volume>/
 //! ```
 
+pub mod backoff;
 pub mod cp;
 pub mod exec;
+pub mod lifecycle;
 pub mod logs;
 pub mod network;
 pub mod plan;

@@ -34,6 +34,10 @@ pub struct Plan {
     /// The pod's volumes (see [`crate::volumes`]).
     pub volumes: PodVolumes,
     pub containers: Vec<ContainerPlan>,
+    /// `spec.initContainers`, run in order before `containers` (see
+    /// [`crate::supervisor`]); native sidecars among them have `sidecar` set.
+    #[serde(default)]
+    pub init_containers: Vec<ContainerPlan>,
     /// RFC 3339.
     pub created: String,
     /// The pod's network backend (see [`crate::network`]); absent in older plans: loopback
@@ -60,10 +64,16 @@ pub struct ContainerPlan {
     pub gid: u32,
     pub additional_gids: Vec<u32>,
     pub mounts: Vec<MountPlan>,
-    /// The image's STOPSIGNAL (e.g. `SIGQUIT`), sent instead of SIGTERM to stop the
-    /// container, as containerd does.
+    /// `lifecycle.stopSignal`, else the image's STOPSIGNAL (e.g. `SIGQUIT`), sent instead
+    /// of SIGTERM to stop the container, as the kubelet and containerd do.
     #[serde(default)]
     pub stop_signal: Option<String>,
+    /// An init container with `restartPolicy: Always`: a native sidecar.
+    #[serde(default)]
+    pub sidecar: bool,
+    /// Its postStart and preStop hooks (see [`crate::lifecycle`]).
+    #[serde(default)]
+    pub hooks: crate::lifecycle::Hooks,
 }
 
 impl Plan {
@@ -192,15 +202,6 @@ pub fn build(
         .spec
         .as_ref()
         .ok_or_else(|| PodError::msg(format!("{who}: spec: Required value")))?;
-    let unsupported = |field: String| {
-        PodError::msg(format!(
-            "{}: {who}: {field} is not supported yet",
-            pod.source
-        ))
-    };
-    if spec.init_containers.as_ref().is_some_and(|c| !c.is_empty()) {
-        return Err(unsupported("spec.initContainers".into()));
-    }
     let uid = pod
         .pod
         .metadata
@@ -231,8 +232,17 @@ pub fn build(
     };
     let objects = ManifestObjects(manifest);
     let mut containers = Vec::new();
-    for (i, container) in spec.containers.iter().enumerate() {
-        let field = format!("spec.containers[{i}]");
+    let mut init_containers = Vec::new();
+    let init = spec.init_containers.iter().flatten().enumerate();
+    let all = init
+        .map(|(i, c)| (true, format!("spec.initContainers[{i}]"), c))
+        .chain(
+            spec.containers
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (false, format!("spec.containers[{i}]"), c)),
+        );
+    for (is_init, field, container) in all {
         let image = container.image.clone().unwrap_or_default();
         let record = images.get(&image).ok_or_else(|| {
             PodError::msg(format!(
@@ -273,7 +283,19 @@ pub fn build(
             &field,
         )
         .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?;
-        containers.push(ContainerPlan {
+        let hooks = crate::lifecycle::plan(container, &field)
+            .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?;
+        let image_stop_signal = config
+            .config()
+            .as_ref()
+            .and_then(|c| c.stop_signal().clone())
+            .filter(|s| !s.is_empty());
+        let target = if is_init {
+            &mut init_containers
+        } else {
+            &mut containers
+        };
+        target.push(ContainerPlan {
             name: container.name.clone(),
             image,
             lower_dirs,
@@ -284,11 +306,9 @@ pub fn build(
             gid: process.user.gid,
             additional_gids: process.user.additional_gids,
             mounts,
-            stop_signal: config
-                .config()
-                .as_ref()
-                .and_then(|c| c.stop_signal().clone())
-                .filter(|s| !s.is_empty()),
+            stop_signal: hooks.stop_signal.clone().or(image_stop_signal),
+            sidecar: is_init && container.restart_policy.as_deref() == Some("Always"),
+            hooks,
         });
     }
     let grace = spec
@@ -314,6 +334,7 @@ pub fn build(
         data_dir,
         volumes,
         containers,
+        init_containers,
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         // Set by crate::network::apply from the manifest and play's options.
         network: Default::default(),

@@ -23,7 +23,59 @@ pub struct PodState {
     pub created: String,
     pub restart_policy: String,
     pub termination_grace_period_seconds: u64,
+    /// The pod's phase as the kubelet words it: `Pending`, `Running`, `Succeeded`, `Failed`
+    /// (see [`PodState::compute_phase`]).
+    #[serde(default)]
+    pub phase: String,
+    /// The pod is being stopped (`podrun down`): kubectl's `Terminating`.
+    #[serde(default)]
+    pub terminating: bool,
+    /// The app containers (`spec.containers`), in order.
     pub containers: Vec<ContainerState>,
+    /// `spec.initContainers`, in order (native sidecars have `sidecar` set).
+    #[serde(default)]
+    pub init_containers: Vec<ContainerState>,
+    /// What happened to the pod, oldest first, the last [`MAX_EVENTS`] only (see
+    /// [`PodState::event`]).
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+/// How many events `state.json` keeps.
+pub const MAX_EVENTS: usize = 100;
+
+/// An event, as `kubectl describe` lists them; repeats of the last event are counted, not
+/// added (as the kubelet's event recorder aggregates them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// `Normal` or `Warning`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `Pulled`, `Created`, `Started`, `Killing`, `BackOff`, `Failed`, `Unhealthy`, ...
+    pub reason: String,
+    /// The container it is about; `None` for the pod.
+    pub container: Option<String>,
+    pub message: String,
+    /// RFC 3339: the first and the last time it happened.
+    pub first_time: String,
+    pub last_time: String,
+    pub count: u32,
+}
+
+/// An event's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Normal,
+    Warning,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Normal => "Normal",
+            EventKind::Warning => "Warning",
+        }
+    }
 }
 
 /// One container of the pod.
@@ -31,8 +83,24 @@ pub struct PodState {
 pub struct ContainerState {
     pub name: String,
     pub image: String,
-    /// `running`, `exited`, or `waiting` (for a restart after a back-off).
+    /// `running`, `exited`, or `waiting` (not started yet, or for a restart after a
+    /// back-off): the kubelet's Running, Terminated and Waiting.
     pub state: String,
+    /// Why it is in that state, as the kubelet words it. Waiting: `ContainerCreating`,
+    /// `PodInitializing`, `CrashLoopBackOff`; exited: `Completed`, `Error`; running:
+    /// `ContainerCreating` while its postStart hook runs (the kubelet reports the container
+    /// only once the hook is done).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Details of `reason` (e.g. the back-off, a hook's failure).
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Running, its postStart hook done (and its readiness probe passed, where it has one).
+    #[serde(default)]
+    pub ready: bool,
+    /// An init container with `restartPolicy: Always` (a native sidecar).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sidecar: bool,
     /// The container init's host pid while it runs.
     pub pid: Option<i32>,
     /// The libcontainer id of the current (or last) run.
@@ -42,6 +110,29 @@ pub struct ContainerState {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub restart_count: u32,
+}
+
+impl ContainerState {
+    /// Waiting, or running but not yet reported by the kubelet (postStart): the reason
+    /// kubectl shows for it.
+    fn waiting_reason(&self) -> Option<&str> {
+        match self.state.as_str() {
+            "waiting" => self.reason.as_deref(),
+            "running" if self.reason.as_deref() == Some("ContainerCreating") => {
+                Some("ContainerCreating")
+            }
+            _ => None,
+        }
+    }
+
+    fn terminated(&self) -> bool {
+        self.state == "exited"
+    }
+
+    /// Exited once and not running now (back-off, or done): the kubelet's "stopped".
+    fn has_run(&self) -> bool {
+        self.exit_code.is_some() && self.state != "running"
+    }
 }
 
 impl PodState {
@@ -60,52 +151,175 @@ impl PodState {
         write_atomic(&dir.join(STATE_FILE), &json)
     }
 
-    /// Running containers / all containers.
+    /// Ready containers / all containers, as kubectl counts them: the app containers and
+    /// the native sidecars.
     pub fn ready(&self) -> (usize, usize) {
-        let running = self
-            .containers
-            .iter()
-            .filter(|c| c.state == "running")
-            .count();
-        (running, self.containers.len())
+        let counted = || {
+            self.containers
+                .iter()
+                .chain(self.init_containers.iter().filter(|c| c.sidecar))
+        };
+        (counted().filter(|c| c.ready).count(), counted().count())
     }
 
     pub fn restarts(&self) -> u32 {
-        self.containers.iter().map(|c| c.restart_count).sum()
+        self.containers
+            .iter()
+            .chain(&self.init_containers)
+            .map(|c| c.restart_count)
+            .sum()
     }
 
-    /// The STATUS column, as kubectl words it. `supervisor_alive`: whether the supervisor
-    /// still runs (otherwise the pod is `Lost`).
+    /// Records an event (see [`Event`]); a repeat of the last one only counts it again.
+    pub fn event(
+        &mut self,
+        kind: EventKind,
+        reason: &str,
+        container: Option<&str>,
+        message: impl Into<String>,
+    ) {
+        let message = message.into();
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        if let Some(last) = self.events.last_mut() {
+            if last.reason == reason
+                && last.container.as_deref() == container
+                && last.message == message
+            {
+                last.count += 1;
+                last.last_time = now;
+                return;
+            }
+        }
+        self.events.push(Event {
+            kind: kind.as_str().into(),
+            reason: reason.into(),
+            container: container.map(str::to_string),
+            message,
+            first_time: now.clone(),
+            last_time: now,
+            count: 1,
+        });
+        if self.events.len() > MAX_EVENTS {
+            let extra = self.events.len() - MAX_EVENTS;
+            self.events.drain(..extra);
+        }
+    }
+
+    /// The kubelet's pod phase (its `getPhase`): `Failed` when an init container failed
+    /// and the pod's restartPolicy is Never; `Pending` until the init containers are done
+    /// and every app container has started; then `Running` while some container runs or
+    /// will be restarted; `Succeeded` or `Failed` when all have ended for good.
+    pub fn compute_phase(&self) -> &'static str {
+        let never = self.restart_policy == "Never";
+        for init in &self.init_containers {
+            if init.sidecar {
+                if init.state != "running" && init.exit_code.is_none() {
+                    return "Pending";
+                }
+                continue;
+            }
+            match init.exit_code {
+                Some(0) if init.terminated() => continue,
+                Some(_) if init.terminated() && never => return "Failed",
+                _ => return "Pending",
+            }
+        }
+        let (mut running, mut waiting, mut succeeded, mut failed) = (0, 0, 0, 0);
+        for c in &self.containers {
+            match c.state.as_str() {
+                "running" => running += 1,
+                _ if c.has_run() => match c.exit_code {
+                    Some(0) => succeeded += 1,
+                    _ => failed += 1,
+                },
+                _ => waiting += 1,
+            }
+        }
+        let stopped = succeeded + failed;
+        match () {
+            _ if waiting > 0 => "Pending",
+            _ if running > 0 => "Running",
+            _ if stopped > 0 => match self.restart_policy.as_str() {
+                "Always" => "Running",
+                "OnFailure" if failed > 0 => "Running",
+                "OnFailure" => "Succeeded",
+                _ if failed > 0 => "Failed",
+                _ => "Succeeded",
+            },
+            _ => "Pending",
+        }
+    }
+
+    /// The STATUS column, worked out as kubectl's `printPod` does. `supervisor_alive`:
+    /// whether the supervisor still runs (otherwise the pod is `Lost`).
     pub fn status(&self, supervisor_alive: bool) -> String {
         if !supervisor_alive {
             return "Lost".into();
         }
-        let any = |state: &str| self.containers.iter().any(|c| c.state == state);
-        if self
-            .containers
-            .iter()
-            .any(|c| c.state == "waiting" && c.exit_code.is_some())
-        {
-            return "CrashLoopBackOff".into();
+        if self.terminating {
+            return "Terminating".into();
         }
-        if any("running") {
-            return "Running".into();
+        let mut reason = if self.phase.is_empty() {
+            self.compute_phase().to_string()
+        } else {
+            self.phase.clone()
+        };
+        if let Some(init) = self.init_status() {
+            return init;
         }
-        if self
-            .containers
-            .iter()
-            .all(|c| c.state == "exited" && c.exit_code == Some(0))
-        {
-            return "Completed".into();
+        let mut has_running = false;
+        // The kubelet reports container statuses sorted by name, and kubectl lets the first
+        // one of them that has a reason decide.
+        let mut sorted: Vec<&ContainerState> = self.containers.iter().collect();
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        for c in sorted.into_iter().rev() {
+            if let Some(waiting) = c.waiting_reason() {
+                reason = waiting.to_string();
+            } else if c.terminated() {
+                reason = match &c.reason {
+                    Some(r) => r.clone(),
+                    None => format!("ExitCode:{}", c.exit_code.unwrap_or(0)),
+                };
+            } else if c.state == "running" && c.ready {
+                has_running = true;
+            }
         }
-        if self
-            .containers
-            .iter()
-            .any(|c| c.state == "exited" && c.exit_code.unwrap_or(0) != 0)
-        {
-            return "Error".into();
+        if reason == "Completed" && has_running {
+            let (ready, total) = self.ready();
+            reason = if ready == total {
+                "Running"
+            } else {
+                "NotReady"
+            }
+            .into();
         }
-        "Pending".into()
+        reason
+    }
+
+    /// `Init:N/M`, `Init:Error`, `Init:CrashLoopBackOff`... while the init containers are
+    /// not done (kubectl's rule: the first one not done decides).
+    fn init_status(&self) -> Option<String> {
+        let total = self.init_containers.len();
+        for (i, c) in self.init_containers.iter().enumerate() {
+            if c.terminated() && c.exit_code == Some(0) {
+                continue;
+            }
+            if c.sidecar && c.state == "running" && c.reason.is_none() {
+                continue;
+            }
+            return Some(if c.terminated() {
+                match &c.reason {
+                    Some(r) => format!("Init:{r}"),
+                    None => format!("Init:ExitCode:{}", c.exit_code.unwrap_or(0)),
+                }
+            } else {
+                match c.waiting_reason() {
+                    Some(r) if r != "PodInitializing" => format!("Init:{r}"),
+                    _ => format!("Init:{i}/{total}"),
+                }
+            });
+        }
+        None
     }
 }
 
@@ -196,11 +410,22 @@ pub fn age(created: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A container as the supervisor records it: `reason` follows from the state.
     fn container(state: &str, exit_code: Option<i32>, restarts: u32) -> ContainerState {
+        let reason = match (state, exit_code) {
+            ("exited", Some(0)) => Some("Completed".to_string()),
+            ("exited", Some(_)) => Some("Error".to_string()),
+            ("waiting", Some(_)) => Some("CrashLoopBackOff".to_string()),
+            _ => None,
+        };
         ContainerState {
             name: "c".into(),
             image: "busybox".into(),
             state: state.into(),
+            reason,
+            message: None,
+            ready: state == "running",
+            sidecar: false,
             pid: None,
             id: "x".into(),
             exit_code,
@@ -210,45 +435,139 @@ mod tests {
         }
     }
 
-    fn pod(containers: Vec<ContainerState>) -> PodState {
-        PodState {
+    fn pod(policy: &str, containers: Vec<ContainerState>) -> PodState {
+        let mut pod = PodState {
             pod: "p".into(),
             namespace: "default".into(),
             uid: "u".into(),
             supervisor_pid: 1,
             user_namespace: String::new(),
             created: chrono::Utc::now().to_rfc3339(),
-            restart_policy: "Always".into(),
+            restart_policy: policy.into(),
             termination_grace_period_seconds: 30,
+            phase: String::new(),
+            terminating: false,
             containers,
-        }
+            init_containers: Vec::new(),
+            events: Vec::new(),
+        };
+        pod.phase = pod.compute_phase().into();
+        pod
     }
 
     #[test]
     fn statuses_like_kubectl() {
-        let p = pod(vec![
-            container("running", None, 0),
-            container("running", None, 0),
-        ]);
+        let p = pod(
+            "Always",
+            vec![container("running", None, 0), container("running", None, 0)],
+        );
         assert_eq!(p.status(true), "Running");
         assert_eq!(p.ready(), (2, 2));
         assert_eq!(p.status(false), "Lost");
-        let p = pod(vec![
-            container("exited", Some(0), 0),
-            container("exited", Some(0), 0),
-        ]);
+        let p = pod(
+            "Never",
+            vec![
+                container("exited", Some(0), 0),
+                container("exited", Some(0), 0),
+            ],
+        );
         assert_eq!(p.status(true), "Completed");
-        let p = pod(vec![
-            container("exited", Some(0), 0),
-            container("exited", Some(2), 0),
-        ]);
+        assert_eq!(p.phase, "Succeeded");
+        let mut p = pod(
+            "Never",
+            vec![
+                container("exited", Some(0), 0),
+                container("exited", Some(2), 0),
+            ],
+        );
+        p.containers[0].name = "good".into();
+        p.containers[1].name = "bad".into();
         assert_eq!(p.status(true), "Error");
-        let p = pod(vec![
-            container("running", None, 0),
-            container("waiting", Some(1), 3),
-        ]);
+        p.containers[1].name = "worse".into();
+        assert_eq!(
+            p.status(true),
+            "Completed",
+            "kubectl: the first by name decides"
+        );
+        assert_eq!(p.phase, "Failed");
+        let p = pod(
+            "Always",
+            vec![
+                container("running", None, 0),
+                container("waiting", Some(1), 3),
+            ],
+        );
         assert_eq!(p.status(true), "CrashLoopBackOff");
+        assert_eq!(p.phase, "Running");
         assert_eq!(p.restarts(), 3);
+        let p = pod(
+            "OnFailure",
+            vec![
+                container("running", None, 0),
+                container("exited", Some(0), 0),
+            ],
+        );
+        // kubectl: a Completed container beside a running one makes the pod not Ready.
+        assert_eq!(p.status(true), "NotReady");
+        let mut p = pod("Always", vec![container("running", None, 0)]);
+        p.containers[0].reason = Some("ContainerCreating".into());
+        p.containers[0].ready = false;
+        assert_eq!(p.status(true), "ContainerCreating");
+        p.terminating = true;
+        assert_eq!(p.status(true), "Terminating");
         assert_eq!(age(&chrono::Utc::now().to_rfc3339()), "0s");
+    }
+
+    #[test]
+    fn init_statuses_like_kubectl() {
+        let mut app = container("waiting", None, 0);
+        app.reason = Some("PodInitializing".into());
+        let mut p = pod("Never", vec![app.clone()]);
+        let mut sidecar = container("running", None, 0);
+        sidecar.sidecar = true;
+        p.init_containers = vec![
+            container("exited", Some(0), 0),
+            sidecar,
+            container("running", None, 0),
+        ];
+        assert_eq!(p.compute_phase(), "Pending");
+        assert_eq!(p.status(true), "Init:2/3");
+        assert_eq!(p.ready(), (1, 2), "the sidecar counts");
+        p.init_containers[2] = container("exited", Some(1), 0);
+        assert_eq!(p.compute_phase(), "Failed");
+        assert_eq!(p.status(true), "Init:Error");
+        p.init_containers[2] = container("waiting", Some(1), 2);
+        assert_eq!(p.status(true), "Init:CrashLoopBackOff");
+        assert_eq!(p.restarts(), 2);
+        p.init_containers[2] = container("exited", Some(0), 0);
+        assert_eq!(p.status(true), "PodInitializing");
+    }
+
+    #[test]
+    fn events_are_counted_and_capped() {
+        let mut p = pod("Always", vec![]);
+        p.event(
+            EventKind::Warning,
+            "BackOff",
+            Some("c"),
+            "Back-off restarting",
+        );
+        p.event(
+            EventKind::Warning,
+            "BackOff",
+            Some("c"),
+            "Back-off restarting",
+        );
+        assert_eq!(p.events.len(), 1);
+        assert_eq!(p.events[0].count, 2);
+        assert_eq!(p.events[0].kind, "Warning");
+        for i in 0..MAX_EVENTS + 5 {
+            p.event(EventKind::Normal, "Started", None, format!("{i}"));
+        }
+        assert_eq!(p.events.len(), MAX_EVENTS);
+        assert_eq!(
+            p.events.last().unwrap().message,
+            format!("{}", MAX_EVENTS + 4)
+        );
     }
 }

@@ -1,11 +1,13 @@
 //! The pod supervisor: `podrun __supervise DIR`, one per pod, single-threaded.
 //!
-//! It reads `DIR/plan.json`, becomes the pod sandbox (podrun-runtime), starts every container,
-//! writes `state.json` and reports `ok` on its ready pipe. Then it waits for signals: SIGCHLD
-//! (a container ended: record it, delete it, restart it as `restartPolicy` says, after the
-//! kubelet's back-off of 10 s doubling up to 5 min) and SIGTERM/SIGINT/SIGHUP (stop the pod:
-//! SIGTERM to every container, SIGKILL after `terminationGracePeriodSeconds`, then remove the
-//! pod's data and runtime directories and exit 0).
+//! It reads `DIR/plan.json`, becomes the pod sandbox (podrun-runtime), runs the init
+//! containers one at a time, then starts the app containers, writes `state.json` and reports
+//! `ok` on its ready pipe (see [`lifecycle`] for the containers' lifecycle). Then it waits for
+//! signals: SIGCHLD (a container ended: record it, delete it, restart it as `restartPolicy`
+//! says, after the kubelet's back-off, [`crate::backoff`]; or a hook process ended) and
+//! SIGTERM/SIGINT/SIGHUP (stop the pod: preStop hooks, each container's stop signal, SIGKILL
+//! after `terminationGracePeriodSeconds`, sidecars last; then remove the pod's data and
+//! runtime directories and exit 0).
 //!
 //! Signals are caught by handlers that write the signal number into a self-pipe, which the
 //! main loop `poll`s with the timeout of the next timer, together with the containers'
@@ -26,6 +28,8 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use podrun_runtime::{BindMount, ContainerConfig, Mount, PodPidNamespace, SeccompProfile};
 
+mod lifecycle;
+
 use crate::logs::ContainerLog;
 use crate::plan::Plan;
 use crate::state::{ContainerState, PodState};
@@ -38,28 +42,12 @@ pub const PID_FILE: &str = "supervisor.pid";
 /// The supervisor's own stdout and stderr.
 pub const LOG_FILE: &str = "supervisor.log";
 
-/// The signal that stops a container: the image's STOPSIGNAL (`SIGQUIT`, `QUIT` or a
-/// number), else SIGTERM.
+/// The signal that stops a container: its planned stop signal (`lifecycle.stopSignal` or
+/// the image's STOPSIGNAL: `SIGQUIT`, `QUIT` or a number), else SIGTERM.
 pub fn stop_signal(image_stop_signal: Option<&str>) -> Signal {
-    let Some(text) = image_stop_signal.map(str::trim) else {
-        return Signal::SIGTERM;
-    };
-    if let Ok(number) = text.parse::<i32>() {
-        return Signal::try_from(number).unwrap_or(Signal::SIGTERM);
-    }
-    let upper = text.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    name.parse().unwrap_or(Signal::SIGTERM)
-}
-
-/// The kubelet's crash-loop back-off: 10 s, doubling, at most 5 min.
-pub fn restart_delay(restarts: u32) -> Duration {
-    let seconds = 10u64.saturating_mul(1u64 << restarts.min(10));
-    Duration::from_secs(seconds.min(300))
+    image_stop_signal
+        .and_then(crate::lifecycle::parse_signal)
+        .unwrap_or(Signal::SIGTERM)
 }
 
 static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
@@ -130,20 +118,25 @@ pub fn run(dir: &Path, ready_fd: Option<RawFd>) -> i32 {
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
         );
     }
-    let mut ready = Ready(ready_file);
+    let ready = Ready(ready_file);
     let _ = std::env::set_current_dir("/");
     let _ = std::fs::write(dir.join(PID_FILE), format!("{}\n", std::process::id()));
-    let mut supervisor = match Supervisor::start(dir) {
+    let mut supervisor = match Supervisor::start(dir, ready) {
         Ok(supervisor) => supervisor,
-        Err(e) => {
+        Err((e, mut ready)) => {
             eprintln!("error: {e}");
             ready.send(&e.to_string());
             return 1;
         }
     };
-    ready.send("ok\n");
-    drop(ready);
     supervisor.main_loop();
+    if let Some(error) = supervisor.start_error.take() {
+        // A container that play waits for could not be started.
+        supervisor.ready.send(&error);
+        supervisor.abort();
+        let _ = remove_tree(&supervisor.dir);
+        return 1;
+    }
     supervisor.finish()
 }
 
@@ -154,6 +147,12 @@ struct Run {
     restart_at: Option<Instant>,
     /// Its log file and output pipes.
     log: ContainerLog,
+    /// Its crash-loop back-off.
+    backoff: crate::backoff::Backoff,
+    /// When its last run ended (for the back-off).
+    finished: Option<Instant>,
+    /// Set while it is being stopped (preStop, stop signal, SIGKILL).
+    stopping: Option<lifecycle::Stopping>,
 }
 
 /// The bytes read from one output pipe per round of the main loop: a container that writes
@@ -175,8 +174,21 @@ struct Supervisor {
     signals: OwnedFd,
     state: PodState,
     stopping: bool,
-    kill_at: Option<Instant>,
-    killed: bool,
+    /// The end of the pod's grace period once it stops (the sidecars get what is left).
+    pod_deadline: Option<Instant>,
+    /// `play`'s answer, until it is sent (once the pod has settled, see
+    /// [`Supervisor::settled`]).
+    ready: Ready,
+    /// A container that `play` waits for could not be started: the pod's start fails.
+    start_error: Option<String>,
+    /// Every init container is done and the app containers were started.
+    apps_started: bool,
+    /// An init container failed under restartPolicy Never: the pod failed.
+    pod_failed: bool,
+    /// postStart and preStop hooks being run.
+    hooks: Vec<lifecycle::HookChild>,
+    /// The state last written to `state.json`.
+    written: Option<PodState>,
 }
 
 /// Enters podrun's user namespace unless this process is in one already (it inherits the one
@@ -196,7 +208,12 @@ fn ensure_user_namespace() -> Result<(), PodError> {
 }
 
 impl Supervisor {
-    fn start(dir: &Path) -> Result<Supervisor, PodError> {
+    fn start(dir: &Path, ready: Ready) -> Result<Supervisor, (PodError, Ready)> {
+        let mut ready = Some(ready);
+        Self::start_inner(dir, &mut ready).map_err(|e| (e, ready.take().unwrap_or(Ready(None))))
+    }
+
+    fn start_inner(dir: &Path, ready: &mut Option<Ready>) -> Result<Supervisor, PodError> {
         let plan = Plan::read(dir)?;
         let pod = crate::display_name(&plan.namespace, &plan.name);
         let signals = install_signal_handlers()?;
@@ -218,15 +235,27 @@ impl Supervisor {
         let user_namespace = std::fs::read_link("/proc/self/ns/user")
             .map(|l| l.display().to_string())
             .unwrap_or_default();
+        let scale = crate::backoff::scale_from_env();
+        let first_wait = if plan.init_containers.is_empty() {
+            "ContainerCreating"
+        } else {
+            "PodInitializing"
+        };
         let runs = plan
             .containers
             .iter()
-            .map(|c| Run {
+            .map(|c| (c, first_wait))
+            .chain(plan.init_containers.iter().map(|c| (c, "PodInitializing")))
+            .map(|(c, reason)| Run {
                 log: ContainerLog::new(dir.join("logs").join(format!("{}.log", c.name))),
                 state: ContainerState {
                     name: c.name.clone(),
                     image: c.image.clone(),
                     state: "waiting".into(),
+                    reason: Some(reason.into()),
+                    message: None,
+                    ready: false,
+                    sidecar: c.sidecar,
                     pid: None,
                     id: String::new(),
                     exit_code: None,
@@ -235,6 +264,9 @@ impl Supervisor {
                     restart_count: 0,
                 },
                 restart_at: None,
+                backoff: crate::backoff::Backoff::new(scale),
+                finished: None,
+                stopping: None,
             })
             .collect();
         let state = PodState {
@@ -246,7 +278,11 @@ impl Supervisor {
             created: plan.created.clone(),
             restart_policy: plan.restart_policy.clone(),
             termination_grace_period_seconds: plan.termination_grace_period_seconds,
+            phase: "Pending".into(),
+            terminating: false,
             containers: Vec::new(),
+            init_containers: Vec::new(),
+            events: Vec::new(),
         };
         let mut supervisor = Supervisor {
             state_root: dir.join("libcontainer"),
@@ -258,11 +294,17 @@ impl Supervisor {
             signals,
             state,
             stopping: false,
-            kill_at: None,
-            killed: false,
+            pod_deadline: None,
+            ready: ready.take().unwrap_or(Ready(None)),
+            start_error: None,
+            apps_started: false,
+            pod_failed: false,
+            hooks: Vec::new(),
+            written: None,
         };
-        if let Err(e) = supervisor.prepare().and_then(|()| supervisor.start_all()) {
+        if let Err(e) = supervisor.prepare().and_then(|()| supervisor.advance()) {
             supervisor.abort();
+            *ready = Some(std::mem::replace(&mut supervisor.ready, Ready(None)));
             return Err(e);
         }
         supervisor.write_state();
@@ -310,16 +352,6 @@ impl Supervisor {
         crate::volumes::prepare(&self.plan.volumes)
     }
 
-    fn start_all(&mut self) -> Result<(), PodError> {
-        for index in 0..self.runs.len() {
-            if self.stopping {
-                break;
-            }
-            self.start_container(index)?;
-        }
-        Ok(())
-    }
-
     fn container_id(&self, index: usize) -> String {
         let uid: String = self
             .plan
@@ -332,14 +364,14 @@ impl Supervisor {
             "{}_{}_{}_{}_{}",
             self.plan.namespace,
             self.plan.name,
-            self.plan.containers[index].name,
+            self.plan_of(index).name,
             uid,
             self.runs[index].state.restart_count
         )
     }
 
     fn start_container(&mut self, index: usize) -> Result<(), PodError> {
-        let container = self.plan.containers[index].clone();
+        let container = self.plan_of(index).clone();
         let pod = crate::display_name(&self.plan.namespace, &self.plan.name);
         let what = format!("pod `{pod}`: container `{}`", container.name);
         // The pipes' write ends go into `config` and are closed here when the runner has
@@ -408,11 +440,19 @@ impl Supervisor {
         run.state.started_at = Some(now());
         run.state.finished_at = None;
         run.restart_at = None;
+        self.container_started(index);
         Ok(())
     }
 
     fn write_state(&mut self) {
-        self.state.containers = self.runs.iter().map(|r| r.state.clone()).collect();
+        let apps = self.plan.containers.len();
+        self.state.containers = self.runs[..apps].iter().map(|r| r.state.clone()).collect();
+        self.state.init_containers = self.runs[apps..].iter().map(|r| r.state.clone()).collect();
+        self.state.phase = self.state.compute_phase().into();
+        if self.written.as_ref() == Some(&self.state) {
+            return;
+        }
+        self.written = Some(self.state.clone());
         if let Err(e) = self.state.write(&self.dir) {
             eprintln!("warning: {e}");
         }
@@ -431,6 +471,10 @@ impl Supervisor {
                 WaitStatus::Signaled(pid, signal, _) => (pid.as_raw(), 128 + signal as i32),
                 _ => continue,
             };
+            if self.reap_hook(pid, code) {
+                changed = true;
+                continue;
+            }
             let Some(index) = self
                 .runs
                 .iter()
@@ -449,86 +493,35 @@ impl Supervisor {
             if let Err(e) = podrun_runtime::delete_container(&self.state_root, &id) {
                 eprintln!("warning: cannot delete container {id}: {e}");
             }
-            let restart = !self.stopping
-                && match self.plan.restart_policy.as_str() {
-                    "Always" => true,
-                    "OnFailure" => code != 0,
-                    _ => false,
-                };
-            let run = &mut self.runs[index];
-            tracing::info!(container = %run.state.name, code, "exited");
-            run.state.pid = None;
-            run.state.exit_code = Some(code);
-            run.state.finished_at = Some(now());
-            if restart {
-                run.state.state = "waiting".into();
-                run.restart_at = Some(Instant::now() + restart_delay(run.state.restart_count));
-            } else {
-                run.state.state = "exited".into();
-            }
+            self.container_ended(index, code);
         }
         if changed {
             self.write_state();
         }
     }
 
-    fn restart_due(&mut self) {
-        let now = Instant::now();
-        for index in 0..self.runs.len() {
-            if self.runs[index].restart_at.is_some_and(|at| at <= now) && !self.stopping {
-                self.runs[index].state.restart_count += 1;
-                if let Err(e) = self.start_container(index) {
-                    eprintln!("error: {e}");
-                    let run = &mut self.runs[index];
-                    run.restart_at = Some(Instant::now() + restart_delay(run.state.restart_count));
-                }
-                self.write_state();
-            }
-        }
-    }
-
     fn signal_running(&self, signal: Signal) {
-        self.signal_running_with(|_| signal);
-    }
-
-    fn signal_running_with(&self, signal_of: impl Fn(usize) -> Signal) {
-        for (index, run) in self.runs.iter().enumerate() {
-            if run.state.state == "running" {
-                let signal = signal_of(index);
-                if let Err(e) =
-                    podrun_runtime::kill_container(&self.state_root, &run.state.id, signal)
-                {
-                    // libcontainer's state may be gone (its directory removed under us). The
-                    // init is our unreaped child, so its pid is still its own: signal it.
-                    let direct = run
-                        .state
-                        .pid
-                        .map(|pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal));
-                    if !matches!(direct, Some(Ok(()))) {
-                        eprintln!("warning: cannot signal {}: {e}", run.state.name);
-                    }
-                }
-            }
+        for index in 0..self.runs.len() {
+            self.signal_container(index, signal);
         }
     }
 
-    fn begin_stop(&mut self) {
-        if self.stopping {
+    fn signal_container(&self, index: usize, signal: Signal) {
+        let run = &self.runs[index];
+        if run.state.state != "running" {
             return;
         }
-        self.stopping = true;
-        for run in &mut self.runs {
-            if run.state.state == "waiting" {
-                run.state.state = "exited".into();
-                run.restart_at = None;
+        if let Err(e) = podrun_runtime::kill_container(&self.state_root, &run.state.id, signal) {
+            // libcontainer's state may be gone (its directory removed under us). The
+            // init is our unreaped child, so its pid is still its own: signal it.
+            let direct = run
+                .state
+                .pid
+                .map(|pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal));
+            if !matches!(direct, Some(Ok(()))) {
+                eprintln!("warning: cannot signal {}: {e}", run.state.name);
             }
         }
-        self.signal_running_with(|index| {
-            stop_signal(self.plan.containers[index].stop_signal.as_deref())
-        });
-        self.kill_at =
-            Some(Instant::now() + Duration::from_secs(self.plan.termination_grace_period_seconds));
-        self.write_state();
     }
 
     fn any_running(&self) -> bool {
@@ -539,8 +532,9 @@ impl Supervisor {
     fn main_loop(&mut self) {
         // A container may have ended (or a SIGTERM arrived) while the pod was starting.
         self.reap();
+        self.end_round();
         loop {
-            if self.stopping && !self.any_running() {
+            if (self.stopping && !self.anything_running()) || self.start_error.is_some() {
                 return;
             }
             self.wait(self.timeout_ms());
@@ -550,22 +544,30 @@ impl Supervisor {
             }
             self.reap();
             self.restart_due();
-            if self.stopping && !self.killed && self.kill_at.is_some_and(|at| at <= Instant::now())
-            {
-                self.killed = true;
-                self.signal_running(Signal::SIGKILL);
+            self.stop_timers();
+            if self.stopping {
+                self.stop_sidecars();
             }
+            self.end_round();
+        }
+    }
+
+    /// Records what changed, and answers `play` once the pod has settled.
+    fn end_round(&mut self) {
+        self.write_state();
+        if self.ready.0.is_some() && (self.settled() || self.stopping) {
+            self.ready.send("ok\n");
         }
     }
 
     /// Milliseconds until the next timer (a restart, the SIGKILL), at most a minute.
     fn timeout_ms(&self) -> libc::c_int {
-        let mut next: Option<Instant> = self.runs.iter().filter_map(|r| r.restart_at).min();
-        if !self.killed {
-            if let Some(at) = self.kill_at {
-                next = Some(next.map_or(at, |n| n.min(at)));
-            }
-        }
+        let next = self
+            .runs
+            .iter()
+            .filter_map(|r| r.restart_at)
+            .chain(self.next_stop_timer())
+            .min();
         match next {
             Some(at) => at
                 .saturating_duration_since(Instant::now())
@@ -623,6 +625,9 @@ impl Supervisor {
     fn abort(&mut self) {
         self.stopping = true;
         self.signal_running(Signal::SIGKILL);
+        for hook in &self.hooks {
+            let _ = nix::sys::signal::kill(hook.pid, Signal::SIGKILL);
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.any_running() && Instant::now() < deadline {
             self.reap();
@@ -706,15 +711,6 @@ fn mount_memory_volume(path: &Path, volume: &crate::volumes::MemoryVolume) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn back_off_like_the_kubelet() {
-        assert_eq!(restart_delay(0), Duration::from_secs(10));
-        assert_eq!(restart_delay(1), Duration::from_secs(20));
-        assert_eq!(restart_delay(4), Duration::from_secs(160));
-        assert_eq!(restart_delay(5), Duration::from_secs(300));
-        assert_eq!(restart_delay(40), Duration::from_secs(300));
-    }
 
     #[test]
     fn stop_signals_from_the_image() {

@@ -1,0 +1,211 @@
+//! `podrun describe POD`: a pod's containers (init and app) with their state, reason, exit
+//! codes, restarts and times, and the pod's events, laid out as `kubectl describe pod`.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::Args;
+use podrun_pod::state::{age, ContainerState, PodEntry, PodState};
+
+use crate::context::pod_dirs;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DescribeFormat {
+    /// Sections as `kubectl describe pod` prints them.
+    Text,
+    /// The pod's state file with its status, as JSON.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// The pod: NAME or NAMESPACE/NAME.
+    #[arg(value_name = "POD")]
+    pod: String,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = DescribeFormat::Text)]
+    output: DescribeFormat,
+}
+
+pub fn run(args: DescribeArgs) -> anyhow::Result<ExitCode> {
+    let paths = podrun_config::Paths::from_env()?;
+    let dirs = pod_dirs(&paths)?;
+    let (namespace, name) = podrun_pod::parse_pod_ref(&args.pod);
+    let dir = dirs.runtime_dir(&namespace, &name);
+    let shown = podrun_pod::display_name(&namespace, &name);
+    let Some(entry) = podrun_pod::state::entry(&dir).filter(|_| dir.is_dir()) else {
+        bail!("pod `{shown}` not found\nhint: podrun ps lists the pods");
+    };
+    let Some(state) = &entry.state else {
+        bail!("pod `{shown}` has no state yet (it is being started, or its start failed)");
+    };
+    match args.output {
+        DescribeFormat::Json => {
+            let json = serde_json::json!({
+                "namespace": entry.namespace,
+                "name": entry.name,
+                "status": entry.status(),
+                "supervisor_alive": entry.supervisor_alive,
+                "state": state,
+            });
+            println!("{}", serde_json::to_string_pretty(&json)?);
+        }
+        DescribeFormat::Text => print!("{}", describe(&entry, state)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The text of `podrun describe`.
+fn describe(entry: &PodEntry, state: &PodState) -> String {
+    let mut out = String::new();
+    let field = |out: &mut String, indent: usize, key: &str, value: &str| {
+        let key = format!("{key}:");
+        out.push_str(&format!(
+            "{:indent$}{key:<width$}{value}\n",
+            "",
+            width = 20usize.saturating_sub(indent)
+        ));
+    };
+    field(&mut out, 0, "Name", &state.pod);
+    field(&mut out, 0, "Namespace", &state.namespace);
+    field(&mut out, 0, "Start Time", &state.created);
+    field(&mut out, 0, "Status", &entry.status());
+    field(&mut out, 0, "Phase", &state.phase);
+    field(&mut out, 0, "Restart Policy", &state.restart_policy);
+    field(&mut out, 0, "UID", &state.uid);
+    field(&mut out, 0, "Supervisor", &supervisor(entry, state));
+    let sections = [
+        ("Init Containers", &state.init_containers),
+        ("Containers", &state.containers),
+    ];
+    for (title, containers) in sections {
+        if containers.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("{title}:\n"));
+        for container in containers {
+            container_text(&mut out, container, &field);
+        }
+    }
+    out.push_str(&events_text(state));
+    out
+}
+
+fn supervisor(entry: &PodEntry, state: &PodState) -> String {
+    if entry.supervisor_alive {
+        format!("pid {}", state.supervisor_pid)
+    } else {
+        format!("pid {} (gone: the pod is lost)", state.supervisor_pid)
+    }
+}
+
+fn container_text(
+    out: &mut String,
+    c: &ContainerState,
+    field: &impl Fn(&mut String, usize, &str, &str),
+) {
+    out.push_str(&format!("  {}:\n", c.name));
+    field(out, 4, "Image", &c.image);
+    if c.sidecar {
+        field(out, 4, "Restart Policy", "Always (sidecar)");
+    }
+    let now_state = match c.state.as_str() {
+        "running" if c.reason.as_deref() == Some("ContainerCreating") => "Waiting",
+        "running" => "Running",
+        "exited" => "Terminated",
+        _ => "Waiting",
+    };
+    field(out, 4, "State", now_state);
+    let show = |out: &mut String, key: &str, value: &Option<String>| {
+        if let Some(value) = value {
+            field(out, 6, key, value);
+        }
+    };
+    show(out, "Reason", &c.reason);
+    show(out, "Message", &c.message);
+    match now_state {
+        "Running" => show(out, "Started", &c.started_at),
+        "Terminated" => {
+            show(out, "Exit Code", &c.exit_code.map(|e| e.to_string()));
+            show(out, "Started", &c.started_at);
+            show(out, "Finished", &c.finished_at);
+        }
+        _ => {}
+    }
+    if now_state != "Terminated" && c.exit_code.is_some() {
+        field(out, 4, "Last State", "Terminated");
+        let reason = match c.exit_code {
+            Some(0) => "Completed",
+            _ => "Error",
+        };
+        field(out, 6, "Reason", reason);
+        show(out, "Exit Code", &c.exit_code.map(|e| e.to_string()));
+        show(out, "Finished", &c.finished_at);
+    }
+    field(out, 4, "Ready", if c.ready { "True" } else { "False" });
+    field(out, 4, "Restart Count", &c.restart_count.to_string());
+    if let Some(pid) = c.pid {
+        field(out, 4, "PID", &pid.to_string());
+    }
+}
+
+fn events_text(state: &PodState) -> String {
+    if state.events.is_empty() {
+        return "Events:             <none>\n".into();
+    }
+    let header = ["Type", "Reason", "Age", "From", "Message"];
+    let rows: Vec<[String; 5]> = state
+        .events
+        .iter()
+        .map(|e| {
+            let age = if e.count > 1 {
+                format!(
+                    "{} (x{} over {})",
+                    age(&e.last_time),
+                    e.count,
+                    age(&e.first_time)
+                )
+            } else {
+                age(&e.last_time)
+            };
+            let from = match &e.container {
+                Some(c) => format!("podrun/{c}"),
+                None => "podrun".into(),
+            };
+            [
+                e.kind.clone(),
+                e.reason.clone(),
+                age,
+                from,
+                e.message.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut text = String::from("  ");
+        for (i, cell) in cells.iter().enumerate() {
+            if i == 4 {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        text.trim_end().to_string() + "\n"
+    };
+    let mut out = String::from("Events:\n");
+    out.push_str(&line(header));
+    out.push_str(&line(
+        header.map(|h| "----".get(..h.len().min(4)).unwrap_or("----")),
+    ));
+    for row in &rows {
+        out.push_str(&line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
+    }
+    out
+}
