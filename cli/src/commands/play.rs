@@ -31,9 +31,8 @@ pub struct PlayArgs {
     #[arg(long)]
     strict: bool,
 
-    /// The pods' network: slirp4netns (user-mode networking: a way out, published ports, DNS
-    /// at 10.0.2.3), none (loopback only), host (the network podrun runs in) or pasta (not
-    /// supported yet).
+    /// The pods' network: slirp4netns or pasta (user-mode networking: a way out, published
+    /// ports, DNS at 10.0.2.3), none (loopback only) or host (the network podrun runs in).
     /// Default: `[network] default` in the config file, else slirp4netns. A pod with
     /// `hostNetwork: true` always gets host.
     #[arg(long, value_name = "MODE")]
@@ -107,7 +106,9 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {warning}");
     }
     // Before anything is pulled or started: helper, TUN device and host ports.
-    podrun_pod::network::preflight(&networks.iter().collect::<Vec<_>>())?;
+    for warning in podrun_pod::network::preflight(&networks.iter().collect::<Vec<_>>())? {
+        eprintln!("warning: {warning}");
+    }
     let images = pull_images(&context, &manifest)?;
 
     let mut started: Vec<(String, String)> = Vec::new();

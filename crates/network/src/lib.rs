@@ -10,11 +10,15 @@
 //! * [`slirp`]: the slirp4netns helper, forked by the supervisor *before* it leaves the host's
 //!   network namespace and released once the pod's namespace exists, ended through its exit fd.
 //! * [`slirp_api`]: `add_hostfwd` over slirp4netns' API socket, spoken by podrun itself.
+//! * [`pasta`]: the pasta helper, forked by the supervisor before it enters the pod's user
+//!   namespace, run in the foreground as its child and killed with it.
 //! * [`resolv`]: the pod's /etc/resolv.conf for a backend.
 //!
 //! Errors name the port, helper or file they are about, with a `hint:` for the fix.
 
 pub mod backend;
+mod launch;
+pub mod pasta;
 pub mod ports;
 pub mod resolv;
 pub mod slirp;
@@ -22,6 +26,7 @@ pub mod slirp_api;
 pub mod tun;
 
 pub use backend::{Backend, NetworkPlan};
+pub use pasta::{Pasta, PastaConfig, PendingPasta};
 pub use ports::{check_host_ports, parse_publish, PortMapping, Protocol};
 pub use slirp::{PendingSlirp, Slirp4netns, SlirpConfig};
 

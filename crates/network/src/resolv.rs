@@ -8,12 +8,13 @@ pub const SLIRP4NETNS_DNS: &str = "10.0.2.3";
 
 /// The pod's resolv.conf for `backend`, given the host's (`host` is its text).
 ///
-/// With slirp4netns the nameservers become its forwarder; the host's `search`, `domain` and
-/// `options` lines are kept so that short names resolve as on the host. Other backends get
-/// the host's file unchanged (`none` cannot reach any resolver anyway; `host` shares the
-/// host's network; pasta forwards the host's resolvers' addresses).
+/// With slirp4netns and pasta the nameservers become the helper's forwarder at 10.0.2.3
+/// (pasta's `--dns-forward`, which relays UDP queries to the host's first resolver); the
+/// host's `search`, `domain` and `options` lines are kept so that short names resolve as on
+/// the host. Other backends get the host's file unchanged (`none` cannot reach any resolver
+/// anyway; `host` shares the host's network).
 pub fn resolv_conf(backend: Backend, host: &str) -> String {
-    if backend != Backend::Slirp4netns {
+    if !backend.has_helper() {
         return host.to_string();
     }
     let mut text = format!("nameserver {SLIRP4NETNS_DNS}\n");
@@ -37,6 +38,10 @@ mod tests {
         assert_eq!(
             resolv_conf(Backend::Slirp4netns, host),
             "nameserver 10.0.2.3\nsearch example.org\noptions edns0\n"
+        );
+        assert_eq!(
+            resolv_conf(Backend::Pasta, host),
+            resolv_conf(Backend::Slirp4netns, host)
         );
         assert_eq!(resolv_conf(Backend::None, host), host);
         assert_eq!(resolv_conf(Backend::Host, host), host);

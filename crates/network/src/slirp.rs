@@ -23,13 +23,14 @@ use std::ffi::CString;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
 
+use crate::launch::Launch;
 use crate::{NetworkError, PortMapping};
 
 /// The helper's name, as errors show it.
@@ -80,18 +81,10 @@ pub fn find_binary() -> Result<PathBuf, NetworkError> {
 
 /// The slirp4netns binary in the directories of `path` (a PATH value).
 fn find_binary_in(path: &std::ffi::OsStr) -> Result<PathBuf, NetworkError> {
-    std::env::split_paths(path)
-        .map(|dir| dir.join(HELPER))
-        .find(|candidate| is_executable(candidate))
-        .ok_or(NetworkError::HelperMissing {
-            helper: HELPER,
-            package: "slirp4netns",
-        })
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    crate::launch::find_in_path(HELPER, path).ok_or(NetworkError::HelperMissing {
+        helper: HELPER,
+        package: "slirp4netns",
+    })
 }
 
 /// The command line: podman's flags, plus readiness, exit and API plumbing.
@@ -124,7 +117,7 @@ impl PendingSlirp {
     pub fn prepare(config: SlirpConfig, pod_pid: u32) -> Result<PendingSlirp, NetworkError> {
         let binary = find_binary()?;
         crate::tun::check_tun_device()?;
-        let threads = std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count());
+        let threads = crate::launch::thread_count();
         if threads != 1 {
             return Err(NetworkError::Io {
                 what: format!("cannot start {HELPER}: the process has {threads} threads"),
@@ -165,7 +158,8 @@ impl PendingSlirp {
             })?,
             go: go_read.as_raw_fd(),
             log: log.as_raw_fd(),
-            keep: [ready_write.as_raw_fd(), exit_read.as_raw_fd()],
+            keep: vec![ready_write.as_raw_fd(), exit_read.as_raw_fd()],
+            die_with_parent: None,
         };
         // SAFETY: the process is single-threaded (checked above); the child only makes system
         // calls on memory prepared before the fork, then execs or _exits.
@@ -232,16 +226,10 @@ impl PendingSlirp {
                 detail: " (slirp4netns could not open it)".into(),
             };
         }
-        let tail: Vec<&str> = log.lines().rev().take(8).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
         NetworkError::HelperDied {
             helper: HELPER,
             status: why.unwrap_or(status),
-            log: if tail.is_empty() {
-                String::new()
-            } else {
-                format!(":\n{}", tail.join("\n"))
-            },
+            log: crate::launch::log_tail(&log, 8),
             log_path: self.log_path(),
         }
     }
@@ -335,83 +323,6 @@ impl Drop for Slirp4netns {
             }
         }
     }
-}
-
-/// What the forked launcher does: everything prepared before the fork.
-struct Launch {
-    argv: Vec<CString>,
-    cwd: CString,
-    go: RawFd,
-    log: RawFd,
-    /// The ready and exit fds slirp4netns inherits.
-    keep: [RawFd; 2],
-}
-
-impl Launch {
-    /// In the forked child: wait to be released, then exec slirp4netns; never returns.
-    fn run(self) -> ! {
-        // SAFETY: plain system calls in a single-threaded child on memory prepared before the
-        // fork; the process ends by execv or _exit.
-        unsafe {
-            // The supervisor's handlers would write into its signal pipe: until the exec
-            // resets them, a signal must act on the launcher itself.
-            for signal in [
-                libc::SIGCHLD,
-                libc::SIGTERM,
-                libc::SIGINT,
-                libc::SIGHUP,
-                libc::SIGPIPE,
-            ] {
-                libc::signal(signal, libc::SIG_DFL);
-            }
-            let mut byte = 0u8;
-            let released = loop {
-                let n = libc::read(self.go, (&mut byte as *mut u8).cast(), 1);
-                if n < 0 && *libc::__errno_location() == libc::EINTR {
-                    continue;
-                }
-                break n == 1;
-            };
-            if !released {
-                libc::_exit(0);
-            }
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
-            libc::dup2(null, 0);
-            libc::dup2(self.log, 1);
-            libc::dup2(self.log, 2);
-            close_all_but(&self.keep);
-            for fd in self.keep {
-                libc::fcntl(fd, libc::F_SETFD, 0);
-            }
-            if libc::chdir(self.cwd.as_ptr()) == 0 {
-                let mut argv: Vec<*const libc::c_char> =
-                    self.argv.iter().map(|a| a.as_ptr()).collect();
-                argv.push(std::ptr::null());
-                libc::execv(argv[0], argv.as_ptr());
-            }
-            let message = b"podrun: cannot exec slirp4netns\n";
-            libc::write(2, message.as_ptr().cast(), message.len());
-            libc::_exit(127);
-        }
-    }
-}
-
-/// Closes every descriptor from 3 up, except `keep` (the child must not hold the supervisor's
-/// pipes: the ready pipe to `podrun play` would then never see end-of-file).
-fn close_all_but(keep: &[RawFd; 2]) {
-    let mut keep = *keep;
-    keep.sort_unstable();
-    let mut from: u32 = 3;
-    for fd in keep {
-        let fd = fd as u32;
-        if fd > from {
-            // SAFETY: close_range only closes descriptors.
-            unsafe { libc::syscall(libc::SYS_close_range, from, fd - 1, 0u32) };
-        }
-        from = from.max(fd + 1);
-    }
-    // SAFETY: as above.
-    unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, 0u32) };
 }
 
 #[cfg(test)]

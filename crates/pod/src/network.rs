@@ -4,13 +4,16 @@
 //! * `hostNetwork: true` (or `--network host`): the pod stays in the network namespace podrun
 //!   runs in and takes the host's hostname; ports need no publishing.
 //! * `none`: loopback only; nothing can be published.
-//! * `slirp4netns` (the default): a helper gives the pod 10.0.2.100/24, a default route via
-//!   10.0.2.2 and DNS at 10.0.2.3; published ports are forwarded by it.
+//! * `slirp4netns` (the default) and `pasta`: a helper gives the pod 10.0.2.100/24 on `tap0`,
+//!   a default route via 10.0.2.2 and DNS at 10.0.2.3; published ports are forwarded by it.
 
 use std::net::Ipv4Addr;
 
 use podrun_manifest::PodManifest;
-use podrun_network::{Backend, NetworkPlan, PendingSlirp, PortMapping, Protocol, Slirp4netns};
+use podrun_network::{
+    Backend, NetworkPlan, Pasta, PastaConfig, PendingPasta, PendingSlirp, PortMapping, Protocol,
+    Slirp4netns,
+};
 
 use crate::plan::Plan;
 use crate::PodError;
@@ -177,31 +180,98 @@ pub fn apply(plan: &mut Plan, network: PodNetwork) {
 
 /// The checks `podrun play` makes before it pulls or starts anything, over all the pods of
 /// a manifest: each helper is installed, the TUN device usable, and every host port free,
-/// allowed, and published once.
-pub fn preflight(networks: &[&PodNetwork]) -> Result<(), PodError> {
+/// allowed, and published once. Returns warnings to print (once each): a pasta build known
+/// to stall.
+pub fn preflight(networks: &[&PodNetwork]) -> Result<Vec<String>, PodError> {
     let error = |e: podrun_network::NetworkError| PodError::msg(e.to_string());
     let backends: Vec<Backend> = networks.iter().map(|n| n.plan.backend).collect();
-    if backends.contains(&Backend::Pasta) {
-        return Err(pasta_unsupported("--network pasta"));
-    }
+    let mut warnings = Vec::new();
     if backends.contains(&Backend::Slirp4netns) {
         podrun_network::slirp::find_binary().map_err(error)?;
+    }
+    if backends.contains(&Backend::Pasta) {
+        let binary = podrun_network::pasta::find_binary().map_err(error)?;
+        if let Some(version) = podrun_network::pasta::known_to_stall(&binary) {
+            warnings.push(stall_warning(&version));
+        }
+    }
+    if backends.iter().any(|b| b.has_helper()) {
         podrun_network::tun::check_tun_device().map_err(error)?;
     }
     let ports: Vec<PortMapping> = networks.iter().flat_map(|n| n.ports.clone()).collect();
-    podrun_network::check_host_ports(&ports).map_err(error)
+    podrun_network::check_host_ports(&ports).map_err(error)?;
+    Ok(warnings)
 }
 
-fn pasta_unsupported(who: &str) -> PodError {
-    PodError::msg(format!(
-        "{who}: the pasta backend is not supported yet\nhint: use --network slirp4netns (the default)"
-    ))
+fn stall_warning(version: &str) -> String {
+    format!(
+        "this pasta (`{version}`: Debian 12's passt 0.0~git20230309) is known to stall when a pod \
+         sends bulk TCP through it (0.02-0.3 Gbit/s measured: uploads from the pod, replies to \
+         clients that reach a published port through a non-loopback address); the pod starts \
+         anyway\nhint: use --network slirp4netns (the default), or a newer passt"
+    )
 }
 
-/// In the supervisor, before it creates the pod's network namespace: forks the helper's
-/// launcher (see podrun_network::slirp). `None` for a pod without a helper.
-pub(crate) fn prepare_helper(plan: &Plan) -> Result<Option<PendingSlirp>, PodError> {
-    let who = format!("pod `{}`", crate::display_name(&plan.namespace, &plan.name));
+/// A helper forked by the supervisor, not yet released.
+pub(crate) enum PendingHelper {
+    Slirp(PendingSlirp),
+    Pasta(PendingPasta),
+}
+
+/// A pod's running network helper; dropping it ends the helper.
+#[derive(Debug)]
+pub(crate) enum Helper {
+    Slirp(Slirp4netns),
+    Pasta(Pasta),
+}
+
+impl Helper {
+    pub(crate) fn pid(&self) -> i32 {
+        match self {
+            Helper::Slirp(helper) => helper.pid(),
+            Helper::Pasta(helper) => helper.pid(),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Helper::Slirp(_) => "slirp4netns",
+            Helper::Pasta(_) => "pasta",
+        }
+    }
+}
+
+fn who(plan: &Plan) -> String {
+    format!("pod `{}`", crate::display_name(&plan.namespace, &plan.name))
+}
+
+/// In the supervisor, first thing (still in the host's user and network namespaces): forks
+/// pasta's launcher, which must exec pasta from outside the pod's user namespace (see
+/// podrun_network::pasta). `None` for other backends.
+pub(crate) fn prepare_helper_outside_userns(
+    plan: &Plan,
+) -> Result<Option<PendingHelper>, PodError> {
+    if plan.network.backend != Backend::Pasta {
+        return Ok(None);
+    }
+    let config = PastaConfig {
+        runtime_dir: plan.runtime_dir.clone(),
+        allow_host_loopback: plan.network.allow_host_loopback,
+        ports: plan.ports.clone(),
+    };
+    PendingPasta::prepare(config, std::process::id())
+        .map(|p| Some(PendingHelper::Pasta(p)))
+        .map_err(|e| PodError::msg(format!("{}: {e}", who(plan))))
+}
+
+/// In the supervisor, in the pod's user namespace but before it creates the pod's network
+/// namespace: forks slirp4netns' launcher (see podrun_network::slirp); for pasta (`early`,
+/// forked already), checks the TUN device from here. `None` for a pod without a helper.
+pub(crate) fn prepare_helper(
+    plan: &Plan,
+    early: Option<PendingHelper>,
+) -> Result<Option<PendingHelper>, PodError> {
+    let who = who(plan);
     match plan.network.backend {
         Backend::Slirp4netns => {
             let config = podrun_network::SlirpConfig {
@@ -210,10 +280,14 @@ pub(crate) fn prepare_helper(plan: &Plan) -> Result<Option<PendingSlirp>, PodErr
                 ports: plan.ports.clone(),
             };
             PendingSlirp::prepare(config, std::process::id())
-                .map(Some)
+                .map(|p| Some(PendingHelper::Slirp(p)))
                 .map_err(|e| PodError::msg(format!("{who}: {e}")))
         }
-        Backend::Pasta => Err(pasta_unsupported(&who)),
+        Backend::Pasta => {
+            podrun_network::tun::check_tun_device()
+                .map_err(|e| PodError::msg(format!("{who}: {e}")))?;
+            Ok(early)
+        }
         Backend::None | Backend::Host => Ok(None),
     }
 }
@@ -232,18 +306,21 @@ pub(crate) fn become_sandbox(plan: &Plan) -> Result<(), podrun_runtime::RuntimeE
 /// publishes the ports. The helper ends when the returned value is dropped.
 pub(crate) fn start_helper(
     plan: &Plan,
-    pending: Option<PendingSlirp>,
-) -> Result<Option<Slirp4netns>, PodError> {
+    pending: Option<PendingHelper>,
+) -> Result<Option<Helper>, PodError> {
     let Some(pending) = pending else {
         return Ok(None);
     };
-    let helper = pending.start().map_err(|e| {
-        PodError::msg(format!(
-            "pod `{}`: {e}",
-            crate::display_name(&plan.namespace, &plan.name)
-        ))
-    })?;
-    tracing::info!(pid = helper.pid(), "slirp4netns ready");
+    let helper = match pending {
+        PendingHelper::Slirp(pending) => pending.start().map(Helper::Slirp),
+        PendingHelper::Pasta(pending) => pending.start().map(Helper::Pasta),
+    }
+    .map_err(|e| PodError::msg(format!("{}: {e}", who(plan))))?;
+    tracing::info!(
+        pid = helper.pid(),
+        helper = helper.name(),
+        "network helper ready"
+    );
     Ok(Some(helper))
 }
 

@@ -169,8 +169,8 @@ struct Supervisor {
     state_root: PathBuf,
     runs: Vec<Run>,
     pid_namespace: Option<PodPidNamespace>,
-    /// The network helper (slirp4netns); dropping it ends the helper.
-    network: Option<podrun_network::Slirp4netns>,
+    /// The network helper (slirp4netns or pasta); dropping it ends the helper.
+    network: Option<crate::network::Helper>,
     signals: OwnedFd,
     state: PodState,
     stopping: bool,
@@ -217,10 +217,13 @@ impl Supervisor {
         let plan = Plan::read(dir)?;
         let pod = crate::display_name(&plan.namespace, &plan.name);
         let signals = install_signal_handlers()?;
+        // pasta's launcher is forked before the pod's user namespace exists (pasta must join
+        // it from outside); dropped unreleased (the launcher exits) if anything fails.
+        let early = crate::network::prepare_helper_outside_userns(&plan)?;
         ensure_user_namespace()?;
         private_mount_namespace()?;
         // Forked while still in the host's network namespace, released once the pod's exists.
-        let network = crate::network::prepare_helper(&plan)?;
+        let network = crate::network::prepare_helper(&plan, early)?;
         crate::network::become_sandbox(&plan)
             .map_err(|e| PodError::msg(format!("pod `{pod}`: {e}")))?;
         let network = crate::network::start_helper(&plan, network)?;
@@ -480,8 +483,11 @@ impl Supervisor {
                 .iter()
                 .position(|r| r.state.state == "running" && r.state.pid == Some(pid))
             else {
-                if self.network.as_ref().is_some_and(|n| n.pid() == pid) {
-                    eprintln!("warning: slirp4netns (pid {pid}) ended with status {code}: the pod has lost its network to the outside");
+                if let Some(helper) = self.network.as_ref().filter(|n| n.pid() == pid) {
+                    eprintln!(
+                        "warning: {} (pid {pid}) ended with status {code}: the pod has lost its network to the outside",
+                        helper.name()
+                    );
                 }
                 continue;
             };
@@ -637,7 +643,7 @@ impl Supervisor {
     }
 
     fn cleanup(&mut self) {
-        // Closes the helper's exit fd: slirp4netns ends; reaped here.
+        // Ends the helper (slirp4netns: its exit fd closes; pasta: SIGTERM) and reaps it.
         self.network.take();
         if let Some(pidns) = self.pid_namespace.take() {
             let _ = pidns.shutdown();

@@ -1,6 +1,10 @@
-//! Pod networking: slirp4netns, published ports, host loopback, `--network none`, and the
-//! errors that stop a pod before it starts. The real binary, as the ordinary test user;
-//! traffic only over loopback and a network namespace the test makes.
+//! Pod networking: slirp4netns and pasta, published ports, host loopback, DNS, `--network
+//! none`, and the errors that stop a pod before it starts. The real binary, as the ordinary
+//! test user; traffic only over loopback and network namespaces the test makes.
+//!
+//! Every test of a helper is a function taking the backend, run once per backend by the
+//! `for_both_backends!` list at the end (`slirp4netns::NAME` and `pasta::NAME`). None of them
+//! moves bulk data from the pod, which Debian 12's pasta stalls on (docs/benchmarks.md).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -73,8 +77,9 @@ fn wait_for_logs(env: &TestEnv, args: &[&str], wanted: &str) -> String {
     }
 }
 
-/// The slirp4netns processes of this environment: they inherit its XDG_RUNTIME_DIR from
-/// the supervisor (their working directory is no help: the sandbox pivots their root).
+/// The network helpers (slirp4netns, pasta) of this environment: they inherit its
+/// XDG_RUNTIME_DIR from the supervisor (their working directory is no help: the sandbox
+/// pivots their root).
 fn helper_pids(env: &TestEnv) -> Vec<i32> {
     let marker = format!("XDG_RUNTIME_DIR={}", env_root(env).join("run").display());
     std::fs::read_dir("/proc")
@@ -87,7 +92,12 @@ fn helper_pids(env: &TestEnv) -> Vec<i32> {
             let ours = environ
                 .split(|b| *b == 0)
                 .any(|var| var == marker.as_bytes());
-            (comm.trim() == "slirp4netns" && ours).then_some(pid)
+            // pasta runs as passt.avx2 (or passt) where the CPU allows.
+            let helper = matches!(
+                comm.trim(),
+                "slirp4netns" | "pasta" | "passt" | "passt.avx2"
+            );
+            (helper && ours && podrun_e2e::pods::is_live(pid as i64)).then_some(pid)
         })
         .collect()
 }
@@ -99,7 +109,7 @@ fn assert_nothing_left(env: &TestEnv) {
     while !helper_pids(env).is_empty() {
         assert!(
             Instant::now() < deadline,
-            "slirp4netns left running: {:?}",
+            "network helper left running: {:?}",
             helper_pids(env)
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -108,6 +118,23 @@ fn assert_nothing_left(env: &TestEnv) {
     assert_eq!(list(&root.join("data/podrun/pods")), Vec::<String>::new());
     let ps = env.podrun_ok(&["ps", "-o", "json"]);
     assert_eq!(ps.trim(), "[]", "no pods: {ps}");
+}
+
+/// `podrun play --network BACKEND ARGS…`, which must succeed.
+fn play(env: &TestEnv, backend: &str, args: &[&str]) -> String {
+    let mut full = vec!["play", "--network", backend];
+    full.extend_from_slice(args);
+    env.podrun_ok(&full)
+}
+
+/// What a server in the pod sees as the address of a client on the host's 127.0.0.1:
+/// slirp4netns rewrites it to its gateway, pasta splices the connection from loopback.
+fn loopback_client_seen_as(backend: &str) -> &'static str {
+    if backend == "pasta" {
+        "127.0.0.1"
+    } else {
+        "10.0.2.2"
+    }
 }
 
 /// A pod of one busybox container serving `text` over HTTP on port 80, publishing `ports`
@@ -131,8 +158,7 @@ spec:
     )
 }
 
-#[test]
-fn a_published_tcp_port_reaches_nginx_and_down_ends_the_helper() {
+fn a_published_tcp_port_reaches_nginx_and_down_ends_the_helper(backend: &str) {
     let env = TestEnv::new();
     let port = free_port();
     let file = write_manifest(
@@ -155,18 +181,24 @@ spec:
 "#
         ),
     );
-    env.podrun_ok(&["play", &file]);
+    play(&env, backend, &[&file]);
     let response = http_get(&format!("127.0.0.1:{port}"));
     assert!(
         response.starts_with("HTTP/1.1 200") && response.contains("podrun nginx test page"),
         "{response}"
     );
-    // The pod's resolver is slirp4netns' DNS forwarder; its interface is slirp's.
+    // The pod's resolver is the helper's DNS forwarder; its interface is tap0 with
+    // slirp4netns' addresses (pasta is given the same ones).
     let resolv = env.podrun_ok(&["exec", "nginx", "--", "cat", "/etc/resolv.conf"]);
     assert!(resolv.contains("nameserver 10.0.2.3"), "{resolv}");
     let addr = env.podrun_ok(&["exec", "nginx", "--", "cat", "/proc/net/fib_trie"]);
     assert!(addr.contains("10.0.2.100"), "{addr}");
-    assert_eq!(helper_pids(&env).len(), 1, "one slirp4netns for the pod");
+    let routes = env.podrun_ok(&["exec", "nginx", "--", "cat", "/proc/net/route"]);
+    assert!(
+        routes.contains("tap0\t00000000\t0202000A"),
+        "default route via 10.0.2.2 on tap0:\n{routes}"
+    );
+    assert_eq!(helper_pids(&env).len(), 1, "one {backend} for the pod");
     env.podrun_ok(&["down", "nginx"]);
     assert_nothing_left(&env);
     assert!(
@@ -175,8 +207,7 @@ spec:
     );
 }
 
-#[test]
-fn two_pods_with_different_host_ports() {
+fn two_pods_with_different_host_ports(backend: &str) {
     let env = TestEnv::new();
     let (first, second) = (free_port(), free_port());
     let yaml = format!(
@@ -189,16 +220,15 @@ fn two_pods_with_different_host_ports() {
         ),
     );
     let file = write_manifest(&env, "two.yaml", &yaml);
-    env.podrun_ok(&["play", &file]);
+    play(&env, backend, &[&file]);
     assert!(http_get(&format!("127.0.0.1:{first}")).contains("from-pod-one"));
     assert!(http_get(&format!("127.0.0.1:{second}")).contains("from-pod-two"));
-    assert_eq!(helper_pids(&env).len(), 2, "one slirp4netns per pod");
+    assert_eq!(helper_pids(&env).len(), 2, "one {backend} per pod");
     env.podrun_ok(&["down", &file]);
     assert_nothing_left(&env);
 }
 
-#[test]
-fn publish_overrides_the_yaml_port() {
+fn publish_overrides_the_yaml_port(backend: &str) {
     let env = TestEnv::new();
     let (yaml_port, cli_port) = (free_port(), free_port());
     let file = write_manifest(
@@ -211,35 +241,16 @@ fn publish_overrides_the_yaml_port() {
         ),
     );
     let publish = format!("127.0.0.1:{cli_port}:80");
-    env.podrun_ok(&["play", "--publish", &publish, &file]);
+    play(&env, backend, &["--publish", &publish, &file]);
     assert!(http_get(&format!("127.0.0.1:{cli_port}")).contains("overridden"));
     assert!(
         TcpStream::connect(("127.0.0.1", yaml_port)).is_err(),
         "the YAML's hostPort {yaml_port} must not be published"
     );
-    // The server sees loopback clients as slirp4netns' gateway.
     let logs = wait_for_logs(&env, &["web"], "url:/");
-    assert!(logs.contains("10.0.2.2"), "{logs}");
+    assert!(logs.contains(loopback_client_seen_as(backend)), "{logs}");
     env.podrun_ok(&["down", "web"]);
     assert_nothing_left(&env);
-}
-
-/// An HTTP server on the host's 127.0.0.1 answering `text` to every request.
-fn host_loopback_server(text: &'static str) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            let mut request = [0u8; 1024];
-            let _ = stream.read(&mut request);
-            let _ = write!(
-                stream,
-                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{text}",
-                text.len()
-            );
-        }
-    });
-    port
 }
 
 const SLEEPER: &str = r#"
@@ -275,36 +286,74 @@ spec:
     )
 }
 
-#[test]
-fn host_loopback_only_when_allowed() {
+/// An HTTP server on 127.0.0.1:PORT of the test's network namespace, answering its text.
+const LOOPBACK_SERVER: &str = r#"
+import http.server, sys
+class Answer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = sys.argv[2].encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Answer).serve_forever()
+"#;
+
+/// A child process killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `python3 -c SCRIPT ARGS…` as root inside `netns`.
+fn python_in(netns: &TestNetns, script: &str, args: &[&str]) -> Child {
+    Child(
+        Command::new("ip")
+            .args(["netns", "exec", &netns.0, "/usr/bin/python3", "-c", script])
+            .args(args)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// The host loopback test runs in a network namespace of the test's: without host loopback,
+/// pasta (`--no-map-gw`) connects to 10.0.2.2 for real, which must lead nowhere but to an
+/// unreachable default route of that namespace.
+fn host_loopback_only_when_allowed(backend: &str) {
+    let netns = TestNetns::new(&format!("lo-{backend}"));
+    let _server = python_in(&netns, LOOPBACK_SERVER, &["18555", "hello-from-host"]);
     let env = TestEnv::new();
-    let port = host_loopback_server("hello-from-host");
+    env.podrun_ok(&["pull", "busybox:1.35"]);
     let file = write_manifest(
         &env,
         "fetcher.yaml",
-        &fetcher(&format!("http://10.0.2.2:{port}/")),
+        &fetcher("http://10.0.2.2:18555/").replace("image: busybox", "image: busybox:1.35"),
     );
+    let exec = ["/usr/sbin/ip", "netns", "exec", netns.0.as_str()];
 
-    env.podrun_ok(&["play", &file]);
+    let output = podrun_through(&env, &exec, &["play", "--network", backend, &file], None);
+    assert!(output.status.success(), "play in the test netns failed");
     let logs = wait_for_logs(&env, &["fetcher"], "wget-exit=");
     assert!(
         !logs.contains("hello-from-host") && !logs.contains("wget-exit=0"),
         "host loopback reached without allow_host_loopback:\n{logs}"
     );
-    // slirp4netns answers the pod's SYN to its gateway with an ICMP error.
-    assert!(
-        logs.contains("unreachable") || logs.contains("refused"),
-        "{logs}"
-    );
     env.podrun_ok(&["down", "fetcher"]);
 
+    // The config file's default backend, with host loopback allowed.
     env.write_config(&format!(
-        "[registries.\"docker.io\"]\nmirrors = [\"http://{}\"]\n[network]\nallow_host_loopback = true\n",
+        "[registries.\"docker.io\"]\nmirrors = [\"http://{}\"]\n[network]\ndefault = \"{backend}\"\nallow_host_loopback = true\n",
         setting("PODRUN_TEST_REGISTRY")
     ));
-    env.podrun_ok(&["play", &file]);
+    let output = podrun_through(&env, &exec, &["play", &file], None);
+    assert!(output.status.success(), "play in the test netns failed");
     let logs = wait_for_logs(&env, &["fetcher"], "wget-exit=");
     assert!(logs.contains("hello-from-host"), "{logs}");
+    assert_eq!(helper_pids(&env).len(), 1, "{backend} from the config file");
     env.podrun_ok(&["down", "fetcher"]);
     assert_nothing_left(&env);
 }
@@ -385,8 +434,7 @@ mount --bind "$1/tun" /dev/net/tun
 shift
 exec "$@""#;
 
-#[test]
-fn errors_before_start_name_the_cause_and_leave_nothing() {
+fn errors_before_start_name_the_cause_and_leave_nothing(backend: &str) {
     let env = TestEnv::new();
     let port = free_port();
     let file = write_manifest(
@@ -397,7 +445,8 @@ fn errors_before_start_name_the_cause_and_leave_nothing() {
 
     // Port conflict.
     let taken = TcpListener::bind(("127.0.0.1", port)).unwrap();
-    let err = env.podrun_err(&["play", "--publish", &format!("127.0.0.1:{port}:80"), &file]);
+    let publish = format!("127.0.0.1:{port}:80");
+    let err = env.podrun_err(&["play", "--network", backend, "--publish", &publish, &file]);
     assert!(
         err.contains(&format!(
             "host port {port}/tcp on 127.0.0.1 is already in use"
@@ -408,7 +457,7 @@ fn errors_before_start_name_the_cause_and_leave_nothing() {
     assert_nothing_left(&env);
 
     // Privileged port, for the ordinary user.
-    let err = env.podrun_err(&["play", "--publish", "80:80", &file]);
+    let err = env.podrun_err(&["play", "--network", backend, "--publish", "80:80", &file]);
     assert!(
         err.contains("host port 80/tcp is privileged")
             && err.contains("net.ipv4.ip_unprivileged_port_start")
@@ -417,8 +466,8 @@ fn errors_before_start_name_the_cause_and_leave_nothing() {
     );
     assert_nothing_left(&env);
 
-    // No slirp4netns in PATH (newuidmap and newgidmap still are).
-    let bin = env_root(&env).join("bin-without-slirp");
+    // No helper in PATH (newuidmap and newgidmap still are).
+    let bin = env_root(&env).join("bin-without-helper");
     std::fs::create_dir(&bin).unwrap();
     for tool in ["newuidmap", "newgidmap"] {
         std::os::unix::fs::symlink(format!("/usr/bin/{tool}"), bin.join(tool)).unwrap();
@@ -426,12 +475,14 @@ fn errors_before_start_name_the_cause_and_leave_nothing() {
     let output = podrun_through(
         &env,
         &["/usr/bin/env"],
-        &["play", &file],
+        &["play", "--network", backend, &file],
         Some(bin.to_str().unwrap()),
     );
     let err = stderr_of_failure(&output);
+    let package = if backend == "pasta" { "passt" } else { backend };
     assert!(
-        err.contains("slirp4netns is not installed") && err.contains("apt-get install slirp4netns"),
+        err.contains(&format!("{backend} is not installed"))
+            && err.contains(&format!("apt-get install {package}")),
         "{err}"
     );
     assert_nothing_left(&env);
@@ -452,7 +503,7 @@ fn errors_before_start_name_the_cause_and_leave_nothing() {
             "sh",
             tun_dir.to_str().unwrap(),
         ],
-        &["play", &file],
+        &["play", "--network", backend, &file],
         None,
     );
     let err = stderr_of_failure(&output);
@@ -465,7 +516,7 @@ fn errors_before_start_name_the_cause_and_leave_nothing() {
     assert_nothing_left(&env);
 
     // The same pod starts once nothing is in the way.
-    env.podrun_ok(&["play", &file]);
+    play(&env, backend, &[&file]);
     assert!(http_get(&format!("127.0.0.1:{port}")).contains("never"));
     env.podrun_ok(&["down", "web"]);
     assert_nothing_left(&env);
@@ -494,6 +545,11 @@ impl TestNetns {
         ip(&format!("-n {name} addr add 192.0.2.7/24 dev hs0p"));
         ip(&format!("-n {name} link set hs0 up"));
         ip(&format!("-n {name} link set hs0p up"));
+        // pasta needs an interface with a default route; this one leads nowhere (nothing
+        // answers for 192.0.2.254), so nothing the pod sends leaves the namespace.
+        ip(&format!(
+            "-n {name} route add default via 192.0.2.254 dev hs0"
+        ));
         netns
     }
 }
@@ -527,9 +583,8 @@ while True:
     time.sleep(0.2)
 "#;
 
-#[test]
-fn the_server_in_the_pod_sees_the_real_client_address() {
-    let netns = TestNetns::new("src");
+fn the_server_in_the_pod_sees_the_real_client_address(backend: &str) {
+    let netns = TestNetns::new(&format!("src-{backend}"));
     let env = TestEnv::new();
     // The test registry is not reachable from the test's namespace: pull first, and use a
     // tag whose pull policy is IfNotPresent.
@@ -541,7 +596,7 @@ fn the_server_in_the_pod_sees_the_real_client_address() {
             .replace("image: busybox", "image: busybox:1.35"),
     );
     let exec = ["/usr/sbin/ip", "netns", "exec", netns.0.as_str()];
-    let output = podrun_through(&env, &exec, &["play", &file], None);
+    let output = podrun_through(&env, &exec, &["play", "--network", backend, &file], None);
     assert!(output.status.success(), "play in the test netns failed");
     let client = Command::new("ip")
         .args([
@@ -593,9 +648,9 @@ sys.exit("no answer")
 /// UDP through a published port. The client is on a non-loopback address of a namespace the
 /// test makes: libslirp 4.7 passes a datagram from 127.0.0.1 into the pod unchanged, where
 /// the kernel drops it as a martian (TCP from loopback is rewritten to 10.0.2.2 and works).
-#[test]
-fn udp_through_a_published_udp_port() {
-    let netns = TestNetns::new("udp");
+/// The TestNetns names carry the backend: both variants may run at once.
+fn udp_through_a_published_udp_port(backend: &str) {
+    let netns = TestNetns::new(&format!("udp-{backend}"));
     let env = TestEnv::new();
     env.podrun_ok(&["pull", "nginx:1.23"]);
     let file = write_manifest(
@@ -621,7 +676,7 @@ spec:
         ),
     );
     let exec = ["/usr/sbin/ip", "netns", "exec", netns.0.as_str()];
-    let output = podrun_through(&env, &exec, &["play", &file], None);
+    let output = podrun_through(&env, &exec, &["play", "--network", backend, &file], None);
     assert!(output.status.success(), "play in the test netns failed");
     let client = Command::new("ip")
         .args([
@@ -689,3 +744,175 @@ fn host_network_shares_the_hosts_namespace_and_hostname() {
         assert_nothing_left(&env);
     }
 }
+
+/// A DNS server on 127.0.0.1:53 of the test's namespace: every A query is answered with
+/// 192.0.2.99, every other query with no record.
+const DNS_SERVER: &str = r#"
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 53))
+while True:
+    query, peer = s.recvfrom(512)
+    end = 12
+    while query[end]:
+        end += query[end] + 1
+    question = query[12:end + 5]
+    qtype = struct.unpack("!H", query[end + 1:end + 3])[0]
+    answers = 1 if qtype == 1 else 0
+    reply = query[:2] + b"\x81\x80" + struct.pack("!HHHH", 1, answers, 0, 0) + question
+    if answers:
+        reply += b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton("192.0.2.99")
+    s.sendto(reply, peer)
+"#;
+
+/// Names resolve through the helper's forwarder at 10.0.2.3, which relays to the host's
+/// resolver, here a loopback one: `ip netns exec` binds /etc/netns/NAME/resolv.conf over
+/// /etc/resolv.conf for podrun (and so for the helper), and a DNS server of the test answers
+/// on that namespace's 127.0.0.1.
+fn dns_through_the_helpers_forwarder(backend: &str) {
+    let netns = TestNetns::new(&format!("dns-{backend}"));
+    let etc = PathBuf::from("/etc/netns").join(&netns.0);
+    std::fs::create_dir_all(&etc).unwrap();
+    let _etc = RemoveOnDrop(etc.clone());
+    std::fs::write(
+        etc.join("resolv.conf"),
+        "nameserver 127.0.0.1\nsearch podrun.test\n",
+    )
+    .unwrap();
+    let _server = python_in(&netns, DNS_SERVER, &[]);
+    let env = TestEnv::new();
+    env.podrun_ok(&["pull", "busybox:1.35"]);
+    let file = write_manifest(
+        &env,
+        "sleeper.yaml",
+        &SLEEPER.replace("image: busybox", "image: busybox:1.35"),
+    );
+    let exec = ["/usr/sbin/ip", "netns", "exec", netns.0.as_str()];
+    let output = podrun_through(&env, &exec, &["play", "--network", backend, &file], None);
+    assert!(output.status.success(), "play in the test netns failed");
+    let resolv = env.podrun_ok(&["exec", "sleeper", "--", "cat", "/etc/resolv.conf"]);
+    assert_eq!(resolv, "nameserver 10.0.2.3\nsearch podrun.test\n");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = env.podrun(&["exec", "sleeper", "--", "nslookup", "web.podrun.test"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.contains("192.0.2.99") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answer through 10.0.2.3:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    env.podrun_ok(&["down", "sleeper"]);
+    assert_nothing_left(&env);
+}
+
+/// Removes a directory tree when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// However the supervisor ends, even by SIGKILL, its helper ends with it (slirp4netns: the
+/// kernel closes its exit fd; pasta: the parent-death signal), and the published port is
+/// free again; `down` then removes the rest.
+fn the_helper_ends_with_a_killed_supervisor(backend: &str) {
+    let env = TestEnv::new();
+    let port = free_port();
+    let file = write_manifest(
+        &env,
+        "web.yaml",
+        &busybox_web("web", "killed", &format!("      hostPort: {port}\n")),
+    );
+    play(&env, backend, &[&file]);
+    assert!(http_get(&format!("127.0.0.1:{port}")).contains("killed"));
+    let helpers = helper_pids(&env);
+    assert_eq!(helpers.len(), 1, "{helpers:?}");
+    let supervisor: i32 =
+        std::fs::read_to_string(env_root(&env).join("run/podrun/pods/default_web/supervisor.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // By pid: an exiting process has no environment to recognise it by any more, but
+    // holds its sockets until it is a zombie.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while helpers
+        .iter()
+        .any(|pid| podrun_e2e::pods::is_live(*pid as i64))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{backend} outlived its supervisor: {helpers:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "port {port} is still published"
+    );
+    env.podrun_ok(&["down", "web"]);
+    assert_nothing_left(&env);
+}
+
+/// With `--network pasta`, play says once that Debian 12's pasta stalls, and starts the pods.
+#[test]
+fn a_pasta_known_to_stall_is_named_once() {
+    let version = Command::new("pasta")
+        .arg("--version")
+        .stderr(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stalls = String::from_utf8_lossy(&version.stdout).contains("unknown version");
+    let env = TestEnv::new();
+    let yaml = format!(
+        "{}---{}",
+        busybox_web("one", "one", ""),
+        busybox_web("two", "two", "")
+    );
+    let file = write_manifest(&env, "two.yaml", &yaml);
+    let output = env.podrun(&["play", "--network", "pasta", &file]);
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let warnings = stderr.matches("is known to stall").count();
+    assert_eq!(warnings, usize::from(stalls), "{stderr}");
+    if stalls {
+        assert!(stderr.contains("--network slirp4netns"), "{stderr}");
+    }
+    env.podrun_ok(&["down", &file]);
+    assert_nothing_left(&env);
+}
+
+/// Each test above, once per backend: `slirp4netns::NAME` and `pasta::NAME`.
+macro_rules! for_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod slirp4netns {
+            $(#[test] fn $test() { super::$test("slirp4netns") })*
+        }
+        mod pasta {
+            $(#[test] fn $test() { super::$test("pasta") })*
+        }
+    };
+}
+
+for_both_backends!(
+    a_published_tcp_port_reaches_nginx_and_down_ends_the_helper,
+    two_pods_with_different_host_ports,
+    publish_overrides_the_yaml_port,
+    host_loopback_only_when_allowed,
+    errors_before_start_name_the_cause_and_leave_nothing,
+    the_server_in_the_pod_sees_the_real_client_address,
+    udp_through_a_published_udp_port,
+    dns_through_the_helpers_forwarder,
+    the_helper_ends_with_a_killed_supervisor,
+);

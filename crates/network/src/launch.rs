@@ -1,0 +1,133 @@
+//! The forked launcher both helpers are started through: a child of the supervisor that waits
+//! on a pipe until the pod's network namespace exists, then execs the helper.
+
+use std::ffi::CString;
+use std::os::fd::RawFd;
+
+/// What the forked launcher does: everything allocated before the fork.
+pub(crate) struct Launch {
+    pub argv: Vec<CString>,
+    pub cwd: CString,
+    /// The read end of the release pipe: a byte releases, end-of-file gives up.
+    pub go: RawFd,
+    /// The helper's stdout and stderr.
+    pub log: RawFd,
+    /// Descriptors the helper inherits (their close-on-exec flag is cleared).
+    pub keep: Vec<RawFd>,
+    /// `Some(pid)`: the launcher (and the helper it becomes) gets SIGKILL when its parent,
+    /// `pid`, dies (`PR_SET_PDEATHSIG`, kept across `execve`).
+    pub die_with_parent: Option<libc::pid_t>,
+}
+
+impl Launch {
+    /// In the forked child: wait to be released, then exec the helper; never returns.
+    pub fn run(mut self) -> ! {
+        // SAFETY: plain system calls in a single-threaded child on memory prepared before the
+        // fork; the process ends by execv or _exit.
+        unsafe {
+            if let Some(parent) = self.die_with_parent {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                // The parent may have died before the prctl.
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+            }
+            // The supervisor's handlers would write into its signal pipe: until the exec
+            // resets them, a signal must act on the launcher itself. SIGPIPE in particular
+            // must not be ignored: pasta refuses to start when it finds it ignored.
+            for signal in [
+                libc::SIGCHLD,
+                libc::SIGTERM,
+                libc::SIGINT,
+                libc::SIGHUP,
+                libc::SIGPIPE,
+            ] {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+            // Hold none of the supervisor's descriptors while waiting (the ready pipe to
+            // `podrun play` would never see end-of-file).
+            let mut waiting = self.keep.clone();
+            waiting.push(self.go);
+            waiting.push(self.log);
+            close_all_but(&mut waiting);
+            let mut byte = 0u8;
+            let released = loop {
+                let n = libc::read(self.go, (&mut byte as *mut u8).cast(), 1);
+                if n < 0 && *libc::__errno_location() == libc::EINTR {
+                    continue;
+                }
+                break n == 1;
+            };
+            if !released {
+                libc::_exit(0);
+            }
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+            libc::dup2(null, 0);
+            libc::dup2(self.log, 1);
+            libc::dup2(self.log, 2);
+            close_all_but(&mut self.keep);
+            for &fd in &self.keep {
+                libc::fcntl(fd, libc::F_SETFD, 0);
+            }
+            if libc::chdir(self.cwd.as_ptr()) == 0 {
+                let mut argv: Vec<*const libc::c_char> =
+                    self.argv.iter().map(|a| a.as_ptr()).collect();
+                argv.push(std::ptr::null());
+                libc::execv(argv[0], argv.as_ptr());
+            }
+            let message = b"podrun: cannot exec the network helper\n";
+            libc::write(2, message.as_ptr().cast(), message.len());
+            libc::_exit(127);
+        }
+    }
+}
+
+/// Closes every descriptor from 3 up, except `keep` (sorted in place).
+pub(crate) fn close_all_but(keep: &mut [RawFd]) {
+    keep.sort_unstable();
+    let mut from: u32 = 3;
+    for &fd in keep.iter() {
+        if fd < 0 {
+            continue;
+        }
+        let fd = fd as u32;
+        if fd > from {
+            // SAFETY: close_range only closes descriptors.
+            unsafe { libc::syscall(libc::SYS_close_range, from, fd - 1, 0u32) };
+        }
+        from = from.max(fd + 1);
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, 0u32) };
+}
+
+/// The number of threads of this process (a fork is safe only with one).
+pub(crate) fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+}
+
+/// The first executable `name` in the directories of `path` (a PATH value).
+pub(crate) fn find_in_path(name: &str, path: &std::ffi::OsStr) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// The last `lines` lines of a helper's log, as an error shows them (`:\n…`), or nothing.
+pub(crate) fn log_tail(log: &str, lines: usize) -> String {
+    let tail: Vec<&str> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .rev()
+        .take(lines)
+        .collect();
+    if tail.is_empty() {
+        return String::new();
+    }
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    format!(":\n{}", tail.join("\n"))
+}
