@@ -169,8 +169,8 @@ struct Supervisor {
     state_root: PathBuf,
     runs: Vec<Run>,
     pid_namespace: Option<PodPidNamespace>,
-    /// The network helper (slirp4netns or pasta); dropping it ends the helper.
-    network: Option<crate::network::Helper>,
+    /// The network helper (slirp4netns); dropping it ends the helper.
+    network: Option<podrun_network::Slirp4netns>,
     signals: OwnedFd,
     state: PodState,
     stopping: bool,
@@ -217,13 +217,10 @@ impl Supervisor {
         let plan = Plan::read(dir)?;
         let pod = crate::display_name(&plan.namespace, &plan.name);
         let signals = install_signal_handlers()?;
-        // pasta's launcher is forked before the pod's user namespace exists (pasta must join
-        // it from outside); dropped unreleased (the launcher exits) if anything fails.
-        let early = crate::network::prepare_helper_outside_userns(&plan)?;
         ensure_user_namespace()?;
         private_mount_namespace()?;
         // Forked while still in the host's network namespace, released once the pod's exists.
-        let network = crate::network::prepare_helper(&plan, early)?;
+        let network = crate::network::prepare_helper(&plan)?;
         crate::network::become_sandbox(&plan)
             .map_err(|e| PodError::msg(format!("pod `{pod}`: {e}")))?;
         let network = crate::network::start_helper(&plan, network)?;
@@ -374,6 +371,42 @@ impl Supervisor {
     }
 
     fn start_container(&mut self, index: usize) -> Result<(), PodError> {
+        let (starting, id) = self.spawn_container(index)?;
+        self.finish_start(index, starting, id)
+    }
+
+    /// Starts several containers at once: their runners work in parallel (each spends most
+    /// of its time compiling the seccomp filter and mounting the root filesystem), then each
+    /// is recorded, in order.
+    pub(super) fn start_containers(
+        &mut self,
+        indices: &[usize],
+    ) -> Vec<(usize, Result<(), PodError>)> {
+        let spawned: Vec<_> = indices
+            .iter()
+            .map(|&index| (index, self.spawn_container(index)))
+            .collect();
+        spawned
+            .into_iter()
+            .map(|(index, spawned)| {
+                let result =
+                    spawned.and_then(|(starting, id)| self.finish_start(index, starting, id));
+                (index, result)
+            })
+            .collect()
+    }
+
+    /// What names a container in messages: the pod and the container.
+    fn container_what(&self, index: usize) -> String {
+        let pod = crate::display_name(&self.plan.namespace, &self.plan.name);
+        format!("pod `{pod}`: container `{}`", self.plan_of(index).name)
+    }
+
+    /// Prepares the container's mounts, log pipes and directories and forks its runner.
+    fn spawn_container(
+        &mut self,
+        index: usize,
+    ) -> Result<(podrun_runtime::StartingContainer, String), PodError> {
         let container = self.plan_of(index).clone();
         let pod = crate::display_name(&self.plan.namespace, &self.plan.name);
         let what = format!("pod `{pod}`: container `{}`", container.name);
@@ -433,9 +466,26 @@ impl Supervisor {
             seccomp: SeccompProfile::RuntimeDefault,
             host_network: self.plan.network.backend == podrun_network::Backend::Host,
         };
-        let pid = podrun_runtime::start_container(config)
+        let starting = podrun_runtime::spawn_container(config)
             .map_err(|e| PodError::msg(format!("{what} (image `{}`): {e}", container.image)))?;
-        tracing::info!(container = %container.name, pid, "started");
+        Ok((starting, id))
+    }
+
+    /// Waits for the container's runner and records the running container.
+    fn finish_start(
+        &mut self,
+        index: usize,
+        starting: podrun_runtime::StartingContainer,
+        id: String,
+    ) -> Result<(), PodError> {
+        let pid = starting.wait().map_err(|e| {
+            let image = &self.plan_of(index).image;
+            PodError::msg(format!(
+                "{} (image `{image}`): {e}",
+                self.container_what(index)
+            ))
+        })?;
+        tracing::info!(container = %self.plan_of(index).name, pid, "started");
         let run = &mut self.runs[index];
         run.state.state = "running".into();
         run.state.pid = Some(pid);
@@ -483,11 +533,8 @@ impl Supervisor {
                 .iter()
                 .position(|r| r.state.state == "running" && r.state.pid == Some(pid))
             else {
-                if let Some(helper) = self.network.as_ref().filter(|n| n.pid() == pid) {
-                    eprintln!(
-                        "warning: {} (pid {pid}) ended with status {code}: the pod has lost its network to the outside",
-                        helper.name()
-                    );
+                if self.network.as_ref().is_some_and(|n| n.pid() == pid) {
+                    eprintln!("warning: slirp4netns (pid {pid}) ended with status {code}: the pod has lost its network to the outside");
                 }
                 continue;
             };
@@ -643,7 +690,7 @@ impl Supervisor {
     }
 
     fn cleanup(&mut self) {
-        // Ends the helper (slirp4netns: its exit fd closes; pasta: SIGTERM) and reaps it.
+        // Closes the helper's exit fd: slirp4netns ends; reaped here.
         self.network.take();
         if let Some(pidns) = self.pid_namespace.take() {
             let _ = pidns.shutdown();

@@ -123,8 +123,9 @@ impl Supervisor {
             }
         }
         self.apps_started = true;
-        for index in 0..self.plan.containers.len() {
-            self.start_or_retry(index)?;
+        let apps: Vec<usize> = (0..self.plan.containers.len()).collect();
+        for (index, result) in self.start_containers(&apps) {
+            self.retry_failed_start(index, result)?;
         }
         Ok(())
     }
@@ -138,7 +139,18 @@ impl Supervisor {
     /// Starts a container; once `play` has its answer, a failed start is recorded and
     /// retried with the back-off instead of failing the pod.
     fn start_or_retry(&mut self, index: usize) -> Result<(), crate::PodError> {
-        match self.start_container(index) {
+        let result = self.start_container(index);
+        self.retry_failed_start(index, result)
+    }
+
+    /// A start's result: before `play` has its answer an error fails the pod; after, the
+    /// failure is recorded and retried with the back-off.
+    fn retry_failed_start(
+        &mut self,
+        index: usize,
+        result: Result<(), crate::PodError>,
+    ) -> Result<(), crate::PodError> {
+        match result {
             Ok(()) => Ok(()),
             Err(e) if self.ready.0.is_some() => Err(e),
             Err(e) => {
