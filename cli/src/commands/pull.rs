@@ -58,5 +58,6 @@ pub async fn run(args: PullArgs, mapping: Option<MappingPlan>) -> anyhow::Result
 fn podrun_unpack_options(mapping: Option<&MappingPlan>) -> podrun_images::UnpackOptions {
     podrun_images::UnpackOptions {
         tolerate_unmapped_ids: matches!(mapping, Some(MappingPlan::SingleId { .. })),
+        ..Default::default()
     }
 }

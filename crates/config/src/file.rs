@@ -3,6 +3,7 @@
 //! ```toml
 //! [pull]
 //! max_concurrent_downloads = 3      # layers fetched at once per image
+//! retries = 5                       # and the other keys of `crate::pull`
 //!
 //! [registries."docker.io"]
 //! mirrors = ["http://127.0.0.1:5000"]   # tried in order, then docker.io itself
@@ -20,7 +21,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::ConfigError;
+use crate::{ConfigError, PullConfig};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -46,26 +47,6 @@ pub struct NetworkConfig {
     /// default, as on a cluster node, where a pod cannot reach the node's loopback.
     #[serde(default)]
     pub allow_host_loopback: bool,
-}
-
-/// `[pull]`: how images are fetched.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PullConfig {
-    #[serde(default = "default_concurrency")]
-    pub max_concurrent_downloads: usize,
-}
-
-impl Default for PullConfig {
-    fn default() -> Self {
-        PullConfig {
-            max_concurrent_downloads: default_concurrency(),
-        }
-    }
-}
-
-fn default_concurrency() -> usize {
-    3
 }
 
 /// `[registries."HOST"]`: mirrors and transport for one registry.
@@ -124,10 +105,10 @@ impl Config {
                 }
             }
         }
-        if self.pull.max_concurrent_downloads == 0 {
+        if let Some(message) = self.pull.problem() {
             return Err(ConfigError::Parse {
                 path: path.display().to_string(),
-                message: "pull.max_concurrent_downloads must be at least 1".into(),
+                message,
             });
         }
         Ok(())
@@ -252,6 +233,36 @@ mod tests {
             err.contains("c.toml") && err.contains("slirp4netns"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn pull_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[pull]\nretries = 2\nretry_delay = \"10ms\"\nstall_timeout = \"2s\"\n\
+             max_layer_expansion = 1000\nmax_layer_size = \"1GiB\"\n",
+        )
+        .unwrap();
+        let pull = Config::load(&file, true).unwrap().pull;
+        assert_eq!(pull.retries, 2);
+        assert_eq!(pull.retry_delay, std::time::Duration::from_millis(10));
+        assert_eq!(pull.stall_timeout, std::time::Duration::from_secs(2));
+        assert_eq!(pull.retry_time_limit, std::time::Duration::from_secs(300));
+        assert_eq!(
+            (pull.max_layer_expansion, pull.max_layer_size),
+            (1000, 1 << 30)
+        );
+        std::fs::write(&file, "[pull]\nstall_timeout = \"soon\"\n").unwrap();
+        let err = Config::load(&file, true).unwrap_err().to_string();
+        assert!(
+            err.contains("stall_timeout") && err.contains("`soon`"),
+            "{err}"
+        );
+        std::fs::write(&file, "[pull]\nstall_timeout = \"0s\"\n").unwrap();
+        let err = Config::load(&file, true).unwrap_err().to_string();
+        assert!(err.contains("pull.stall_timeout"), "{err}");
     }
 
     #[test]

@@ -4,10 +4,12 @@
 mod credentials;
 mod file;
 mod paths;
+mod pull;
 
 pub use credentials::{Credential, CredentialSource, Credentials};
-pub use file::{is_loopback_host, Config, Mirror, NetworkConfig, PullConfig, RegistryConfig};
+pub use file::{is_loopback_host, Config, Mirror, NetworkConfig, RegistryConfig};
 pub use paths::Paths;
+pub use pull::{parse_duration, parse_size, PullConfig, MAX_RETRY_DELAY, MIN_LAYER_LIMIT};
 
 /// Errors reading configuration. Each names the file it is about.
 #[derive(Debug, thiserror::Error)]

@@ -18,6 +18,7 @@ pub(crate) struct LayerFetcher<'a> {
     pub image: &'a ResolvedImage,
     pub store: &'a Store,
     pub options: UnpackOptions,
+    pub pull: &'a podrun_config::PullConfig,
     pub observer: Arc<dyn PullObserver>,
 }
 
@@ -45,9 +46,14 @@ async fn fetch_layer(
         image,
         store,
         options,
+        pull,
         observer,
     } = fetcher;
-    let options = options.clone();
+    // A decompression bomb stops at this limit instead of filling the disk.
+    let options = UnpackOptions {
+        max_uncompressed_bytes: Some(pull.layer_limit(layer.size)),
+        ..options.clone()
+    };
     let digest: Digest = layer.digest.parse()?;
     let image_name = image.name.to_string();
     let compression = Compression::from_media_type(&layer.media_type).ok_or_else(|| {
@@ -62,7 +68,9 @@ async fn fetch_layer(
         digest: layer.digest.clone(),
         size: layer.size,
     });
-    let blob = registry.blob_stream(image, layer).await?;
+    // Resumed transfers continue the same stream, so the hash below covers the whole blob.
+    let blob = registry.blob_stream(image, layer);
+    let failure = blob.failure.clone();
     let reader = StreamReader::new(blob.stream.map_err(std::io::Error::other));
     let dest = draft.dir().to_path_buf();
     let progress = Progress {
@@ -80,6 +88,14 @@ async fn fetch_layer(
     .expect("layer unpacking thread panicked");
     let (unpacked, drained, (hash, received)) = outcome;
 
+    // A transfer that failed for good (retries spent, a size the descriptor contradicts)
+    // explains whatever the unpacker made of the cut stream.
+    if let Some(error) = failure.take() {
+        return Err(PullError::Blob {
+            digest: layer.digest.clone(),
+            source: Box::new(error),
+        });
+    }
     // A wrong digest explains any other failure (a corrupt gzip stream, say), so it comes first.
     let actual = Digest::from_sha256(&hash);
     if received == layer.size && actual != digest {

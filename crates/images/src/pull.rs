@@ -41,6 +41,11 @@ pub enum PullError {
         digest: String,
         message: String,
     },
+    #[error("layer {digest}: {source}")]
+    Blob {
+        digest: String,
+        source: Box<RegistryError>,
+    },
     #[error("{image}: layer {digest}: {source}")]
     Unpack {
         image: String,
@@ -177,6 +182,7 @@ impl Puller {
             image: resolved,
             store: &self.store,
             options: self.unpack_options.clone(),
+            pull: &self.config.pull,
             observer: observer.clone(),
         };
         let fetcher = &fetcher;

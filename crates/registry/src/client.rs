@@ -1,17 +1,17 @@
 //! Resolving an image to its manifest and config, through mirrors, and streaming its blobs.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::stream::BoxStream;
-use futures_util::TryStreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::Client;
 use podrun_config::{Config, Credentials};
 
-use crate::error::ErrorContext;
+use crate::blob::{download, BlobStream};
+use crate::manifest::{fetch_config, resolve_manifest};
+use crate::retry::RetryPolicy;
+use crate::session::Session;
 use crate::{ImageName, RegistryError};
 
 /// One layer as the manifest describes it.
@@ -36,29 +36,25 @@ pub struct ResolvedImage {
     /// The config blob as served (its digest was verified).
     pub config: Vec<u8>,
     pub layers: Vec<LayerDescriptor>,
-    endpoint: Reference,
-    auth: RegistryAuth,
-    credential: Option<(String, String)>,
-}
-
-/// A blob body on its way; yields errors as `std::io::Error`.
-pub struct BlobStream {
-    pub content_length: Option<u64>,
-    pub stream: BoxStream<'static, std::io::Result<Bytes>>,
+    session: Arc<Session>,
 }
 
 /// A registry session for one image: knows its endpoints (mirrors first) and credentials, and
 /// keeps one token cache so parallel layer downloads reuse the token fetched for the manifest.
 pub struct Registry {
+    /// Used for the token flow only (see `session`).
     client: Client,
+    http: reqwest::Client,
     endpoints: Vec<Endpoint>,
     credentials: Credentials,
+    policy: RetryPolicy,
 }
 
 #[derive(Debug, Clone)]
 struct Endpoint {
     host: String,
     is_mirror: bool,
+    plain_http: bool,
 }
 
 impl Registry {
@@ -68,6 +64,7 @@ impl Registry {
             .mirrors_for(image.registry())
             .into_iter()
             .map(|m| Endpoint {
+                plain_http: m.plain_http || config.allows_plain_http(&m.host),
                 host: m.host,
                 is_mirror: true,
             })
@@ -75,7 +72,9 @@ impl Registry {
         endpoints.push(Endpoint {
             host: image.registry().to_string(),
             is_mirror: false,
+            plain_http: config.allows_plain_http(image.registry()),
         });
+        let policy = RetryPolicy::from_config(&config.pull);
         let plain_http_hosts = config
             .mirrors_for(image.registry())
             .into_iter()
@@ -87,18 +86,30 @@ impl Registry {
                     .then(|| image.registry().to_string()),
             )
             .collect();
+        let connect_timeout = Duration::from_secs(10).min(policy.stall_timeout);
         let client = Client::new(ClientConfig {
             protocol: ClientProtocol::HttpsExcept(plain_http_hosts),
-            connect_timeout: Some(Duration::from_secs(10)),
+            connect_timeout: Some(connect_timeout),
             // A transfer that stalls this long is abandoned rather than hanging forever.
-            read_timeout: Some(Duration::from_secs(30)),
-            user_agent: concat!("podrun/", env!("CARGO_PKG_VERSION")),
+            read_timeout: Some(policy.stall_timeout),
+            user_agent: USER_AGENT,
             ..ClientConfig::default()
         });
+        let http = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .read_timeout(policy.stall_timeout)
+            .user_agent(USER_AGENT)
+            .build()
+            .unwrap_or_else(|e| {
+                tracing::warn!("cannot configure the HTTP client ({e}); using its defaults");
+                reqwest::Client::new()
+            });
         Registry {
             client,
+            http,
             endpoints,
             credentials: credentials.clone(),
+            policy,
         }
     }
 
@@ -150,21 +161,22 @@ impl Registry {
         };
         let credential = credential.map(|(_, shown)| shown);
         let image_text = image.to_string();
-        let context = ErrorContext {
+        let session = Arc::new(Session::new(crate::session::Endpoint {
+            http: self.http.clone(),
+            oci: self.client.clone(),
+            reference: reference.clone(),
+            auth,
+            plain_http: endpoint.plain_http,
+            is_mirror: endpoint.is_mirror,
+            policy: self.policy,
             image: &image_text,
             registry: &endpoint.host,
-            credential: credential.as_ref().map(|(u, f)| (u.as_str(), f.as_str())),
-        };
-        let (manifest, manifest_digest, index_digest) = self
-            .client
-            .pull_image_manifest_and_list_digest(&reference, &auth)
-            .await
-            .map_err(|e| context.classify(e))?;
-        let mut config = Vec::new();
-        self.client
-            .pull_blob(&reference, &manifest.config, &mut config)
-            .await
-            .map_err(|e| context.classify(e))?;
+            credential,
+        }));
+        session.authorize().await?;
+        let (manifest, manifest_digest, index_digest) =
+            resolve_manifest(&session, &reference).await?;
+        let config = fetch_config(&session, &manifest).await?;
         let layers = manifest
             .layers
             .iter()
@@ -182,46 +194,16 @@ impl Registry {
             config_digest: manifest.config.digest.clone(),
             config,
             layers,
-            endpoint: reference,
-            auth,
-            credential,
+            session,
         })
     }
 
-    /// Starts streaming one layer blob from the endpoint that resolved the image. The caller
-    /// verifies the digest of what it reads.
-    pub async fn blob_stream(
-        &self,
-        image: &ResolvedImage,
-        layer: &LayerDescriptor,
-    ) -> Result<BlobStream, RegistryError> {
-        let descriptor = OciDescriptor {
-            media_type: layer.media_type.clone(),
-            digest: layer.digest.clone(),
-            size: i64::try_from(layer.size).unwrap_or(i64::MAX),
-            ..OciDescriptor::default()
-        };
-        let image_text = image.name.to_string();
-        let context = ErrorContext {
-            image: &image_text,
-            registry: &image.served_by,
-            credential: image
-                .credential
-                .as_ref()
-                .map(|(u, f)| (u.as_str(), f.as_str())),
-        };
-        // The manifest pull stored the token; this makes sure of it without a new request.
-        self.client
-            .store_auth_if_needed(image.endpoint.resolve_registry(), &image.auth)
-            .await;
-        let sized = self
-            .client
-            .pull_blob_stream(&image.endpoint, &descriptor)
-            .await
-            .map_err(|e| context.classify(e))?;
-        Ok(BlobStream {
-            content_length: sized.content_length,
-            stream: Box::pin(sized.stream.map_err(std::io::Error::other)),
-        })
+    /// Starts streaming one layer blob from the endpoint that resolved the image. The stream
+    /// delivers exactly the descriptor's size, resuming broken transfers; the caller verifies
+    /// the digest of what it reads.
+    pub fn blob_stream(&self, image: &ResolvedImage, layer: &LayerDescriptor) -> BlobStream {
+        download(image.session.clone(), &layer.digest, layer.size)
     }
 }
+
+const USER_AGENT: &str = concat!("podrun/", env!("CARGO_PKG_VERSION"));

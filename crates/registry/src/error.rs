@@ -32,6 +32,23 @@ pub enum RegistryError {
         registry: String,
         message: String,
     },
+    /// The registry served something that contradicts its descriptor or the protocol: a size
+    /// or digest that does not match, content over the size limit, a media type that does
+    /// not fit the content. Never retried: the same registry would serve it again.
+    #[error("{registry} served an invalid {what} for {image}: {message}")]
+    Invalid {
+        image: String,
+        registry: String,
+        what: String,
+        message: String,
+    },
+    /// Transient failures went on until the retries ran out.
+    #[error("{last}\nnote: {what}: {reason}\nhint: the registry may be overloaded or the network flaky; `[pull] retries`, `retry_delay` and `stall_timeout` in config.toml set how long podrun insists")]
+    GaveUp {
+        what: String,
+        reason: crate::retry::GiveUp,
+        last: Box<RegistryError>,
+    },
     #[error("{last}\n{}", mirror_notes(.mirrors))]
     AfterMirrors {
         last: Box<RegistryError>,
@@ -130,7 +147,7 @@ impl ErrorContext<'_> {
         }
     }
 
-    fn unauthorized(&self) -> RegistryError {
+    pub fn unauthorized(&self) -> RegistryError {
         match self.credential {
             Some((user, file)) => RegistryError::CredentialsRejected {
                 image: self.image.to_string(),
@@ -149,7 +166,7 @@ impl ErrorContext<'_> {
 use RegistryError::{NotFound, Protocol, Unreachable};
 
 /// An error and its causes on one line, the way a user wants to read a transport failure.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

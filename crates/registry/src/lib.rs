@@ -1,12 +1,20 @@
 //! Talking to OCI registries: image references, endpoints (mirrors, plain HTTP), credentials,
-//! manifests and blob streams. Built on `oci-client`, which speaks the distribution protocol
-//! (token auth, Docker schema2 and OCI manifests, image indexes).
+//! manifests and blob streams. `oci-client` does the token flow and provides the manifest
+//! types; the requests themselves are made here (`session`), so that transient failures are
+//! retried with back-off, bodies are capped in size and blob transfers resume with Range.
 
+mod blob;
 mod client;
 mod error;
 mod grammar;
+mod manifest;
 mod reference;
+mod retry;
+mod session;
 
-pub use client::{BlobStream, LayerDescriptor, Registry, ResolvedImage};
+pub use blob::{BlobFailure, BlobStream};
+pub use client::{LayerDescriptor, Registry, ResolvedImage};
 pub use error::RegistryError;
+pub use manifest::{MAX_INDEX_DEPTH, MAX_METADATA_SIZE};
 pub use reference::{ImageName, ReferenceError};
+pub use retry::{Attempts, GiveUp, RetryPolicy};

@@ -25,6 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let compressed_size = fs::metadata(&layer)?.len();
     let options = UnpackOptions {
         tolerate_unmapped_ids: true,
+        ..UnpackOptions::default()
     };
     let start = Instant::now();
     let stats = unpack_layer(File::open(&layer)?, compression, &dest, &options)?;

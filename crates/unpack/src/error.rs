@@ -110,6 +110,19 @@ pub enum UnpackError {
     #[error("the layer is not a valid tar archive: {0}")]
     Archive(#[source] io::Error),
 
+    /// Writing `path` would leave less free space than the reserve.
+    #[error("the disk is full: unpacking `{path}` would leave {} MiB free, less than the {} MiB podrun keeps free\nhint: free some space (`podrun rmi` unused images) and pull again", available >> 20, reserve >> 20)]
+    DiskFull {
+        path: String,
+        available: u64,
+        reserve: u64,
+    },
+
+    /// The uncompressed stream grew past its limit: a decompression bomb, or a layer larger
+    /// than the configured limits allow.
+    #[error("the layer unpacks to more than {limit} bytes, its limit (`[pull] max_layer_expansion` × its compressed size, at most `max_layer_size`)\nhint: if the image is trusted, raise those limits in config.toml")]
+    TooLarge { limit: u64 },
+
     /// The gzip or zstd stream could not be decompressed.
     #[error("cannot decompress the layer: {0}")]
     Decompress(#[source] io::Error),

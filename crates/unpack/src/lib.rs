@@ -40,10 +40,18 @@
 //! are only created by real root; elsewhere they are skipped and listed in
 //! [`UnpackStats::skipped_devices`]. Modes are set after owners (chown clears setuid), and
 //! directories get their modes and mtimes last, children first.
+//!
+//! # Decompression bombs
+//!
+//! A small blob may decompress to terabytes. The uncompressed stream is counted and refused
+//! past [`UnpackOptions::max_uncompressed_bytes`]; file contents are written sparsely (whole
+//! 4 KiB blocks of zeros become holes, which take no disk space); and the file system's free
+//! space is checked as data is written, keeping [`UnpackOptions::min_free_bytes`] free.
 
 mod error;
 mod fsx;
 mod paths;
+mod space;
 mod stream;
 mod unpacker;
 mod whiteout;
@@ -60,6 +68,7 @@ use nix::sys::stat::Mode;
 
 pub use error::{PathProblem, UnpackError};
 pub use paths::MAX_PATH_LEN;
+pub use space::DEFAULT_MIN_FREE;
 use unpacker::{Privileges, Unpacker};
 
 /// How a layer blob is compressed.
@@ -94,6 +103,11 @@ pub struct UnpackOptions {
     /// When chown to an id fails with EINVAL (id not mapped in this user namespace), keep the file
     /// owned by 0:0 and count it in stats.unmapped_ids instead of failing.
     pub tolerate_unmapped_ids: bool,
+    /// The most bytes the uncompressed tar stream may have (a defence against decompression
+    /// bombs); `None`: no limit.
+    pub max_uncompressed_bytes: Option<u64>,
+    /// Free space to leave on the file system; `None`: [`DEFAULT_MIN_FREE`].
+    pub min_free_bytes: Option<u64>,
 }
 
 /// What [`unpack_layer`] did.
@@ -134,7 +148,7 @@ fn unpack_layer_with<R: Read>(
     privileges: Privileges,
 ) -> Result<UnpackStats, UnpackError> {
     let root = open_empty_dir(dest)?;
-    let (stream, errors) = stream::tar_stream(reader, compression)?;
+    let (stream, errors) = stream::tar_stream(reader, compression, options.max_uncompressed_bytes)?;
     let mut archive = tar::Archive::new(stream);
     let mut unpacker = Unpacker::new(root, dest, options, privileges, errors.clone());
     for entry in archive.entries().map_err(|e| errors.stream_error(e))? {

@@ -19,6 +19,7 @@ pub(crate) type TarStream<'a> = HashingReader<BufReader<Box<dyn Read + 'a>>>;
 pub(crate) fn tar_stream<'a, R: Read + 'a>(
     reader: R,
     compression: Compression,
+    limit: Option<u64>,
 ) -> Result<(TarStream<'a>, ErrorSource), UnpackError> {
     let source = ErrorSource::default();
     let decoder: Box<dyn Read + 'a> = match compression {
@@ -34,7 +35,8 @@ pub(crate) fn tar_stream<'a, R: Read + 'a>(
             Box::new(Watched::new(decoder, &source))
         }
     };
-    let stream = HashingReader::new(BufReader::with_capacity(BUFFER_SIZE, decoder));
+    let mut stream = HashingReader::new(BufReader::with_capacity(BUFFER_SIZE, decoder));
+    stream.limit = limit.map(|limit| (limit, source.clone()));
     Ok((stream, source))
 }
 
@@ -43,12 +45,16 @@ pub(crate) fn tar_stream<'a, R: Read + 'a>(
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ErrorSource {
     decompressor_failed: Rc<Cell<bool>>,
+    /// The limit the stream went past, if it did.
+    over_limit: Rc<Cell<Option<u64>>>,
 }
 
 impl ErrorSource {
     /// Classifies an error met while reading the tar stream.
     pub(crate) fn stream_error(&self, error: io::Error) -> UnpackError {
-        if self.decompressor_failed.get() {
+        if let Some(limit) = self.over_limit.get() {
+            UnpackError::TooLarge { limit }
+        } else if self.decompressor_failed.get() {
             UnpackError::Decompress(error)
         } else {
             UnpackError::Archive(error)
@@ -85,6 +91,10 @@ impl<R: Read> Read for Watched<R> {
 pub(crate) struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
+    /// Bytes read so far.
+    count: u64,
+    /// The most bytes allowed, and where to note that they were exceeded.
+    limit: Option<(u64, ErrorSource)>,
 }
 
 impl<R: Read> HashingReader<R> {
@@ -92,6 +102,8 @@ impl<R: Read> HashingReader<R> {
         Self {
             inner,
             hasher: Sha256::new(),
+            count: 0,
+            limit: None,
         }
     }
 
@@ -106,6 +118,15 @@ impl<R: Read> HashingReader<R> {
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        if let Some((limit, source)) = &self.limit {
+            if self.count > *limit {
+                source.over_limit.set(Some(*limit));
+                return Err(io::Error::other(format!(
+                    "the uncompressed layer exceeds {limit} bytes"
+                )));
+            }
+        }
         self.hasher.update(&buf[..n]);
         Ok(n)
     }
@@ -117,7 +138,7 @@ mod tests {
 
     #[test]
     fn hashes_everything_read() {
-        let (mut stream, _) = tar_stream(&b"hello world"[..], Compression::None).unwrap();
+        let (mut stream, _) = tar_stream(&b"hello world"[..], Compression::None, None).unwrap();
         let mut first = [0u8; 5];
         stream.read_exact(&mut first).unwrap();
         let expected = format!("sha256:{}", hex::encode(Sha256::digest(b"hello world")));
@@ -126,14 +147,15 @@ mod tests {
 
     #[test]
     fn classifies_decompression_errors() {
-        let (mut stream, source) = tar_stream(&b"not gzip at all"[..], Compression::Gzip).unwrap();
+        let (mut stream, source) =
+            tar_stream(&b"not gzip at all"[..], Compression::Gzip, None).unwrap();
         let err = stream.read(&mut [0u8; 16]).unwrap_err();
         assert!(matches!(
             source.stream_error(err),
             UnpackError::Decompress(_)
         ));
 
-        let (mut stream, source) = tar_stream(&b"plain"[..], Compression::None).unwrap();
+        let (mut stream, source) = tar_stream(&b"plain"[..], Compression::None, None).unwrap();
         assert_eq!(stream.read(&mut [0u8; 16]).unwrap(), 5);
         let err = io::Error::other("bad header");
         assert!(matches!(source.stream_error(err), UnpackError::Archive(_)));

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,7 @@ use xattr::FileExt;
 use crate::error::PathProblem;
 use crate::fsx::{self, DIR_ANCHOR, DIR_READ};
 use crate::paths::{display_prefix, LayerPath};
+use crate::space::{copy_sparse, CopyError, SpaceGuard, DEFAULT_MIN_FREE};
 use crate::stream::ErrorSource;
 use crate::whiteout::{self, Whiteout};
 use crate::{UnpackError, UnpackOptions, UnpackStats};
@@ -84,6 +85,7 @@ pub(crate) struct Unpacker<'a> {
     /// Device nodes not created, so that hard links to them can be skipped too.
     skipped_device_paths: HashSet<PathBuf>,
     buffer: Vec<u8>,
+    space: SpaceGuard,
     stats: UnpackStats,
 }
 
@@ -104,8 +106,13 @@ impl<'a> Unpacker<'a> {
             pending_dirs: BTreeMap::new(),
             skipped_device_paths: HashSet::new(),
             buffer: vec![0; COPY_BUFFER_SIZE],
+            space: SpaceGuard::new(options.min_free_bytes.unwrap_or(DEFAULT_MIN_FREE)),
             stats: UnpackStats::default(),
         }
+    }
+
+    fn space_reserve(&self) -> u64 {
+        self.options.min_free_bytes.unwrap_or(DEFAULT_MIN_FREE)
     }
 
     pub(crate) fn unpack_entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
@@ -329,10 +336,17 @@ impl<'a> Unpacker<'a> {
         let io_error = |action, e: io::Error| UnpackError::io(action, &path.display(), e);
         let mut file =
             fsx::create_file(parent, path.name()).map_err(|e| io_error("create file", e.into()))?;
-        let written = match copy_content(entry, &mut file, &mut self.buffer) {
+        let written = match copy_sparse(entry, &mut file, &mut self.buffer, &mut self.space) {
             Ok(written) => written,
             Err(CopyError::Read(e)) => return Err(self.errors.stream_error(e)),
             Err(CopyError::Write(e)) => return Err(io_error("write", e)),
+            Err(CopyError::DiskFull { available }) => {
+                return Err(UnpackError::DiskFull {
+                    path: path.display(),
+                    available,
+                    reserve: self.space_reserve(),
+                })
+            }
         };
         if entry.header().entry_type() != EntryType::GNUSparse && written != entry.size() {
             let e = io::Error::new(
@@ -638,39 +652,6 @@ fn parse_pax_time(value: &[u8]) -> Option<TimeSpec> {
         .take(9)
         .collect();
     Some(TimeSpec::new(seconds, digits.parse().ok()?))
-}
-
-enum CopyError {
-    Read(io::Error),
-    Write(io::Error),
-}
-
-/// Copies an entry's content through `buffer`, filling it before each write so that files
-/// are written in large blocks.
-fn copy_content(src: &mut impl Read, dst: &mut File, buffer: &mut [u8]) -> Result<u64, CopyError> {
-    let mut total = 0;
-    loop {
-        let n = fill(src, buffer).map_err(CopyError::Read)?;
-        if n == 0 {
-            return Ok(total);
-        }
-        dst.write_all(&buffer[..n]).map_err(CopyError::Write)?;
-        total += n as u64;
-    }
-}
-
-/// Reads until `buffer` is full or the source ends.
-fn fill(src: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match src.read(&mut buffer[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 #[cfg(test)]

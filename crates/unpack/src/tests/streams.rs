@@ -170,3 +170,71 @@ fn media_types() {
     );
     assert_eq!(C::from_media_type("application/json"), None);
 }
+
+/// A gzip stream of a tar holding one file of `size` zero bytes, written without holding the
+/// tar in memory.
+fn zero_bomb(size: u64) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let mut header = tar::Header::new_gnu();
+    header.set_path("zeros").unwrap();
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    encoder.write_all(header.as_bytes()).unwrap();
+    let block = vec![0u8; 1 << 20];
+    let mut left = size.div_ceil(512) * 512 + 1024;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        encoder.write_all(&block[..n]).unwrap();
+        left -= n as u64;
+    }
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn a_decompression_bomb_is_stopped_at_the_limit() {
+    let bomb = zero_bomb(256 << 20);
+    assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+    let scratch = Scratch::new();
+    let options = UnpackOptions {
+        max_uncompressed_bytes: Some(16 << 20),
+        ..UnpackOptions::default()
+    };
+    let err = scratch
+        .unpack_with(&bomb, Compression::Gzip, &options, Privileges::detect())
+        .unwrap_err();
+    assert!(
+        matches!(err, UnpackError::TooLarge { limit } if limit == 16 << 20),
+        "{err}"
+    );
+    assert!(err.to_string().contains("max_layer_expansion"), "{err}");
+}
+
+#[test]
+fn zeros_within_the_limit_unpack_as_a_sparse_file() {
+    use std::os::unix::fs::MetadataExt;
+    let (scratch, stats) = unpack_compressed(&zero_bomb(64 << 20), Compression::Gzip);
+    assert_eq!(stats.bytes, 64 << 20);
+    let meta = std::fs::metadata(scratch.path("zeros")).unwrap();
+    assert_eq!(meta.len(), 64 << 20);
+    assert!(meta.blocks() * 512 < 1 << 20, "{} blocks", meta.blocks());
+}
+
+#[test]
+fn the_free_space_reserve_is_kept() {
+    let scratch = Scratch::new();
+    let options = UnpackOptions {
+        min_free_bytes: Some(u64::MAX / 2),
+        ..UnpackOptions::default()
+    };
+    let tar = Layer::new().file("data", b"some bytes", 0o644).finish();
+    let err = scratch
+        .unpack_with(&tar, Compression::None, &options, Privileges::detect())
+        .unwrap_err();
+    assert!(matches!(err, UnpackError::DiskFull { .. }), "{err}");
+    assert!(err.to_string().contains("`data`"), "{err}");
+}

@@ -62,6 +62,7 @@ fn inner() {
     let scratch = Scratch::new();
     let options = UnpackOptions {
         tolerate_unmapped_ids: true,
+        ..UnpackOptions::default()
     };
     let stats = scratch
         .unpack_with(&tar, Compression::None, &options, Privileges::detect())

@@ -1,0 +1,414 @@
+//! The HTTP side of one image on one endpoint: requests with the registry's token, failures
+//! sorted into transient (retried with back-off) and permanent (reported at once), bodies
+//! read with a size cap and a stall timeout.
+//!
+//! Why not oci-client for these requests: its calls return errors without the response's
+//! headers (no `Retry-After`), read manifests whole whatever their size, and hand back blob
+//! streams without a way to bound the wait for each chunk. oci-client still does what it is
+//! good at: the token flow (`Client::auth`), whose token these requests carry, and the
+//! manifest types and platform matching.
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use oci_client::errors::{OciDistributionError, OciEnvelope};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Reference, RegistryOperation};
+use reqwest::header::{ACCEPT, RANGE, RETRY_AFTER};
+
+use crate::error::{error_chain, ErrorContext};
+use crate::retry::{parse_retry_after, seconds, Attempts, RetryPolicy};
+use crate::RegistryError;
+
+/// A failed attempt: worth another try, or not.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Connection refused or reset, a timeout, a cut transfer, 408, 429, 5xx.
+    Transient {
+        error: RegistryError,
+        retry_after: Option<Duration>,
+    },
+    /// 401, 403, 404, a wrong digest or size: the same request would fail the same way.
+    Permanent(RegistryError),
+}
+
+impl From<RegistryError> for Failure {
+    fn from(error: RegistryError) -> Self {
+        Failure::Permanent(error)
+    }
+}
+
+/// What the requests carry to prove who we are.
+#[derive(Debug, Clone)]
+enum Authorization {
+    None,
+    Bearer(String),
+    Basic(String, String),
+}
+
+/// One image's endpoint: where its requests go and with which credentials.
+pub(crate) struct Session {
+    pub http: reqwest::Client,
+    oci: oci_client::Client,
+    reference: Reference,
+    auth: RegistryAuth,
+    authorization: Mutex<Authorization>,
+    /// `http(s)://HOST/v2/REPOSITORY`
+    base: String,
+    /// For blob transfers.
+    pub policy: RetryPolicy,
+    /// For the token, manifests and config. A mirror gets no retries here: the next endpoint
+    /// is the better second try, as with containerd's mirrors.
+    resolve_policy: RetryPolicy,
+    pub image: String,
+    pub registry: String,
+    /// `(user, file)` when credentials are sent.
+    pub credential: Option<(String, String)>,
+}
+
+/// Parameters of [`Session::new`].
+pub(crate) struct Endpoint<'a> {
+    pub http: reqwest::Client,
+    pub oci: oci_client::Client,
+    pub reference: Reference,
+    pub auth: RegistryAuth,
+    pub plain_http: bool,
+    pub is_mirror: bool,
+    pub policy: RetryPolicy,
+    pub image: &'a str,
+    pub registry: &'a str,
+    pub credential: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the authorization: a token must not end up in a log.
+        f.debug_struct("Session")
+            .field("base", &self.base)
+            .field("image", &self.image)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub fn new(endpoint: Endpoint<'_>) -> Session {
+        let scheme = if endpoint.plain_http { "http" } else { "https" };
+        let base = format!(
+            "{scheme}://{}/v2/{}",
+            endpoint.reference.resolve_registry(),
+            endpoint.reference.repository()
+        );
+        Session {
+            http: endpoint.http,
+            oci: endpoint.oci,
+            reference: endpoint.reference,
+            auth: endpoint.auth,
+            authorization: Mutex::new(Authorization::None),
+            base,
+            policy: endpoint.policy,
+            resolve_policy: RetryPolicy {
+                retries: if endpoint.is_mirror {
+                    0
+                } else {
+                    endpoint.policy.retries
+                },
+                ..endpoint.policy
+            },
+            image: endpoint.image.to_string(),
+            registry: endpoint.registry.to_string(),
+            credential: endpoint.credential,
+        }
+    }
+
+    pub fn context(&self) -> ErrorContext<'_> {
+        ErrorContext {
+            image: &self.image,
+            registry: &self.registry,
+            credential: self
+                .credential
+                .as_ref()
+                .map(|(u, f)| (u.as_str(), f.as_str())),
+        }
+    }
+
+    /// Runs the registry's token flow (oci-client's), retrying transient failures.
+    pub async fn authorize(&self) -> Result<(), RegistryError> {
+        self.retrying(self.resolve_policy, "authentication", || {
+            self.authorize_once()
+        })
+        .await
+    }
+
+    async fn authorize_once(&self) -> Result<(), Failure> {
+        let token = self
+            .oci
+            .auth(&self.reference, &self.auth, RegistryOperation::Pull)
+            .await
+            .map_err(|e| self.oci_failure(e))?;
+        let authorization = match (token, &self.auth) {
+            (Some(token), _) => Authorization::Bearer(token),
+            // No token: an anonymous registry, or one that takes Basic credentials directly.
+            (None, RegistryAuth::Basic(user, password)) => {
+                Authorization::Basic(user.clone(), password.clone())
+            }
+            (None, _) => Authorization::None,
+        };
+        *self.authorization.lock().expect("authorization lock") = authorization;
+        Ok(())
+    }
+
+    fn oci_failure(&self, error: OciDistributionError) -> Failure {
+        let transient = match &error {
+            OciDistributionError::RequestError(_) => true,
+            OciDistributionError::ServerError { code, .. } => *code == 429 || *code >= 500,
+            _ => false,
+        };
+        let error = self.context().classify(error);
+        if transient {
+            Failure::Transient {
+                error,
+                retry_after: None,
+            }
+        } else {
+            Failure::Permanent(error)
+        }
+    }
+
+    /// `op` until it succeeds, fails permanently, or the retries run out.
+    pub async fn retrying<T, F, Fut>(
+        &self,
+        policy: RetryPolicy,
+        what: &str,
+        mut op: F,
+    ) -> Result<T, RegistryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let mut attempts = Attempts::new(policy);
+        loop {
+            match op().await {
+                Ok(value) => return Ok(value),
+                Err(Failure::Permanent(error)) => return Err(error),
+                Err(Failure::Transient { error, retry_after }) => {
+                    self.back_off(&mut attempts, what, error, retry_after)
+                        .await?;
+                }
+            }
+        }
+    }
+
+    /// Waits before the next attempt after a transient `error`, or turns it into the final
+    /// error when no attempt is left.
+    pub async fn back_off(
+        &self,
+        attempts: &mut Attempts,
+        what: &str,
+        error: RegistryError,
+        retry_after: Option<Duration>,
+    ) -> Result<(), RegistryError> {
+        match attempts.next_delay(Instant::now(), retry_after, rand::random::<f64>()) {
+            Ok(delay) => {
+                tracing::warn!(
+                    "{error}; retrying {what} in {} (retry {} of {})",
+                    seconds(delay),
+                    attempts.retries(),
+                    attempts.policy().retries
+                );
+                tokio::time::sleep(delay).await;
+                Ok(())
+            }
+            Err(reason) => Err(RegistryError::GaveUp {
+                what: what.to_string(),
+                reason,
+                last: Box::new(error),
+            }),
+        }
+    }
+
+    /// One GET of `path` (below `/v2/REPOSITORY/`), from byte `from` on when not 0. A 401
+    /// renews the token once (it may have expired during a long pull). Any status other
+    /// than 2xx is a [`Failure`].
+    pub async fn get(
+        &self,
+        path: &str,
+        accept: &[&str],
+        from: u64,
+        what: &str,
+    ) -> Result<reqwest::Response, Failure> {
+        let mut renewed = false;
+        loop {
+            let mut request = self.http.get(format!("{}/{path}", self.base));
+            if !accept.is_empty() {
+                request = request.header(ACCEPT, accept.join(", "));
+            }
+            if from > 0 {
+                request = request.header(RANGE, format!("bytes={from}-"));
+            }
+            request = match self.authorization.lock().expect("lock").clone() {
+                Authorization::None => request,
+                Authorization::Bearer(token) => request.bearer_auth(token),
+                Authorization::Basic(user, password) => request.basic_auth(user, Some(password)),
+            };
+            let response =
+                match tokio::time::timeout(self.policy.stall_timeout, request.send()).await {
+                    Err(_) => {
+                        return Err(self.transient(
+                            what,
+                            format!("no answer in {}", seconds(self.policy.stall_timeout)),
+                        ))
+                    }
+                    Ok(Err(e)) => return Err(self.transient(what, error_chain(&e))),
+                    Ok(Ok(response)) => response,
+                };
+            let status = response.status().as_u16();
+            if response.status().is_success() {
+                return Ok(response);
+            }
+            if status == 401 && !renewed {
+                renewed = true;
+                self.authorize_once().await?;
+                continue;
+            }
+            return Err(self.status_failure(response, what).await);
+        }
+    }
+
+    /// A transient failure of `what`: the registry could not be reached or the transfer broke.
+    pub fn transient(&self, what: &str, message: String) -> Failure {
+        Failure::Transient {
+            error: RegistryError::Unreachable {
+                image: self.image.clone(),
+                registry: self.registry.clone(),
+                message: format!("{what}: {message}"),
+            },
+            retry_after: None,
+        }
+    }
+
+    /// The registry served something wrong for `what`.
+    pub fn invalid(&self, what: &str, message: String) -> RegistryError {
+        RegistryError::Invalid {
+            image: self.image.clone(),
+            registry: self.registry.clone(),
+            what: what.to_string(),
+            message,
+        }
+    }
+
+    async fn status_failure(&self, response: reqwest::Response, what: &str) -> Failure {
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+        // The error body is small JSON; a hostile one is cut short.
+        let body = read_capped(response, 64 << 10, self.policy.stall_timeout)
+            .await
+            .unwrap_or_default();
+        let detail = match serde_json::from_slice::<OciEnvelope>(&body) {
+            Ok(envelope) => envelope.to_string(),
+            Err(_) => String::from_utf8_lossy(&body)
+                .trim()
+                .chars()
+                .take(200)
+                .collect(),
+        };
+        let message = if detail.is_empty() {
+            format!("{what}: HTTP {status}")
+        } else {
+            format!("{what}: HTTP {status}: {detail}")
+        };
+        let code = status.as_u16();
+        let image = self.image.clone();
+        let registry = self.registry.clone();
+        match code {
+            401 | 403 => Failure::Permanent(self.context().unauthorized()),
+            404 => Failure::Permanent(RegistryError::NotFound {
+                image,
+                registry,
+                detail: message,
+            }),
+            408 | 429 | 500..=599 => Failure::Transient {
+                error: RegistryError::Protocol {
+                    image,
+                    registry,
+                    message,
+                },
+                retry_after,
+            },
+            _ => Failure::Permanent(RegistryError::Protocol {
+                image,
+                registry,
+                message,
+            }),
+        }
+    }
+
+    /// GETs `path` whole, at most `limit` bytes (a larger answer is refused as soon as its
+    /// length is known, not downloaded), retrying transient failures. Returns the body and
+    /// its Content-Type.
+    pub async fn fetch_small(
+        &self,
+        path: &str,
+        accept: &[&str],
+        limit: u64,
+        what: &str,
+    ) -> Result<(Vec<u8>, Option<String>), RegistryError> {
+        self.retrying(self.resolve_policy, what, || async {
+            let response = self.get(path, accept, 0, what).await?;
+            let content_type = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
+            match read_capped(response, limit, self.policy.stall_timeout).await {
+                Ok(body) => Ok((body, content_type)),
+                Err(ReadError::TooLarge(size)) => Err(Failure::Permanent(self.invalid(
+                    what,
+                    format!("it is {size} bytes or more, over the limit of {limit} bytes"),
+                ))),
+                Err(ReadError::Stalled) => Err(self.transient(
+                    what,
+                    format!("no data for {}", seconds(self.policy.stall_timeout)),
+                )),
+                Err(ReadError::Transfer(e)) => Err(self.transient(what, e)),
+            }
+        })
+        .await
+    }
+}
+
+enum ReadError {
+    TooLarge(u64),
+    Stalled,
+    Transfer(String),
+}
+
+/// A response body of at most `limit` bytes, each chunk within `stall`.
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: u64,
+    stall: Duration,
+) -> Result<Vec<u8>, ReadError> {
+    if let Some(length) = response.content_length().filter(|&l| l > limit) {
+        return Err(ReadError::TooLarge(length));
+    }
+    let mut body = Vec::new();
+    loop {
+        match tokio::time::timeout(stall, response.chunk()).await {
+            Err(_) => return Err(ReadError::Stalled),
+            Ok(Err(e)) => return Err(ReadError::Transfer(error_chain(&e))),
+            Ok(Ok(None)) => return Ok(body),
+            Ok(Ok(Some(chunk))) => {
+                let total = body.len() as u64 + chunk.len() as u64;
+                if total > limit {
+                    return Err(ReadError::TooLarge(total));
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
+    }
+}
