@@ -3,7 +3,10 @@
 # scripts/build-test-images.sh filled (/var/cache/podrun-test/registry):
 #   127.0.0.1:5858  Debian's docker-registry, anonymous, plain HTTP
 #   127.0.0.1:5859  proxy with token auth (user podrun, password s3cret)
-#   127.0.0.1:5860  proxy that corrupts the layer blobs of test/corrupt
+#   127.0.0.1:5860  proxy that corrupts the layer blobs of test/corrupt, and serves any
+#                   repository REPO as faults/SESSION/SPEC/REPO with the faults SPEC names
+#                   (500s, 429, cut, reset, stalled, dripping, swapped, endless blobs...:
+#                   see tests/support/registry_proxy.py)
 # Usage: test-registry.sh start|stop|restart|status|env
 # `start` is idempotent and returns once all three answer; pid files and logs are in
 # /run/podrun-test/.

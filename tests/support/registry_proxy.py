@@ -9,6 +9,24 @@ cannot do for podrun's tests (stdlib only):
                                few bytes flipped in the middle (same length), so their sha256
                                no longer matches their digest.
 
+Fault paths: a repository named `faults/SESSION/SPEC/REPO` is REPO upstream, served with the
+faults SPEC lists (tokens joined by `.`; SESSION, any lowercase word, keeps the counters of
+concurrent tests apart):
+
+  e500x2, e503x1, ...   the first N GETs of each manifest and blob answer that status
+  e429x1                ... 429 with `Retry-After: 1`
+  trunc                 the first GET of each layer blob sends half its body and closes
+  drop                  ... half its body, then resets the connection (RST)
+  stall                 ... half its body, then sends nothing for 60 s
+  drip                  layer blobs come 64 KiB every 0.2 s
+  corrupt               layer blobs have a few bytes flipped (same length)
+  swap                  a layer blob is served with another layer's content and length
+  badlen                layer blobs announce 1000 bytes more than they have (then close)
+  endless               layer blobs come without a length, followed by zeros without end
+  norange               Range headers are not passed on (the registry sends it all again)
+
+GET /_faults/SESSION returns the GETs of that session: [{"path", "range", "status", "t"}].
+
 It also counts blob GETs per digest: GET /_stats returns {"blob_gets": {"sha256:..": n}, ...},
 DELETE /_stats (or POST /_stats/reset) sets the counters back to zero.
 
@@ -25,6 +43,8 @@ import http.server
 import json
 import re
 import secrets
+import socket
+import struct
 import sys
 import threading
 import time
@@ -45,6 +65,31 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriza
               "trailer", "trailers", "transfer-encoding", "upgrade"}
 REPO_PATH = re.compile(r"^/v2/(.+?)/(manifests|blobs|tags)(/|$)")
 BLOB_PATH = re.compile(r"^/v2/(.+?)/blobs/(sha256:[0-9a-f]{64})$")
+FAULT_PATH = re.compile(r"^/v2/faults/([a-z0-9]+)/([a-z0-9.]+)/(.+)$")
+FAULT_TOKENS = {"trunc", "drop", "stall", "drip", "corrupt", "swap", "badlen", "endless",
+                "norange"}
+STATUS_TOKEN = re.compile(r"^e(\d{3})x(\d+)$")
+
+
+class Fault:
+    """The faults one request is served with (from its `faults/SESSION/SPEC/` prefix)."""
+
+    def __init__(self, session, spec):
+        self.session = session
+        self.spec = spec
+        self.tokens = set()
+        self.status = None  # (code, count)
+        for token in spec.split("."):
+            match = STATUS_TOKEN.match(token)
+            if match:
+                self.status = (int(match.group(1)), int(match.group(2)))
+            elif token in FAULT_TOKENS:
+                self.tokens.add(token)
+            else:
+                raise ValueError(f"unknown fault `{token}`")
+
+    def has(self, token):
+        return token in self.tokens
 
 
 class State:
@@ -63,6 +108,8 @@ class State:
         self.corrupted = collections.Counter()
         self.requests = 0
         self.layers = {}  # corrupt repository -> set of its layer digests
+        self.fault_counts = collections.Counter()  # (session, spec, path, kind) -> GETs
+        self.fault_log = collections.defaultdict(list)  # session -> [GET records]
 
     def upstream_conn(self):
         return http.client.HTTPConnection(self.upstream.hostname, self.upstream.port or 80,
@@ -219,13 +266,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.state.requests += 1
         path = urllib.parse.urlsplit(self.path).path
         try:
-            if path in ("/_stats", "/_stats/reset", "/token") or (
+            if path in ("/_stats", "/_stats/reset", "/token") or path.startswith("/_faults/") or (
                     self.state.credentials and path.startswith("/v2")
                     and not self.authorized()):
                 # Answered here: read any request body so the connection stays usable.
                 self.drain()
             if path == "/_stats":
                 return self.stats()
+            if path.startswith("/_faults/"):
+                with self.state.lock:
+                    log = list(self.state.fault_log.get(path[len("/_faults/"):], []))
+                return self.send_json(200, log)
             if path == "/_stats/reset" and self.command == "POST":
                 return self.reset_stats()
             if path == "/token" and self.state.credentials:
@@ -298,11 +349,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- the proxy --------------------------------------------------------------------
 
+    def fault_for(self, path):
+        """The Fault of a `faults/...` path and the upstream path, else (None, path)."""
+        match = FAULT_PATH.match(path)
+        if not match:
+            return None, path
+        return Fault(match.group(1), match.group(2)), "/v2/" + match.group(3)
+
+    def count_get(self, fault, path, kind):
+        """How many GETs of `path` this fault session has seen, this one included."""
+        with self.state.lock:
+            key = (fault.session, fault.spec, path, kind)
+            self.state.fault_counts[key] += 1
+            return self.state.fault_counts[key]
+
+    def log_fault(self, fault, path, status):
+        with self.state.lock:
+            self.state.fault_log[fault.session].append(
+                {"path": path, "range": self.headers.get("Range"), "status": status,
+                 "t": time.monotonic()})
+
     def forward(self, path):
         state = self.state
+        try:
+            fault, path = self.fault_for(path)
+        except ValueError as e:
+            return self.send_json(400, {"errors": [{"code": "UNSUPPORTED", "message": str(e)}]})
+        query = urllib.parse.urlsplit(self.path).query
+        upstream_path = path + (f"?{query}" if query else "")
         # A list, not a dict: clients send several Accept headers (one per media type).
         headers = [(k, v) for k, v in self.headers.items()
                    if k.lower() not in HOP_BY_HOP and k.lower() not in ("host", "authorization")]
+        if fault and fault.has("norange"):
+            headers = [(k, v) for k, v in headers if k.lower() != "range"]
         headers.append(("Host", state.upstream.netloc))
         body, length = self.read_request_body()
         if body is not None and length is None:
@@ -315,11 +394,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command == "GET" and "/manifests/" in path:
             with state.lock:
                 state.manifest_gets[path] += 1
+        if fault and self.command == "GET":
+            if fault.status and self.count_get(fault, path, "status") <= fault.status[1]:
+                code = fault.status[0]
+                self.log_fault(fault, path, code)
+                self.close_connection = True
+                return self.send_json(
+                    code, {"errors": [{"code": "UNAVAILABLE", "message": "injected fault"}]},
+                    {"Retry-After": "1"} if code == 429 else None)
+            if blob and fault.has("swap") and self.is_layer(blob):
+                self.log_fault(fault, path, 200)
+                return self.swap(blob)
 
         conn = state.upstream_conn()
         try:
             try:
-                conn.putrequest(self.command, self.path, skip_host=True,
+                conn.putrequest(self.command, upstream_path, skip_host=True,
                                 skip_accept_encoding=True)
                 for key, value in headers:
                     conn.putheader(key, value)
@@ -338,9 +428,83 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
                 return self.send_json(502, {"errors": [{"code": "UNAVAILABLE",
                                                         "message": f"upstream: {e}"}]})
+            if fault and self.command == "GET":
+                self.log_fault(fault, path, resp.status)
+            if (fault and blob and self.command == "GET" and resp.status in (200, 206)
+                    and self.is_layer(blob)):
+                return self.relay_faulty(resp, fault, path)
             self.relay(resp, blob)
         finally:
             conn.close()
+
+    def is_layer(self, blob):
+        layers = self.state.layer_digests(blob.group(1))
+        if layers is not None and blob.group(2) not in layers:
+            layers = self.state.layer_digests(blob.group(1), refresh=True)
+        return layers is not None and blob.group(2) in layers
+
+    def swap(self, blob):
+        """Serves another layer of the repository in place of this one."""
+        others = sorted(self.state.layer_digests(blob.group(1)) - {blob.group(2)})
+        if not others:
+            return self.send_json(500, {"errors": [{"code": "UNKNOWN",
+                                                    "message": "no other layer to swap in"}]})
+        body = self.state.get(f"/v2/{blob.group(1)}/blobs/{others[0]}")
+        self.send_response_only(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Docker-Content-Digest", blob.group(2))
+        self.end_headers()
+        self.wfile.write(body)
+        self.note(200, f" {len(body)} swapped with {others[0]}")
+
+    def relay_faulty(self, resp, fault, path):
+        """Relays a layer blob with the fault's transfer faults."""
+        length = int(resp.getheader("Content-Length") or 0)
+        first = self.count_get(fault, path, "transfer") == 1
+        cut = first and resp.status == 200 and (fault.has("trunc") or fault.has("drop")
+                                                or fault.has("stall"))
+        self.send_response_only(resp.status, resp.reason)
+        for key, value in resp.getheaders():
+            if key.lower() in HOP_BY_HOP or key.lower() in ("content-length", "date",
+                                                            "server", "connection"):
+                continue
+            self.send_header(key, value)
+        if fault.has("endless"):
+            self.send_header("Connection", "close")
+        elif fault.has("badlen"):
+            self.send_header("Content-Length", str(length + 1000))
+        else:
+            self.send_header("Content-Length", str(length))
+        self.end_headers()
+        corrupt_at = (length // 2, min(length, length // 2 + 16)) if fault.has("corrupt") else None
+        limit = length // 2 if cut else length
+        sent = 0
+        while sent < limit:
+            step = CHUNK if not fault.has("drip") else min(CHUNK, 64 * 1024)
+            chunk = resp.read(min(step, limit - sent))
+            if not chunk:
+                break
+            self.wfile.write(self.flip(chunk, sent, corrupt_at))
+            sent += len(chunk)
+            if fault.has("drip"):
+                self.wfile.flush()
+                time.sleep(0.2)
+        self.wfile.flush()
+        self.close_connection = True
+        if cut and fault.has("stall"):
+            self.note(resp.status, f" {sent} then stalling")
+            time.sleep(60)
+        elif cut and fault.has("drop"):
+            # SO_LINGER 0: close() sends a RST, the client sees "connection reset".
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.connection.close()
+        elif fault.has("endless"):
+            zeros = bytes(CHUNK)
+            for _ in range((64 << 20) // CHUNK):
+                self.wfile.write(zeros)
+        self.note(resp.status, f" {sent}" + (" cut" if cut else ""))
 
     def relay(self, resp, blob):
         state = self.state

@@ -41,7 +41,8 @@ pub enum PullError {
         digest: String,
         message: String,
     },
-    #[error("layer {digest}: {source}")]
+    /// The registry error names the image, the registry and the blob already.
+    #[error("{source}")]
     Blob {
         digest: String,
         source: Box<RegistryError>,

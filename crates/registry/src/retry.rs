@@ -127,13 +127,6 @@ impl Attempts {
         self.retries_done = 0;
         self.first_failure = None;
     }
-
-    /// Waits for the next attempt, or returns why there is none.
-    pub async fn wait(&mut self, retry_after: Option<Duration>) -> Result<(), GiveUp> {
-        let delay = self.next_delay(Instant::now(), retry_after, rand::random::<f64>())?;
-        tokio::time::sleep(delay).await;
-        Ok(())
-    }
 }
 
 /// `Retry-After` as seconds (`120`) or an HTTP date, as a wait from now.
