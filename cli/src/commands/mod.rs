@@ -7,6 +7,7 @@ pub mod exec;
 pub mod images;
 pub mod logs;
 pub mod play;
+pub mod play_wait;
 pub mod ps;
 pub mod pull;
 pub mod rmi;

@@ -52,6 +52,30 @@ pub struct PlayArgs {
     /// Also publish every containerPort that has no hostPort, on the same port number.
     #[arg(long)]
     publish_all: bool,
+
+    /// Stay in the foreground: print every container's output behind a `pod/container |`
+    /// prefix until every pod has completed (each container ended, none due to restart),
+    /// then remove the pods. Exit status: 0 when every container succeeded, else the exit
+    /// code of the container that failed first (128+N when killed by signal N); 130/143
+    /// when interrupted by SIGINT/SIGTERM (the pods are removed), 124 on --timeout.
+    #[arg(long, conflicts_with = "wait_ready")]
+    wait: bool,
+
+    /// Return once every container is ready (its readiness probe passed, or it runs where it
+    /// has none) and leave the pods running. A container that ends for good first, SIGINT,
+    /// SIGTERM and --timeout remove the pods (exit 1, 130, 143, 124; a timeout prints the
+    /// failing probes' last output).
+    #[arg(long)]
+    wait_ready: bool,
+
+    /// With --wait or --wait-ready: how long the pods may take once started (e.g. 30s, 2m,
+    /// 1h30m; a bare number is seconds); exit 124 when it is over.
+    #[arg(long, value_name = "DURATION", value_parser = super::play_wait::parse_duration)]
+    timeout: Option<Duration>,
+
+    /// Stop and remove pods of the same names first, if they exist.
+    #[arg(long)]
+    replace: bool,
 }
 
 fn parse_publish(text: &str) -> Result<PortMapping, String> {
@@ -73,6 +97,17 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     }
     let context = Context::load()?;
     let dirs = pod_dirs(&context.paths)?;
+    if args.timeout.is_some() && !args.wait && !args.wait_ready {
+        bail!("--timeout needs --wait or --wait-ready");
+    }
+    if args.replace {
+        let names: Vec<(String, String)> = manifest
+            .pods
+            .iter()
+            .map(|p| (p.namespace().to_string(), p.name().to_string()))
+            .collect();
+        super::play_wait::replace(&dirs, &names)?;
+    }
     for pod in &manifest.pods {
         let (namespace, name) = (pod.namespace(), pod.name());
         if podrun_pod::stop::dirs_exist(&dirs, namespace, name) {
@@ -111,6 +146,10 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     }
     let images = pull_images(&context, &manifest)?;
 
+    if args.wait || args.wait_ready {
+        // A Ctrl-C from here on removes the pods before play ends.
+        super::play_wait::catch_stop_signals();
+    }
     let mut started: Vec<(String, String)> = Vec::new();
     for (pod, network) in manifest.pods.iter().zip(networks) {
         if let Err(error) = start_pod(&context, &dirs, &manifest, pod, &images, network) {
@@ -130,6 +169,14 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             return Err(error);
         }
         started.push((pod.namespace().to_string(), pod.name().to_string()));
+    }
+    if args.wait {
+        return super::play_wait::wait_for_completion(&dirs, &started, args.timeout);
+    }
+    if args.wait_ready {
+        if let Some(code) = super::play_wait::wait_until_ready(&dirs, &started, args.timeout)? {
+            return Ok(code);
+        }
     }
     let entries: Vec<_> = started
         .iter()

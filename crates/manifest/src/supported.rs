@@ -50,9 +50,33 @@ pub const CONTAINER_FIELDS: &[&str] = &[
     "ports",
     "securityContext.runAsUser",
     "securityContext.runAsGroup",
-    "livenessProbe",
-    "readinessProbe",
-    "startupProbe",
+    "livenessProbe.exec",
+    "livenessProbe.httpGet",
+    "livenessProbe.tcpSocket",
+    "livenessProbe.initialDelaySeconds",
+    "livenessProbe.periodSeconds",
+    "livenessProbe.timeoutSeconds",
+    "livenessProbe.successThreshold",
+    "livenessProbe.failureThreshold",
+    "livenessProbe.terminationGracePeriodSeconds",
+    "readinessProbe.exec",
+    "readinessProbe.httpGet",
+    "readinessProbe.tcpSocket",
+    "readinessProbe.initialDelaySeconds",
+    "readinessProbe.periodSeconds",
+    "readinessProbe.timeoutSeconds",
+    "readinessProbe.successThreshold",
+    "readinessProbe.failureThreshold",
+    "readinessProbe.terminationGracePeriodSeconds",
+    "startupProbe.exec",
+    "startupProbe.httpGet",
+    "startupProbe.tcpSocket",
+    "startupProbe.initialDelaySeconds",
+    "startupProbe.periodSeconds",
+    "startupProbe.timeoutSeconds",
+    "startupProbe.successThreshold",
+    "startupProbe.failureThreshold",
+    "startupProbe.terminationGracePeriodSeconds",
     "lifecycle",
     "resources",
     "stdin",
@@ -313,6 +337,23 @@ mod tests {
             "containers": [{"name": "c", "restartPolicy": "Always"}]
         });
         assert_eq!(list.unsupported(&spec), ["containers[0].restartPolicy"]);
+    }
+
+    #[test]
+    fn probes_but_grpc() {
+        let list = AllowList::pod_spec();
+        let spec = json!({
+            "containers": [{
+                "name": "a",
+                "livenessProbe": {"httpGet": {"port": 80, "scheme": "HTTPS", "httpHeaders": [{"name": "X", "value": "y"}]}, "periodSeconds": 1},
+                "readinessProbe": {"grpc": {"port": 9090}, "failureThreshold": 2},
+                "startupProbe": {"exec": {"command": ["true"]}, "terminationGracePeriodSeconds": 3}
+            }]
+        });
+        assert_eq!(
+            list.unsupported(&spec),
+            ["containers[0].readinessProbe.grpc"]
+        );
     }
 
     #[test]

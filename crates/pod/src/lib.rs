@@ -12,6 +12,8 @@
 //!   the helper the supervisor runs for it (podrun-network).
 //! * [`exec`] and [`cp`]: finding a running container; copying files between it and the
 //!   host (a tar stream between podrun and a child inside the container's namespaces).
+//! * [`probe`]: startup, liveness and readiness probes, run by the supervisor in forked
+//!   children from inside the pod's namespaces.
 //! * [`state`]: the pod's on-disk state, as `podrun ps`, `logs` and `down` read it.
 //! * [`stop`]: stopping a pod from another process (`podrun down`), with a fallback when the
 //!   supervisor does not answer.
@@ -31,6 +33,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod network;
 pub mod plan;
+pub mod probe;
 pub mod state;
 pub mod stop;
 pub mod supervisor;

@@ -74,6 +74,12 @@ pub struct ContainerPlan {
     /// Its postStart and preStop hooks (see [`crate::lifecycle`]).
     #[serde(default)]
     pub hooks: crate::lifecycle::Hooks,
+    /// Its startup, liveness and readiness probes (see [`crate::probe`]).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::probe::ContainerProbes::is_empty"
+    )]
+    pub probes: crate::probe::ContainerProbes,
 }
 
 impl Plan {
@@ -309,6 +315,8 @@ pub fn build(
             stop_signal: hooks.stop_signal.clone().or(image_stop_signal),
             sidecar: is_init && container.restart_policy.as_deref() == Some("Always"),
             hooks,
+            probes: crate::probe::spec::container_probes(container, &field)
+                .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?,
         });
     }
     let grace = spec

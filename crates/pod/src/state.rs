@@ -101,6 +101,13 @@ pub struct ContainerState {
     /// An init container with `restartPolicy: Always` (a native sidecar).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sidecar: bool,
+    /// Running, and its startup probe has succeeded (or it has none): the kubelet's
+    /// `started`.
+    #[serde(default)]
+    pub started: bool,
+    /// Its probes' verdicts and last results (see [`crate::probe`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<crate::probe::ProbeStatus>,
     /// The container init's host pid while it runs.
     pub pid: Option<i32>,
     /// The libcontainer id of the current (or last) run.
@@ -426,6 +433,8 @@ mod tests {
             message: None,
             ready: state == "running",
             sidecar: false,
+            started: state == "running",
+            probes: Vec::new(),
             pid: None,
             id: "x".into(),
             exit_code,

@@ -29,6 +29,7 @@ use nix::unistd::Pid;
 use podrun_runtime::{BindMount, ContainerConfig, Mount, PodPidNamespace, SeccompProfile};
 
 mod lifecycle;
+mod probes;
 
 use crate::logs::ContainerLog;
 use crate::plan::Plan;
@@ -169,8 +170,8 @@ struct Supervisor {
     state_root: PathBuf,
     runs: Vec<Run>,
     pid_namespace: Option<PodPidNamespace>,
-    /// The network helper (slirp4netns); dropping it ends the helper.
-    network: Option<podrun_network::Slirp4netns>,
+    /// The network helper (slirp4netns or pasta); dropping it ends the helper.
+    network: Option<crate::network::Helper>,
     signals: OwnedFd,
     state: PodState,
     stopping: bool,
@@ -189,6 +190,8 @@ struct Supervisor {
     hooks: Vec<lifecycle::HookChild>,
     /// The state last written to `state.json`.
     written: Option<PodState>,
+    /// The containers' probes.
+    probes: crate::probe::Prober,
 }
 
 /// Enters podrun's user namespace unless this process is in one already (it inherits the one
@@ -217,10 +220,13 @@ impl Supervisor {
         let plan = Plan::read(dir)?;
         let pod = crate::display_name(&plan.namespace, &plan.name);
         let signals = install_signal_handlers()?;
+        // pasta's launcher is forked before the pod's user namespace exists (pasta must join
+        // it from outside); dropped unreleased (the launcher exits) if anything fails.
+        let early = crate::network::prepare_helper_outside_userns(&plan)?;
         ensure_user_namespace()?;
         private_mount_namespace()?;
         // Forked while still in the host's network namespace, released once the pod's exists.
-        let network = crate::network::prepare_helper(&plan)?;
+        let network = crate::network::prepare_helper(&plan, early)?;
         crate::network::become_sandbox(&plan)
             .map_err(|e| PodError::msg(format!("pod `{pod}`: {e}")))?;
         let network = crate::network::start_helper(&plan, network)?;
@@ -256,6 +262,8 @@ impl Supervisor {
                     message: None,
                     ready: false,
                     sidecar: c.sidecar,
+                    started: false,
+                    probes: Vec::new(),
                     pid: None,
                     id: String::new(),
                     exit_code: None,
@@ -284,7 +292,9 @@ impl Supervisor {
             init_containers: Vec::new(),
             events: Vec::new(),
         };
+        let probes = crate::probe::Prober::new(&plan, dir.join("libcontainer"));
         let mut supervisor = Supervisor {
+            probes,
             state_root: dir.join("libcontainer"),
             dir: dir.to_path_buf(),
             plan,
@@ -493,6 +503,8 @@ impl Supervisor {
         run.state.started_at = Some(now());
         run.state.finished_at = None;
         run.restart_at = None;
+        let id = run.state.id.clone();
+        self.probes.container_started(index, &id, Instant::now());
         self.container_started(index);
         Ok(())
     }
@@ -501,6 +513,7 @@ impl Supervisor {
         let apps = self.plan.containers.len();
         self.state.containers = self.runs[..apps].iter().map(|r| r.state.clone()).collect();
         self.state.init_containers = self.runs[apps..].iter().map(|r| r.state.clone()).collect();
+        self.apply_probe_status();
         self.state.phase = self.state.compute_phase().into();
         if self.written.as_ref() == Some(&self.state) {
             return;
@@ -524,7 +537,7 @@ impl Supervisor {
                 WaitStatus::Signaled(pid, signal, _) => (pid.as_raw(), 128 + signal as i32),
                 _ => continue,
             };
-            if self.reap_hook(pid, code) {
+            if self.reap_hook(pid, code) || self.probes.child_exited(pid, code) {
                 changed = true;
                 continue;
             }
@@ -533,8 +546,11 @@ impl Supervisor {
                 .iter()
                 .position(|r| r.state.state == "running" && r.state.pid == Some(pid))
             else {
-                if self.network.as_ref().is_some_and(|n| n.pid() == pid) {
-                    eprintln!("warning: slirp4netns (pid {pid}) ended with status {code}: the pod has lost its network to the outside");
+                if let Some(helper) = self.network.as_ref().filter(|n| n.pid() == pid) {
+                    eprintln!(
+                        "warning: {} (pid {pid}) ended with status {code}: the pod has lost its network to the outside",
+                        helper.name()
+                    );
                 }
                 continue;
             };
@@ -546,6 +562,7 @@ impl Supervisor {
             if let Err(e) = podrun_runtime::delete_container(&self.state_root, &id) {
                 eprintln!("warning: cannot delete container {id}: {e}");
             }
+            self.probes.container_ended(index);
             self.container_ended(index, code);
         }
         if changed {
@@ -598,6 +615,7 @@ impl Supervisor {
             self.reap();
             self.restart_due();
             self.stop_timers();
+            self.run_probes();
             if self.stopping {
                 self.stop_sidecars();
             }
@@ -620,6 +638,7 @@ impl Supervisor {
             .iter()
             .filter_map(|r| r.restart_at)
             .chain(self.next_stop_timer())
+            .chain(self.probes.next_due())
             .min();
         match next {
             Some(at) => at
@@ -690,7 +709,7 @@ impl Supervisor {
     }
 
     fn cleanup(&mut self) {
-        // Closes the helper's exit fd: slirp4netns ends; reaped here.
+        // Ends the helper (slirp4netns: its exit fd closes; pasta: SIGTERM) and reaps it.
         self.network.take();
         if let Some(pidns) = self.pid_namespace.take() {
             let _ = pidns.shutdown();

@@ -1,0 +1,547 @@
+//! `podrun play --wait`, `--wait-ready` and `--replace`: play in the foreground for CI.
+//!
+//! * `--wait`: prints every container's output as it comes, each line behind a
+//!   `pod/container |` prefix (coloured on a terminal unless NO_COLOR is set, like docker
+//!   compose), read from the CRI log files the supervisor writes (`podrun_pod::logs`). When
+//!   every pod has completed (each container ended with no restart due) the pods are
+//!   removed and play exits with 0 if every container succeeded, else with the exit code of
+//!   the container that failed first (the earliest last end; 128+N for signal N).
+//! * `--wait-ready`: returns 0 once every container is ready and leaves the pods running.
+//! * Both: SIGINT/SIGTERM remove the pods and exit 130/143; `--timeout` removes them and
+//!   exits 124; a container that ends for good before the pod is ready fails
+//!   `--wait-ready` (exit 1), as does a supervisor that dies.
+//!
+//! play stays single-threaded here: it polls the state and log files every 100 ms.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use podrun_pod::logs::{Line, Lines};
+use podrun_pod::state::{ContainerState, PodState};
+use podrun_pod::{display_name, PodDirs};
+
+use crate::context::remove_dirs;
+
+/// Exit status of a run that timed out (as timeout(1)).
+pub const EXIT_TIMEOUT: u8 = 124;
+
+/// How often the state and the logs are read.
+const POLL: Duration = Duration::from_millis(100);
+
+/// How long past a pod's grace period its supervisor gets before the pod is killed.
+const EXTRA_WAIT: Duration = Duration::from_secs(10);
+
+/// A duration as `--timeout` takes it: `90` (seconds), `30s`, `2m`, `1h`, `1m30s`, `500ms`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || {
+        format!("invalid duration `{text}` (expected e.g. 30s, 2m, 1h30m, 500ms or a number of seconds)")
+    };
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(invalid)?;
+        let number: f64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_end] {
+            "ms" => number / 1000.0,
+            "s" => number,
+            "m" => number * 60.0,
+            "h" => number * 3600.0,
+            _ => return Err(invalid()),
+        };
+        total += Duration::from_secs_f64(seconds);
+        rest = &rest[unit_end..];
+    }
+    Ok(total)
+}
+
+static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_stop_signal(signal: libc::c_int) {
+    STOP_SIGNAL.store(signal, Ordering::Relaxed);
+}
+
+/// From here on SIGINT and SIGTERM are noted (see [`received_signal`]) instead of ending
+/// play: the pods it starts are removed first. Handlers (not ignored signals) are reset by
+/// `execve`, so the supervisors play starts do not inherit them.
+pub fn catch_stop_signals() {
+    let action = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(on_stop_signal),
+        nix::sys::signal::SaFlags::SA_RESTART,
+        nix::sys::signal::SigSet::empty(),
+    );
+    for signal in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGTERM,
+    ] {
+        // SAFETY: the handler only stores into an atomic.
+        let _ = unsafe { nix::sys::signal::sigaction(signal, &action) };
+    }
+}
+
+/// The SIGINT or SIGTERM received since [`catch_stop_signals`], if any.
+pub fn received_signal() -> Option<i32> {
+    Some(STOP_SIGNAL.load(Ordering::Relaxed)).filter(|s| *s != 0)
+}
+
+/// `--replace`: stops and removes the pods of these names, if they exist.
+pub fn replace(dirs: &PodDirs, pods: &[(String, String)]) -> anyhow::Result<()> {
+    for (namespace, name) in pods {
+        if !podrun_pod::stop::dirs_exist(dirs, namespace, name) {
+            continue;
+        }
+        eprintln!("replacing pod {}", display_name(namespace, name));
+        podrun_pod::stop::stop_processes(dirs, namespace, name, EXTRA_WAIT)?;
+        remove_dirs(&[
+            dirs.data_dir(namespace, name),
+            dirs.runtime_dir(namespace, name),
+        ])?;
+    }
+    Ok(())
+}
+
+/// Stops and removes the pods (errors are printed: the exit status is decided already).
+fn tear_down(dirs: &PodDirs, pods: &[(String, String)]) {
+    for (namespace, name) in pods {
+        let result = podrun_pod::stop::stop_processes(dirs, namespace, name, EXTRA_WAIT)
+            .map_err(anyhow::Error::from)
+            .and_then(|_| {
+                remove_dirs(&[
+                    dirs.data_dir(namespace, name),
+                    dirs.runtime_dir(namespace, name),
+                ])
+            });
+        if let Err(e) = result {
+            eprintln!(
+                "error: pod {}: cannot remove it: {e:#}",
+                display_name(namespace, name)
+            );
+        }
+    }
+}
+
+/// What ends a wait early, and its exit status.
+fn interrupted(dirs: &PodDirs, pods: &[(String, String)]) -> Option<ExitCode> {
+    let signal = received_signal()?;
+    eprintln!("interrupted: removing the pods");
+    tear_down(dirs, pods);
+    Some(ExitCode::from((128 + signal) as u8))
+}
+
+fn timed_out(
+    dirs: &PodDirs,
+    pods: &[(String, String)],
+    deadline: Option<Instant>,
+    what: &str,
+) -> Option<ExitCode> {
+    if deadline.is_none_or(|d| Instant::now() < d) {
+        return None;
+    }
+    eprintln!("error: timed out: {what}; removing the pods");
+    tear_down(dirs, pods);
+    Some(ExitCode::from(EXIT_TIMEOUT))
+}
+
+/// A pod's state, or why it has none that counts any more.
+fn read_state(dirs: &PodDirs, namespace: &str, name: &str) -> Result<PodState, String> {
+    let shown = display_name(namespace, name);
+    let entry = podrun_pod::state::entry(&dirs.runtime_dir(namespace, name))
+        .ok_or_else(|| format!("pod `{shown}` is gone"))?;
+    match (entry.state, entry.supervisor_alive) {
+        (Some(state), true) => Ok(state),
+        _ => Err(format!(
+            "pod `{shown}`: its supervisor is gone (see {})",
+            dirs.runtime_dir(namespace, name)
+                .join(podrun_pod::supervisor::LOG_FILE)
+                .display()
+        )),
+    }
+}
+
+/// Every container of the pod: init containers first, then the app containers.
+fn all_containers(state: &PodState) -> impl Iterator<Item = &ContainerState> {
+    state.init_containers.iter().chain(&state.containers)
+}
+
+/// Whether the pod has completed: its phase is Succeeded or Failed (every container ended
+/// and none is due to restart).
+fn completed(state: &PodState) -> bool {
+    matches!(state.compute_phase(), "Succeeded" | "Failed")
+}
+
+/// `--wait`: follows the logs until every pod completes; see the module docs.
+pub fn wait_for_completion(
+    dirs: &PodDirs,
+    pods: &[(String, String)],
+    timeout: Option<Duration>,
+) -> anyhow::Result<ExitCode> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut logs = LogFollower::new(dirs, pods);
+    loop {
+        logs.print_new(false);
+        if let Some(code) = interrupted(dirs, pods) {
+            return Ok(code);
+        }
+        let mut states = Vec::new();
+        for (namespace, name) in pods {
+            match read_state(dirs, namespace, name) {
+                Ok(state) => states.push(state),
+                Err(e) => {
+                    logs.print_new(true);
+                    eprintln!("error: {e}");
+                    tear_down(dirs, pods);
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        if states.iter().all(completed) {
+            // The supervisor writes a container's last output before its exit.
+            logs.print_new(true);
+            let code = exit_code(&states);
+            summarize(&states);
+            tear_down(dirs, pods);
+            return Ok(ExitCode::from(code));
+        }
+        let what = "the pods did not complete in time";
+        if let Some(code) = timed_out(dirs, pods, deadline, what) {
+            logs.print_new(true);
+            return Ok(code);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// 0 if every container succeeded, else the code of the failed container whose last run
+/// ended first (in container order when they ended in the same second).
+fn exit_code(states: &[PodState]) -> u8 {
+    let failed = states
+        .iter()
+        .flat_map(all_containers)
+        .filter(|c| c.exit_code.unwrap_or(0) != 0);
+    failed
+        .min_by(|a, b| a.finished_at.cmp(&b.finished_at))
+        .and_then(|c| c.exit_code)
+        .map(|code| code.clamp(1, 255) as u8)
+        .unwrap_or(0)
+}
+
+fn summarize(states: &[PodState]) {
+    for state in states {
+        let ended: Vec<String> = all_containers(state)
+            .map(|c| match c.exit_code {
+                Some(code) => format!("{} exited with code {code}", c.name),
+                None => format!("{} did not run", c.name),
+            })
+            .collect();
+        eprintln!(
+            "pod {} {}: {}",
+            display_name(&state.namespace, &state.pod),
+            state.compute_phase().to_lowercase(),
+            ended.join(", ")
+        );
+    }
+}
+
+/// `--wait-ready`: waits until every container of every pod is ready; see the module docs.
+pub fn wait_until_ready(
+    dirs: &PodDirs,
+    pods: &[(String, String)],
+    timeout: Option<Duration>,
+) -> anyhow::Result<Option<ExitCode>> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        if let Some(code) = interrupted(dirs, pods) {
+            return Ok(Some(code));
+        }
+        let mut not_ready = Vec::new();
+        for (namespace, name) in pods {
+            let state = match read_state(dirs, namespace, name) {
+                Ok(state) => state,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    tear_down(dirs, pods);
+                    return Ok(Some(ExitCode::FAILURE));
+                }
+            };
+            // Ended for good (no restart due), or the pod failed (an init container).
+            let ended = state.containers.iter().find(|c| c.state == "exited");
+            let failed = completed(&state)
+                .then(|| all_containers(&state).find(|c| c.exit_code.unwrap_or(0) != 0));
+            if let Some(ended) = ended.or(failed.flatten()) {
+                eprintln!(
+                    "error: pod `{}`: container `{}` ended (exit code {}) before the pod was ready; removing the pods",
+                    display_name(namespace, name),
+                    ended.name,
+                    ended.exit_code.map_or("none".to_string(), |c| c.to_string())
+                );
+                tear_down(dirs, pods);
+                return Ok(Some(ExitCode::FAILURE));
+            }
+            let (ready, total) = state.ready();
+            if ready < total || total == 0 {
+                not_ready.push(state);
+            }
+        }
+        if not_ready.is_empty() {
+            return Ok(None);
+        }
+        let what = format!(
+            "not ready:{}",
+            not_ready.iter().map(why_not_ready).collect::<String>()
+        );
+        if let Some(code) = timed_out(dirs, pods, deadline, &what) {
+            return Ok(Some(code));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The containers of the pod that are not ready, each with its failing probe's last result.
+fn why_not_ready(state: &PodState) -> String {
+    let mut text = String::new();
+    for container in state.containers.iter().filter(|c| !c.ready) {
+        text.push_str(&format!(
+            "\n  pod {} container {}: {}",
+            display_name(&state.namespace, &state.pod),
+            container.name,
+            container.state
+        ));
+        for probe in &container.probes {
+            if probe.result != podrun_pod::probe::ProbeResult::Success {
+                text.push_str(&format!(
+                    "; {} probe: {} ({} failures in a row){}",
+                    probe.probe.title().to_lowercase(),
+                    match probe.last_result {
+                        None => "not run yet".to_string(),
+                        Some(r) => format!("{r:?}").to_lowercase(),
+                    },
+                    probe.consecutive_failures,
+                    if probe.last_message.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", probe.last_message)
+                    }
+                ));
+            }
+        }
+    }
+    text
+}
+
+/// The log files of every container of the pods, read as they grow, printed line by line
+/// behind `pod/container |`.
+struct LogFollower {
+    streams: Vec<Stream>,
+    colour: bool,
+    width: usize,
+}
+
+struct Stream {
+    path: PathBuf,
+    prefix: String,
+    colour: &'static str,
+    file: Option<File>,
+    lines: Lines,
+    /// The last line printed was not complete: its rest follows without a prefix.
+    open_line: bool,
+}
+
+/// docker compose's palette.
+const COLOURS: [&str; 6] = [
+    "\x1b[36m", "\x1b[33m", "\x1b[32m", "\x1b[35m", "\x1b[34m", "\x1b[96m",
+];
+
+impl LogFollower {
+    fn new(dirs: &PodDirs, pods: &[(String, String)]) -> LogFollower {
+        let mut streams = Vec::new();
+        for (namespace, name) in pods {
+            let dir = dirs.runtime_dir(namespace, name);
+            let Ok(plan) = podrun_pod::plan::Plan::read(&dir) else {
+                continue;
+            };
+            let pod = if namespace == podrun_manifest::DEFAULT_NAMESPACE {
+                name.clone()
+            } else {
+                display_name(namespace, name)
+            };
+            for container in plan.init_containers.iter().chain(&plan.containers) {
+                streams.push(Stream {
+                    path: dir.join("logs").join(format!("{}.log", container.name)),
+                    prefix: format!("{pod}/{}", container.name),
+                    colour: COLOURS[streams.len() % COLOURS.len()],
+                    file: None,
+                    lines: Lines::default(),
+                    open_line: false,
+                });
+            }
+        }
+        let width = streams.iter().map(|s| s.prefix.len()).max().unwrap_or(0);
+        LogFollower {
+            streams,
+            colour: use_colour(),
+            width,
+        }
+    }
+
+    /// Prints the lines written since the last call; `flush`: also the lines not ended yet
+    /// (the pods are done).
+    fn print_new(&mut self, flush: bool) {
+        let mut out = std::io::stdout().lock();
+        for stream in &mut self.streams {
+            let mut lines = stream.read_new();
+            if flush {
+                lines.extend(stream.lines.flush());
+            }
+            for line in lines {
+                let _ = stream.print(&mut out, &line, self.colour, self.width);
+            }
+        }
+        let _ = out.flush();
+    }
+}
+
+impl Stream {
+    fn read_new(&mut self) -> Vec<Line> {
+        if self.file.is_none() {
+            // The container has not started yet, or is gone with its pod.
+            self.file = File::open(&self.path).ok();
+        }
+        let Some(file) = &mut self.file else {
+            return Vec::new();
+        };
+        let mut buffer = vec![0u8; 64 * 1024];
+        let mut lines = Vec::new();
+        loop {
+            match file.read(&mut buffer) {
+                Ok(0) | Err(_) => return lines,
+                Ok(n) => lines.extend(self.lines.push(&buffer[..n])),
+            }
+        }
+    }
+
+    fn print(
+        &mut self,
+        out: &mut impl Write,
+        line: &Line,
+        colour: bool,
+        width: usize,
+    ) -> std::io::Result<()> {
+        if !(self.open_line && line.continued) {
+            if self.open_line {
+                out.write_all(b"\n")?;
+            }
+            let prefix = format!("{:width$} |", self.prefix);
+            if colour {
+                write!(out, "{}{prefix}\x1b[0m ", self.colour)?;
+            } else {
+                write!(out, "{prefix} ")?;
+            }
+        }
+        line.write_to(out, false)?;
+        self.open_line = !line.complete;
+        Ok(())
+    }
+}
+
+/// Colour on a terminal, unless NO_COLOR is set (to anything but the empty string).
+fn use_colour() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    // SAFETY: isatty on stdout.
+    !no_color && unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn prefixed_lines_with_and_without_colour() {
+        let mut stream = Stream {
+            path: PathBuf::from("/nonexistent"),
+            prefix: "web/a".into(),
+            colour: COLOURS[0],
+            file: None,
+            lines: Lines::default(),
+            open_line: false,
+        };
+        let line = |text: &str, complete: bool, continued: bool| Line {
+            timestamp: None,
+            text: text.as_bytes().to_vec(),
+            complete,
+            continued,
+        };
+        let mut out = Vec::new();
+        stream
+            .print(&mut out, &line("one", true, false), false, 7)
+            .unwrap();
+        stream
+            .print(&mut out, &line("pro", false, false), false, 7)
+            .unwrap();
+        stream
+            .print(&mut out, &line("mpt", true, true), false, 7)
+            .unwrap();
+        stream
+            .print(&mut out, &line("two", true, false), true, 7)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "web/a   | one\nweb/a   | prompt\n\x1b[36mweb/a   |\x1b[0m two\n"
+        );
+    }
+
+    fn container(name: &str, code: Option<i32>, finished: &str) -> ContainerState {
+        serde_json::from_value(serde_json::json!({
+            "name": name, "image": "i", "state": "exited", "pid": null, "id": "x",
+            "exit_code": code, "started_at": null, "finished_at": finished, "restart_count": 0
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_first_failure_decides_the_exit_status() {
+        let pod = |containers: Vec<ContainerState>| -> PodState {
+            serde_json::from_value(serde_json::json!({
+                "pod": "p", "namespace": "default", "uid": "u", "supervisor_pid": 1,
+                "created": "2026-01-01T00:00:00Z", "restart_policy": "Never",
+                "termination_grace_period_seconds": 1, "containers": containers
+            }))
+            .unwrap()
+        };
+        let ok = pod(vec![container("a", Some(0), "2026-01-01T00:00:05Z")]);
+        assert_eq!(exit_code(std::slice::from_ref(&ok)), 0);
+        let failed = pod(vec![
+            container("a", Some(0), "2026-01-01T00:00:01Z"),
+            container("b", Some(7), "2026-01-01T00:00:09Z"),
+            container("c", Some(137), "2026-01-01T00:00:03Z"),
+        ]);
+        assert_eq!(exit_code(&[ok, failed]), 137);
+    }
+}
