@@ -482,7 +482,7 @@ fn supervisor(dir: &Path) {
         &pod,
     );
     let look = pod.log("shared-look");
-    assert!(look.starts_with("podrun-pidns\n"), "pid 1: {look}");
+    assert!(look.starts_with("pause\n"), "pid 1: {look}");
     assert!(look.contains("sleep"), "{look}");
     // Not pid 1 there: SIGTERM ends it.
     kill_container(&pod.state_root, &pod.id("shared-sleep"), Signal::SIGTERM).unwrap();
