@@ -49,7 +49,11 @@ pub fn processes_in_user_namespace(user_namespace: &str) -> Vec<i32> {
     found
 }
 
+/// Polls `done` until it holds or `deadline` passes. The first polls come quickly (2 ms,
+/// doubling up to 50 ms): a supervisor usually ends within tens of milliseconds, and `down`
+/// should not sleep longer than the pod takes to stop.
 fn wait_until(deadline: Instant, mut done: impl FnMut() -> bool) -> bool {
+    let mut pause = Duration::from_millis(2);
     loop {
         if done() {
             return true;
@@ -57,7 +61,8 @@ fn wait_until(deadline: Instant, mut done: impl FnMut() -> bool) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
 
