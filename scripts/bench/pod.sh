@@ -45,10 +45,12 @@ chown "$BENCH_USER:" "$manifest"
 as_bench_user "podrun pull -q $image && podman pull -q $image" >/dev/null
 
 # The seed pod-network pod (nginx + a busybox collector sharing an emptyDir), with the test
-# registry's full image names so that podman finds them too.
+# registry's full image names so that podman finds them too, and without its `ports:` (podman
+# kube play publishes every containerPort on the host, and port 80 is privileged).
 nginx_manifest="$BENCH_HOME/bench-pod-network.yaml"
 sed -e "s|image: nginx:1.23|image: $PODRUN_TEST_REGISTRY/library/nginx:1.23\n    imagePullPolicy: IfNotPresent|" \
     -e "s|image: busybox\$|image: $image\n    imagePullPolicy: IfNotPresent|" \
+    -e '/^    ports:$/d' -e '/^    - containerPort: 80$/d' \
     examples/pod-network.yaml > "$nginx_manifest"
 chown "$BENCH_USER:" "$nginx_manifest"
 as_bench_user "podrun pull -q $PODRUN_TEST_REGISTRY/library/nginx:1.23 && podman pull -q $PODRUN_TEST_REGISTRY/library/nginx:1.23" >/dev/null
@@ -56,6 +58,8 @@ as_bench_user "podrun pull -q $PODRUN_TEST_REGISTRY/library/nginx:1.23 && podman
 # bench_pod TITLE MANIFEST POD: play and down, each against podman's, alternating.
 bench_pod() {
   local title=$1 file=$2 pod=$3
+  # A pod left by an interrupted run would make every play fail.
+  as_bench_user "podrun down $pod; podman kube down $file" >/dev/null 2>&1 || true
   echo "== play: $title ($(date -u +%Y-%m-%d), $(nproc) cores)"
   alternate "$runs" \
     "podrun play" "podrun down $pod" "podrun play $file" \
