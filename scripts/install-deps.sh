@@ -8,6 +8,8 @@ packages=(
   build-essential pkg-config libseccomp-dev
   # rootless runtime: user namespaces, user-mode networking
   uidmap slirp4netns passt iproute2
+  # network benchmark (scripts/bench/network.sh)
+  iperf3
   # test images and the loopback test registry
   docker-registry busybox-static debootstrap zstd python3 curl jq
 )

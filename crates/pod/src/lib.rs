@@ -29,6 +29,7 @@
 pub mod backoff;
 pub mod cp;
 pub mod exec;
+mod footprint;
 pub mod lifecycle;
 pub mod logs;
 pub mod network;

@@ -628,6 +628,8 @@ impl Supervisor {
         self.write_state();
         if self.ready.0.is_some() && (self.settled() || self.stopping) {
             self.ready.send("ok\n");
+            // Started: what start-up touched of the binary can go (crate::footprint).
+            crate::footprint::page_out_file_mappings();
         }
     }
 
