@@ -145,9 +145,42 @@ fn container_text(
     }
     field(out, 4, "Ready", if c.ready { "True" } else { "False" });
     field(out, 4, "Restart Count", &c.restart_count.to_string());
+    for probe in &c.probes {
+        field(out, 4, probe.probe.title(), &probe_text(probe));
+    }
     if let Some(pid) = c.pid {
         field(out, 4, "PID", &pid.to_string());
     }
+}
+
+/// A probe's verdict and its last run: `Failure (last run: failure at TIME: MESSAGE; 2
+/// failures in a row)`.
+fn probe_text(probe: &podrun_pod::probe::ProbeStatus) -> String {
+    let word = |r: podrun_pod::probe::ProbeResult| format!("{r:?}");
+    let mut text = word(probe.result);
+    if let (Some(last), Some(time)) = (probe.last_result, &probe.last_time) {
+        let failed = last == podrun_pod::probe::ProbeResult::Failure;
+        let count = if failed {
+            probe.consecutive_failures
+        } else {
+            probe.consecutive_successes
+        };
+        let noun = match (failed, count == 1) {
+            (true, true) => "failure",
+            (true, false) => "failures",
+            (false, true) => "success",
+            (false, false) => "successes",
+        };
+        text.push_str(&format!(
+            " (last run: {} at {time}",
+            word(last).to_lowercase()
+        ));
+        if !probe.last_message.trim().is_empty() {
+            text.push_str(&format!(": {}", probe.last_message.trim()));
+        }
+        text.push_str(&format!("; {count} {noun} in a row)"));
+    }
+    text
 }
 
 fn events_text(state: &PodState) -> String {

@@ -143,6 +143,20 @@ spec:
         "not ready yet",
         "{json:#}"
     );
+    // describe shows the probe's verdict and its last run, like kubectl's Unhealthy events.
+    let text = env.podrun_ok(&["describe", "ready"]);
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("Readiness:"))
+        .unwrap_or_else(|| panic!("no Readiness line:\n{text}"));
+    assert!(
+        line.contains("Failure (last run: failure at") && line.contains(": not ready yet;"),
+        "{line}"
+    );
+    assert!(
+        text.contains("Readiness probe failed: not ready yet"),
+        "{text}"
+    );
     let json = wait_for_pod(&env, "ready", 30, "ready", |j| j["ready"] == "1/1");
     let readiness = probe(&json, 0, "readiness");
     assert_eq!(readiness["result"], "success", "{json:#}");
@@ -152,6 +166,11 @@ spec:
     let ps = env.podrun_ok(&["ps"]);
     let row = ps.lines().find(|l| l.starts_with("ready ")).expect(&ps);
     assert!(row.contains("1/1"), "{ps}");
+    let text = env.podrun_ok(&["describe", "ready"]);
+    assert!(
+        text.contains("Readiness:") && text.contains("Success (last run: success at"),
+        "{text}"
+    );
     down_and_check(&env, "ready", &["ready"]);
 }
 
