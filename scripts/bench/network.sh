@@ -19,6 +19,7 @@
 # state and processes apart from the test user's.
 #
 # Usage (root): bash scripts/bench/network.sh [SECONDS] [CONNECTS] [REPS]   (default 5 500 3)
+#               TARGETS="podrun-pasta bare-pasta" bash scripts/bench/network.sh   (a subset)
 # Prints one line per run and a table of medians (also in /tmp/podrun-bench-network.txt).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -231,11 +232,16 @@ podman_target() {
 
 echo "== network benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, iperf3 ${secs}s, $connects connects, $reps runs)" | tee -a "$out"
 echo "versions: $(pasta --version 2>/dev/null | head -1); $(slirp4netns --version | head -1); $(podman --version)" | tee -a "$out"
-podrun_target slirp4netns
-bare_target slirp4netns
-podrun_target pasta
-bare_target pasta
-podman_target
+# TARGETS (default: all, in this order) picks and orders the targets, e.g.
+# TARGETS="podrun-pasta bare-pasta podrun-pasta bare-pasta".
+for target in ${TARGETS:-podrun-slirp4netns bare-slirp4netns podrun-pasta bare-pasta podman}; do
+  case $target in
+    podrun-*) podrun_target "${target#podrun-}" ;;
+    bare-*) bare_target "${target#bare-}" ;;
+    podman) podman_target ;;
+    *) echo "unknown target $target" >&2; exit 2 ;;
+  esac
+done
 
 python3 - "$out" <<'PY'
 import json, re, statistics, sys
