@@ -118,6 +118,15 @@ fn kill_leftovers(user_namespace: &str) {
     if user_namespace.is_empty() {
         return;
     }
+    if !is_a_pods_own(user_namespace) {
+        // A pod run by host root records the initial user namespace: every process of the
+        // machine is in it.
+        tracing::warn!(
+            user_namespace,
+            "the pod has no user namespace of its own: its leftover processes are not killed"
+        );
+        return;
+    }
     for _ in 0..5 {
         let pids = processes_in_user_namespace(user_namespace);
         if pids.is_empty() {
@@ -132,6 +141,15 @@ fn kill_leftovers(user_namespace: &str) {
     }
 }
 
+/// The initial user namespace's inode (`PROC_USER_INIT_INO`), the same on every machine.
+const INITIAL_USER_NAMESPACE: &str = "user:[4026531837]";
+
+/// Whether `user_namespace` can be a pod's own: neither the initial one nor the caller's.
+fn is_a_pods_own(user_namespace: &str) -> bool {
+    let own = std::fs::read_link("/proc/self/ns/user").map(|l| l.display().to_string());
+    user_namespace != INITIAL_USER_NAMESPACE && own.ok().as_deref() != Some(user_namespace)
+}
+
 /// Removes the pod's runtime and data directories. Run it inside podrun's user namespace:
 /// the data directory holds files of the containers' users and overlayfs work directories.
 pub fn remove_dirs(dirs: &PodDirs, namespace: &str, name: &str) -> Result<(), PodError> {
@@ -142,4 +160,17 @@ pub fn remove_dirs(dirs: &PodDirs, namespace: &str, name: &str) -> Result<(), Po
 /// Whether anything of the pod is left on disk.
 pub fn dirs_exist(dirs: &PodDirs, namespace: &str, name: &str) -> bool {
     dirs.runtime_dir(namespace, name).exists() || dirs.data_dir(namespace, name).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_initial_and_the_own_user_namespace_are_never_killed() {
+        assert!(!is_a_pods_own(INITIAL_USER_NAMESPACE));
+        let own = std::fs::read_link("/proc/self/ns/user").unwrap();
+        assert!(!is_a_pods_own(&own.display().to_string()));
+        assert!(is_a_pods_own("user:[1]"));
+    }
 }
