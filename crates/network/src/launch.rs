@@ -17,7 +17,13 @@ pub(crate) struct Launch {
     /// `Some(pid)`: the launcher (and the helper it becomes) gets SIGKILL when its parent,
     /// `pid`, dies (`PR_SET_PDEATHSIG`, kept across `execve`).
     pub die_with_parent: Option<libc::pid_t>,
+    /// `Some(path)`: once released, the launcher opens this namespace file (e.g.
+    /// `/proc/PID/ns/net`) and hands it to the helper as descriptor [`NAMESPACE_FD`].
+    pub namespace: Option<CString>,
 }
+
+/// The descriptor a namespace opened by the launcher has in the helper.
+pub(crate) const NAMESPACE_FD: RawFd = 3;
 
 impl Launch {
     /// In the forked child: wait to be released, then exec the helper; never returns.
@@ -65,6 +71,15 @@ impl Launch {
             libc::dup2(null, 0);
             libc::dup2(self.log, 1);
             libc::dup2(self.log, 2);
+            if let Some(path) = &self.namespace {
+                let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
+                if fd < 0 || libc::dup2(fd, NAMESPACE_FD) < 0 {
+                    let message = b"podrun: cannot open the pod's network namespace\n";
+                    libc::write(2, message.as_ptr().cast(), message.len());
+                    libc::_exit(126);
+                }
+                self.keep.push(NAMESPACE_FD);
+            }
             close_all_but(&mut self.keep);
             for &fd in &self.keep {
                 libc::fcntl(fd, libc::F_SETFD, 0);

@@ -165,12 +165,25 @@ fn arguments(config: &PastaConfig, pod_pid: u32, host_root: bool) -> Vec<String>
         }
     }
     if host_root {
-        // As host root pasta would switch to nobody, which may not open the pod's namespaces.
-        args.push("--runas".into());
-        args.push("0:0".into());
+        // Host root has no pod user namespace to join. pasta drops CAP_SYS_PTRACE before it
+        // opens a namespace, so it may not open /proc/PID/ns/net of a process with all
+        // capabilities: the launcher opens it and hands it over as a descriptor. `--runas`:
+        // as host root pasta would switch to nobody, who may not configure the namespace.
+        args.extend(
+            [
+                "--runas",
+                "0:0",
+                "--netns-only",
+                "--no-netns-quit",
+                "--netns",
+                &format!("/proc/self/fd/{}", crate::launch::NAMESPACE_FD),
+            ]
+            .map(String::from),
+        );
+    } else {
+        // By PID: pasta joins the pod's user namespace, then its network namespace.
+        args.push(pod_pid.to_string());
     }
-    // By PID: pasta joins the pod's user namespace, then its network namespace.
-    args.push(pod_pid.to_string());
     args
 }
 
@@ -235,6 +248,9 @@ impl PendingPasta {
             log: log.as_raw_fd(),
             keep: Vec::new(),
             die_with_parent: Some(std::process::id() as libc::pid_t),
+            namespace: host_root.then(|| {
+                CString::new(format!("/proc/{pod_pid}/ns/net")).expect("no NUL in a path")
+            }),
         };
         // SAFETY: the process is single-threaded (checked above); the child only makes system
         // calls on memory prepared before the fork, then execs or _exits.
@@ -451,7 +467,8 @@ mod tests {
         assert!(!args.contains("--no-map-gw"), "{args}");
         assert!(
             args.ends_with(
-                "-t 8080:80 -t 9000:9000 -u 127.0.0.1/5353:53 -T none -U none --runas 0:0 7"
+                "-t 8080:80 -t 9000:9000 -u 127.0.0.1/5353:53 -T none -U none --runas 0:0 \
+                 --netns-only --no-netns-quit --netns /proc/self/fd/3"
             ),
             "{args}"
         );

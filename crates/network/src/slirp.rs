@@ -158,6 +158,7 @@ impl PendingSlirp {
             log: log.as_raw_fd(),
             keep: vec![ready_write.as_raw_fd(), exit_read.as_raw_fd()],
             die_with_parent: None,
+            namespace: None,
         };
         // SAFETY: the process is single-threaded (checked above); the child only makes system
         // calls on memory prepared before the fork, then execs or _exits.
