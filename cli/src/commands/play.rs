@@ -95,6 +95,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     for warning in &manifest.warnings {
         eprintln!("warning: {warning}");
     }
+    tracing::debug!(pods = manifest.pods.len(), "manifest loaded");
     let context = Context::load()?;
     let dirs = pod_dirs(&context.paths)?;
     if args.timeout.is_some() && !args.wait && !args.wait_ready {
@@ -312,12 +313,15 @@ fn start_pod(
             plan.runtime_dir.display()
         )
     })?;
-    let result = (|| {
+    let result: anyhow::Result<()> = (|| {
         std::fs::create_dir(&plan.data_dir)
             .with_context(|| format!("cannot create {}", plan.data_dir.display()))?;
         plan.write()?;
+        tracing::debug!(pod = %pod_name, "plan written, starting the supervisor");
         let (child, ready) = spawn_supervisor(&plan.runtime_dir)?;
-        wait_ready(child, ready, &plan.runtime_dir)
+        wait_ready(child, ready, &plan.runtime_dir)?;
+        tracing::debug!(pod = %pod_name, "supervisor ready");
+        anyhow::Ok(())
     })();
     if let Err(error) = result {
         let _ = podrun_pod::stop::stop_processes(

@@ -224,11 +224,13 @@ impl Supervisor {
         // it from outside); dropped unreleased (the launcher exits) if anything fails.
         let early = crate::network::prepare_helper_outside_userns(&plan)?;
         ensure_user_namespace()?;
+        tracing::debug!("in the pod's user namespace");
         private_mount_namespace()?;
         // Forked while still in the host's network namespace, released once the pod's exists.
         let network = crate::network::prepare_helper(&plan, early)?;
         crate::network::become_sandbox(&plan)
             .map_err(|e| PodError::msg(format!("pod `{pod}`: {e}")))?;
+        tracing::debug!("pod sandbox made");
         let network = crate::network::start_helper(&plan, network)?;
         let pid_namespace = if plan.share_process_namespace {
             Some(
