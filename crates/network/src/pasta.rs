@@ -11,7 +11,9 @@
 //!
 //! So the supervisor forks pasta's launcher first thing, before it enters the pod's user
 //! namespace ([`PendingPasta::prepare`]), and releases it once the pod's network namespace
-//! exists ([`PendingPasta::start`]).
+//! exists ([`PendingPasta::start`]). As host root (no pod user namespace) the same check stops
+//! pasta from opening the supervisor's network namespace, so the launcher opens it and hands
+//! it over as a descriptor.
 //!
 //! **Lifetime.** pasta normally daemonizes (its parent exits once the namespace is
 //! configured) and then lives on after its starter dies, even SIGKILLed, holding the pod's
