@@ -487,6 +487,29 @@ fn errors_before_start_name_the_cause_and_leave_nothing(backend: &str) {
     );
     assert_nothing_left(&env);
 
+    // A helper that dies before the network is ready: its exit and its last words.
+    let fake = bin.join(backend);
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'fake helper: cannot go on' >&2\nexit 3\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let output = podrun_through(
+        &env,
+        &["/usr/bin/env"],
+        &["play", "--network", backend, &file],
+        Some(&format!("{}:/usr/bin:/bin", bin.display())),
+    );
+    let err = stderr_of_failure(&output);
+    assert!(
+        err.contains(&format!(
+            "{backend} ended before the pod's network was ready (exit code 3)"
+        )) && err.contains("fake helper: cannot go on"),
+        "{err}"
+    );
+    assert_nothing_left(&env);
+
     // /dev/net/tun of mode 0600, as Debian ships it.
     let tun_dir = env_root(&env).join("tun");
     std::fs::create_dir(&tun_dir).unwrap();
