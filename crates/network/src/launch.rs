@@ -27,6 +27,29 @@ pub(crate) const NAMESPACE_FD: RawFd = 3;
 
 impl Launch {
     /// In the forked child: wait to be released, then exec the helper; never returns.
+    /// Forks the launcher child, which runs [`Launch::run`]; returns its pid. The caller must
+    /// be single-threaded (the child only makes system calls on memory prepared before the
+    /// fork, then execs or `_exit`s).
+    pub fn fork(self, helper: &str) -> Result<nix::unistd::Pid, crate::NetworkError> {
+        // SAFETY: the caller is single-threaded; see above.
+        match unsafe { nix::unistd::fork() }
+            .map_err(|e| crate::NetworkError::io(format!("cannot fork {helper}"))(e.into()))?
+        {
+            nix::unistd::ForkResult::Child => self.run(),
+            nix::unistd::ForkResult::Parent { child } => Ok(child),
+        }
+    }
+
+    /// A directory path as the launcher's working directory.
+    pub fn cwd_of(dir: &std::path::Path) -> Result<CString, crate::NetworkError> {
+        use std::os::unix::ffi::OsStrExt;
+        CString::new(dir.as_os_str().as_bytes()).map_err(|_| {
+            crate::NetworkError::io("the runtime directory")(
+                std::io::ErrorKind::InvalidInput.into(),
+            )
+        })
+    }
+
     pub fn run(mut self) -> ! {
         // SAFETY: plain system calls in a single-threaded child on memory prepared before the
         // fork; the process ends by execv or _exit.

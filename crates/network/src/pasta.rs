@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, pipe2, ForkResult, Pid};
+use nix::unistd::{pipe2, Pid};
 
 use crate::launch::Launch;
 use crate::{NetworkError, PortMapping, Protocol};
@@ -243,9 +243,7 @@ impl PendingPasta {
         );
         let launch = Launch {
             argv,
-            cwd: CString::new(config.runtime_dir.as_os_str().as_bytes()).map_err(|_| {
-                NetworkError::io("the runtime directory")(std::io::ErrorKind::InvalidInput.into())
-            })?,
+            cwd: Launch::cwd_of(&config.runtime_dir)?,
             go: go_read.as_raw_fd(),
             log: log.as_raw_fd(),
             keep: Vec::new(),
@@ -254,18 +252,13 @@ impl PendingPasta {
                 CString::new(format!("/proc/{pod_pid}/ns/net")).expect("no NUL in a path")
             }),
         };
-        // SAFETY: the process is single-threaded (checked above); the child only makes system
-        // calls on memory prepared before the fork, then execs or _exits.
-        match unsafe { fork() }
-            .map_err(|e| NetworkError::io(format!("cannot fork {HELPER}"))(e.into()))?
-        {
-            ForkResult::Child => launch.run(),
-            ForkResult::Parent { child } => Ok(PendingPasta {
-                launcher: child,
-                go: Some(go_write),
-                config,
-            }),
-        }
+        // The process is single-threaded (checked above).
+        let launcher = launch.fork(HELPER)?;
+        Ok(PendingPasta {
+            launcher,
+            go: Some(go_write),
+            config,
+        })
     }
 
     /// Releases the launcher (pasta joins the pod's namespaces now) and waits until pasta has

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, pipe2, ForkResult, Pid};
+use nix::unistd::{pipe2, Pid};
 
 use crate::launch::Launch;
 use crate::{NetworkError, PortMapping};
@@ -151,29 +151,22 @@ impl PendingSlirp {
                 .into_iter()
                 .map(|a| CString::new(a).expect("no NUL in arguments"))
                 .collect(),
-            cwd: CString::new(config.runtime_dir.as_os_str().as_bytes()).map_err(|_| {
-                NetworkError::io("the runtime directory")(std::io::ErrorKind::InvalidInput.into())
-            })?,
+            cwd: Launch::cwd_of(&config.runtime_dir)?,
             go: go_read.as_raw_fd(),
             log: log.as_raw_fd(),
             keep: vec![ready_write.as_raw_fd(), exit_read.as_raw_fd()],
             die_with_parent: None,
             namespace: None,
         };
-        // SAFETY: the process is single-threaded (checked above); the child only makes system
-        // calls on memory prepared before the fork, then execs or _exits.
-        match unsafe { fork() }
-            .map_err(|e| NetworkError::io(format!("cannot fork {HELPER}"))(e.into()))?
-        {
-            ForkResult::Child => launch.run(),
-            ForkResult::Parent { child } => Ok(PendingSlirp {
-                launcher: child,
-                go: Some(go_write),
-                ready: ready_read,
-                exit: Some(exit_write),
-                config,
-            }),
-        }
+        // The process is single-threaded (checked above).
+        let launcher = launch.fork(HELPER)?;
+        Ok(PendingSlirp {
+            launcher,
+            go: Some(go_write),
+            ready: ready_read,
+            exit: Some(exit_write),
+            config,
+        })
     }
 
     /// Releases the launcher (slirp4netns joins the pod's namespaces now), waits until the
