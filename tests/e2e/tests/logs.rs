@@ -8,13 +8,8 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use podrun_e2e::pods::write_manifest;
 use podrun_e2e::{podrun_bin, TestEnv};
-
-/// Writes `yaml` as `name` in the environment's home (owned by the test user); returns its path.
-fn write_manifest(env: &TestEnv, name: &str, yaml: &str) -> String {
-    env.write_home_file(name, yaml);
-    env.home().join(name).to_str().unwrap().to_string()
-}
 
 /// A one-container pod of busybox running `script` (`sh -c`).
 fn pod(name: &str, restart_policy: &str, script: &str) -> String {

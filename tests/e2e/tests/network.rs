@@ -12,13 +12,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use podrun_e2e::pods::write_manifest;
 use podrun_e2e::{list, podrun_bin, setting, TestEnv};
-
-/// Writes `yaml` as `name` in the environment's home; returns its path.
-fn write_manifest(env: &TestEnv, name: &str, yaml: &str) -> String {
-    env.write_home_file(name, yaml);
-    env.home().join(name).to_str().unwrap().to_string()
-}
 
 /// The environment's root (`home`'s parent): runtime dir `run/`, data `data/`.
 fn env_root(env: &TestEnv) -> PathBuf {
