@@ -38,7 +38,7 @@ enum Command {
     Play(commands::play::PlayArgs),
     /// List pods.
     Ps(commands::ps::PsArgs),
-    /// Show a pod's containers (state, exit codes, restarts) and events.
+    /// Show a pod's containers (state, exit codes, restarts, probes) and events.
     Describe(commands::describe::DescribeArgs),
     /// Print a container's output (stdout and stderr), joined into lines.
     Logs(commands::logs::LogsArgs),
