@@ -39,6 +39,7 @@ pub mod state;
 pub mod stop;
 pub mod supervisor;
 pub mod volumes;
+pub mod watchdog;
 
 use std::path::{Path, PathBuf};
 

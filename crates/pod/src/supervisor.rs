@@ -172,6 +172,8 @@ struct Supervisor {
     pid_namespace: Option<PodPidNamespace>,
     /// The network helper (slirp4netns or pasta); dropping it ends the helper.
     network: Option<crate::network::Helper>,
+    /// Ends the pod's processes if this process dies without stopping them.
+    watchdog: Option<crate::watchdog::Watchdog>,
     signals: OwnedFd,
     state: PodState,
     stopping: bool,
@@ -232,6 +234,8 @@ impl Supervisor {
             .map_err(|e| PodError::msg(format!("pod `{pod}`: {e}")))?;
         tracing::debug!("pod sandbox made");
         let network = crate::network::start_helper(&plan, network)?;
+        // Before any process of the pod that could outlive this one.
+        let watchdog = crate::watchdog::Watchdog::start()?;
         let pid_namespace = if plan.share_process_namespace {
             Some(
                 podrun_runtime::create_pod_pid_namespace()
@@ -303,6 +307,7 @@ impl Supervisor {
             runs,
             pid_namespace,
             network,
+            watchdog,
             signals,
             state,
             stopping: false,
@@ -548,6 +553,14 @@ impl Supervisor {
                 .iter()
                 .position(|r| r.state.state == "running" && r.state.pid == Some(pid))
             else {
+                if self
+                    .watchdog
+                    .as_ref()
+                    .is_some_and(|w| w.pid().as_raw() == pid)
+                {
+                    self.watchdog = None;
+                    eprintln!("warning: the pod's watchdog (pid {pid}) ended with status {code}");
+                }
                 if let Some(helper) = self.network.as_ref().filter(|n| n.pid() == pid) {
                     eprintln!(
                         "warning: {} (pid {pid}) ended with status {code}: the pod has lost its network to the outside",
@@ -729,6 +742,9 @@ impl Supervisor {
         }
         if let Err(e) = remove_tree(&self.plan.data_dir) {
             eprintln!("warning: {e}");
+        }
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.disarm();
         }
     }
 
