@@ -54,16 +54,29 @@ impl Credentials {
     /// Reads the credential files for the user described by `paths`; the first file that
     /// names a host wins, as in podman.
     pub fn load(paths: &Paths) -> Result<Self, ConfigError> {
+        let mut credentials = Credentials::default();
+        for file in Self::files(paths) {
+            credentials.add_file(&file)?;
+        }
+        Ok(credentials)
+    }
+
+    /// The files credentials are read from, in the order they are looked at (each may be
+    /// missing).
+    pub fn files(paths: &Paths) -> Vec<PathBuf> {
         let mut files = Vec::new();
         if let Some(runtime) = &paths.xdg_runtime_dir {
             files.push(runtime.join("containers/auth.json"));
         }
         files.push(paths.home.join(".docker/config.json"));
-        let mut credentials = Credentials::default();
-        for file in files {
-            credentials.add_file(&file)?;
-        }
-        Ok(credentials)
+        files
+    }
+
+    /// The registry hosts that have a credential, sorted.
+    pub fn hosts(&self) -> Vec<&str> {
+        let mut hosts: Vec<&str> = self.by_host.keys().map(String::as_str).collect();
+        hosts.sort_unstable();
+        hosts
     }
 
     fn add_file(&mut self, file: &Path) -> Result<(), ConfigError> {
@@ -163,6 +176,8 @@ mod tests {
         let local = creds.for_host("127.0.0.1:5859").unwrap();
         assert_eq!(local.username, "podman");
         assert!(creds.for_host("quay.io").is_none());
+        assert_eq!(creds.hosts(), ["127.0.0.1:5859", "docker.io"]);
+        assert_eq!(Credentials::files(&paths).len(), 2);
         assert!(!format!("{local:?}").contains("first"));
     }
 }

@@ -1,15 +1,18 @@
 //! podrun's configuration: where things live (XDG directories), the TOML configuration file,
-//! and registry credentials found in the files docker and podman write.
+//! registry credentials found in the files docker and podman write, and where each effective
+//! setting came from.
 
 mod credentials;
 mod file;
 mod paths;
 mod pull;
+mod sources;
 
 pub use credentials::{Credential, CredentialSource, Credentials};
 pub use file::{is_loopback_host, Config, Mirror, NetworkConfig, RegistryConfig};
 pub use paths::Paths;
 pub use pull::{parse_duration, parse_size, PullConfig, MAX_RETRY_DELAY, MIN_LAYER_LIMIT};
+pub use sources::{effective_settings, format_duration, format_size, Origin, Setting};
 
 /// Errors reading configuration. Each names the file it is about.
 #[derive(Debug, thiserror::Error)]

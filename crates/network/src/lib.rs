@@ -60,12 +60,12 @@ pub enum NetworkError {
     },
     #[error("invalid port mapping `{text}`: {reason} (expected [hostIP:]hostPort:containerPort[/tcp|/udp], e.g. 8080:80 or 127.0.0.1:5353:53/udp)")]
     BadPublish { text: String, reason: String },
-    #[error("{helper} is not installed (not found in PATH)\nhint: install it (sudo apt-get install {package}), or run the pod without a network: --network none")]
+    #[error("{helper} is not installed (not found in PATH)\nhint: install it (sudo apt-get install {package}), or run the pod without a network: --network none; run `podrun system check` for a full diagnosis")]
     HelperMissing {
         helper: &'static str,
         package: &'static str,
     },
-    #[error("{path} cannot be opened from the pod's user namespace: {source}{detail}\nhint: sudo chmod 0666 {path} (the mode most distributions ship), or run the pod without a network: --network none")]
+    #[error("{path} cannot be opened from the pod's user namespace: {source}{detail}\nhint: sudo chmod 0666 {path} (the mode most distributions ship), or run the pod without a network: --network none; run `podrun system check` for a full diagnosis")]
     TunUnusable {
         path: String,
         source: std::io::Error,

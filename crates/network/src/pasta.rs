@@ -73,7 +73,8 @@ pub fn find_binary() -> Result<PathBuf, NetworkError> {
     find_binary_in(&std::env::var_os("PATH").unwrap_or_default())
 }
 
-fn find_binary_in(path: &std::ffi::OsStr) -> Result<PathBuf, NetworkError> {
+/// The pasta binary in the directories of `path` (a PATH value).
+pub fn find_binary_in(path: &std::ffi::OsStr) -> Result<PathBuf, NetworkError> {
     crate::launch::find_in_path(HELPER, path).ok_or(NetworkError::HelperMissing {
         helper: HELPER,
         package: "passt",

@@ -78,7 +78,7 @@ pub fn find_binary() -> Result<PathBuf, NetworkError> {
 }
 
 /// The slirp4netns binary in the directories of `path` (a PATH value).
-fn find_binary_in(path: &std::ffi::OsStr) -> Result<PathBuf, NetworkError> {
+pub fn find_binary_in(path: &std::ffi::OsStr) -> Result<PathBuf, NetworkError> {
     crate::launch::find_in_path(HELPER, path).ok_or(NetworkError::HelperMissing {
         helper: HELPER,
         package: "slirp4netns",

@@ -31,13 +31,13 @@ pub enum UsernsError {
         path: String,
         source: std::io::Error,
     },
-    #[error("cannot create a user namespace: {0}\nhint: check that unprivileged user namespaces are enabled (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone)")]
+    #[error("cannot create a user namespace: {0}\nhint: check that unprivileged user namespaces are enabled (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone); run `podrun system check` for a full diagnosis")]
     Unshare(nix::Error),
     #[error(
-        "{tool} is not installed\nhint: install Debian's `uidmap` package (apt-get install uidmap)"
+        "{tool} is not installed\nhint: install Debian's `uidmap` package (apt-get install uidmap); run `podrun system check` for a full diagnosis"
     )]
     ToolMissing { tool: &'static str },
-    #[error("{tool} failed to write the id map for range(s) {ranges}: {message}\nhint: check the entries for this user in /etc/subuid and /etc/subgid, and that {tool} is setuid root")]
+    #[error("{tool} failed to write the id map for range(s) {ranges}: {message}\nhint: check the entries for this user in /etc/subuid and /etc/subgid, and that {tool} is setuid root; run `podrun system check` for a full diagnosis")]
     MapTool {
         tool: &'static str,
         ranges: String,

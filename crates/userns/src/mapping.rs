@@ -121,7 +121,7 @@ impl MappingPlan {
             MappingPlan::SingleId { .. } => Some(format!(
                 "user {} has no range in /etc/subuid or /etc/subgid: only one id is available, so files \
                  of other owners in images become root's and images that switch users may fail\n\
-                 hint: as root, run `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {}`",
+                 hint: as root, run `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {}`; run `podrun system check` for a full diagnosis",
                 user_name(nix::unistd::geteuid().as_raw()),
                 user_name(nix::unistd::geteuid().as_raw())
             )),
