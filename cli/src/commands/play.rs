@@ -299,7 +299,8 @@ fn start_pod(
     images: &BTreeMap<String, ImageRecord>,
     network: PodNetwork,
 ) -> anyhow::Result<()> {
-    let mut plan = podrun_pod::plan::build(pod, manifest, &context.store, images, dirs)?;
+    let mut plan =
+        podrun_pod::plan::build(pod, manifest, &context.store, images, dirs, &network.plan)?;
     podrun_pod::network::apply(&mut plan, network);
     let pod_name = display_name(&plan.namespace, &plan.name);
     std::fs::create_dir_all(&dirs.runtime_root)

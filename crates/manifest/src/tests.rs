@@ -1416,3 +1416,99 @@ spec:
         Some(420)
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The downward API, projected volumes, ports and pull secrets (issue 8)
+
+#[test]
+fn downward_api_fields_are_checked_per_use() {
+    let text = pod_with(
+        "    env:\n    - {name: A, valueFrom: {fieldRef: {fieldPath: status.podIP}}}\n    - {name: B, valueFrom: {fieldRef: {fieldPath: metadata.labels}}}\n    - {name: C, valueFrom: {fieldRef: {fieldPath: \"metadata.annotations['x']\", apiVersion: v2}}}\n    - {name: D, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}}\n    - {name: E, valueFrom: {resourceFieldRef: {resource: limits.gpu}}}\n    - {name: F, valueFrom: {resourceFieldRef: {resource: limits.cpu, divisor: 1Mi, containerName: nope}}}\n",
+        "  volumes:\n  - name: info\n    downwardAPI:\n      items:\n      - {path: labels, fieldRef: {fieldPath: metadata.labels}}\n      - {path: ip, fieldRef: {fieldPath: status.podIP}}\n      - {path: cpu, resourceFieldRef: {resource: limits.cpu}}\n      - {path: mem, resourceFieldRef: {resource: requests.memory, containerName: app}, mode: 0400}\n      - {path: both}\n",
+    );
+    let errors = errors(&text);
+    let expected = [
+        "spec.volumes[0].downwardAPI.items[1].fieldRef.fieldPath: Unsupported value: \"status.podIP\"",
+        "spec.volumes[0].downwardAPI.items[2].resourceFieldRef.containerName: Required value",
+        "spec.volumes[0].downwardAPI.items[4]: Required value: one of fieldRef and resourceFieldRef is required",
+        "spec.containers[0].env[1].valueFrom.fieldRef.fieldPath: Unsupported value: \"metadata.labels\"",
+        "spec.containers[0].env[2].valueFrom.fieldRef.apiVersion: Unsupported value: \"v2\"",
+        "spec.containers[0].env[4].valueFrom.resourceFieldRef.resource: Unsupported value: \"limits.gpu\"",
+        "spec.containers[0].env[5].valueFrom.resourceFieldRef.containerName: Not found: \"nope\"",
+        "spec.containers[0].env[5].valueFrom.resourceFieldRef.divisor: Unsupported value: \"1Mi\"",
+    ];
+    assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+    for (got, want) in errors.iter().zip(expected) {
+        assert!(got.contains(want), "{got}\nshould contain\n{want}");
+    }
+}
+
+#[test]
+fn downward_api_and_projected_volumes_load_without_warnings() {
+    let text = pod_with(
+        "    env:\n    - {name: MEM, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}}\n    - {name: IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}\n",
+        "  volumes:\n  - name: info\n    downwardAPI:\n      defaultMode: 0444\n      items:\n      - {path: labels, fieldRef: {fieldPath: metadata.labels}}\n      - {path: cpu, resourceFieldRef: {resource: limits.cpu, divisor: 1m, containerName: app}}\n  - name: all\n    projected:\n      defaultMode: 0440\n      sources:\n      - configMap: {name: cm, items: [{key: present, path: cm/present}]}\n      - secret: {name: sec}\n      - downwardAPI: {items: [{path: name, fieldRef: {fieldPath: metadata.name}, mode: 0400}]}\n",
+    ) + CM_AND_SECRET;
+    let m = load_strict(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+}
+
+#[test]
+fn projected_sources_needing_an_api_server_are_refused_by_name() {
+    let text = pod_with(
+        "",
+        "  volumes:\n  - name: token\n    projected:\n      sources:\n      - serviceAccountToken: {path: token, expirationSeconds: 3600}\n      - clusterTrustBundle: {path: ca.pem, signerName: example.com/x}\n",
+    );
+    let errors = errors(&text);
+    assert!(errors[0].contains("spec.volumes[0].projected.sources[0].serviceAccountToken: Forbidden: not supported by podrun"), "{errors:#?}");
+    assert!(
+        errors[1].contains("spec.volumes[0].projected.sources[1].clusterTrustBundle: Forbidden"),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn projected_paths_must_not_collide() {
+    let text = pod_with(
+        "",
+        "  volumes:\n  - name: all\n    projected:\n      sources:\n      - configMap: {name: cm, items: [{key: present, path: same}]}\n      - secret: {name: sec, items: [{key: present, path: same}]}\n      - configMap: {name: missing}\n",
+    ) + CM_AND_SECRET;
+    let errors = errors(&text);
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[0].contains("sources[1]: Invalid value: \"same\": conflicting duplicate paths"));
+    assert!(errors[1].contains("sources[2].configMap.name: Not found: \"missing\""));
+}
+
+#[test]
+fn file_modes_must_be_at_most_0777() {
+    assert_error_contains(
+        &pod_with("", "  volumes: [{name: d, downwardAPI: {defaultMode: 644, items: [{path: n, fieldRef: {fieldPath: metadata.name}}]}}]\n"),
+        &["spec.volumes[0].downwardAPI.defaultMode: Invalid value: 644: must be a number between 0 and 0777"],
+    );
+}
+
+#[test]
+fn port_names_and_host_ports_are_unique() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    image: busybox\n    ports:\n    - {name: http, containerPort: 80, hostPort: 8080}\n    - {name: http, containerPort: 81}\n    - {name: Web_1, containerPort: 82}\n  - name: b\n    image: busybox\n    ports:\n    - {containerPort: 90, hostPort: 8080}\n    - {containerPort: 91, hostPort: 8080, protocol: UDP}\n";
+    let errors = errors(text);
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(errors[0].contains("spec.containers[0].ports[1].name: Duplicate value: \"http\""));
+    assert!(errors[1].contains("spec.containers[0].ports[2].name: Invalid value: \"Web_1\""));
+    assert!(
+        errors[2].contains("spec.containers[1].ports[0].hostPort: Duplicate value: \"8080/TCP\"")
+    );
+}
+
+#[test]
+fn docker_config_secrets_need_their_key() {
+    let text = format!(
+        "{POD_NETWORK}---\napiVersion: v1\nkind: Secret\nmetadata: {{name: pull}}\ntype: kubernetes.io/dockerconfigjson\nstringData: {{other: x}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: pull2}}\ntype: kubernetes.io/dockerconfigjson\nstringData: {{.dockerconfigjson: 'not json'}}\n"
+    );
+    let errors = errors(&text);
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[0].contains("document 2: data[.dockerconfigjson]: Required value"));
+    assert!(errors[1].contains(
+        "document 3: data[.dockerconfigjson]: Invalid value: \"<secret contents redacted>\""
+    ));
+    assert!(!errors[1].contains("not json"), "the secret is not shown");
+}

@@ -5,7 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, Secret, Volume};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, DownwardAPIVolumeFile, ObjectFieldSelector, PodSpec,
+    ResourceFieldSelector, Secret, Volume,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::load::{Candidate, Diag, Kind};
@@ -114,6 +117,183 @@ fn unsupported_value(value: &str, supported: &[&str]) -> String {
     )
 }
 
+/// The `fieldPath`s of the downward API (Kubernetes' lists), for env variables and for
+/// volume files; both also take `metadata.labels['KEY']` and `metadata.annotations['KEY']`.
+const ENV_FIELD_PATHS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+];
+const VOLUME_FIELD_PATHS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "metadata.labels",
+    "metadata.annotations",
+];
+const RESOURCE_FIELDS: &[&str] = &[
+    "limits.cpu",
+    "limits.memory",
+    "limits.ephemeral-storage",
+    "requests.cpu",
+    "requests.memory",
+    "requests.ephemeral-storage",
+];
+const CPU_DIVISORS: &[&str] = &["1m", "1"];
+const BYTE_DIVISORS: &[&str] = &[
+    "1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei",
+];
+const MAX_FILE_MODE: i32 = 0o777;
+
+/// A downward API `fieldRef` at `path` (`env`: for an env variable, else a volume file).
+fn field_ref(diag: &mut Diag, doc: usize, path: &str, selector: &ObjectFieldSelector, env: bool) {
+    if let Some(version) = selector.api_version.as_deref() {
+        if !version.is_empty() && version != "v1" {
+            diag.error(
+                doc,
+                &format!("{path}.apiVersion"),
+                unsupported_value(version, &["v1"]),
+            );
+        }
+    }
+    let field = selector.field_path.as_str();
+    let keyed = ["metadata.labels['", "metadata.annotations['"]
+        .iter()
+        .find_map(|p| field.strip_prefix(p)?.strip_suffix("']"));
+    let list = if env {
+        ENV_FIELD_PATHS
+    } else {
+        VOLUME_FIELD_PATHS
+    };
+    if field.is_empty() {
+        diag.error(doc, &format!("{path}.fieldPath"), "Required value");
+    } else if let Some(key) = keyed {
+        if key.is_empty() || key.contains('\'') {
+            diag.error(
+                doc,
+                &format!("{path}.fieldPath"),
+                format_args!("Invalid value: {field:?}: not a label or annotation key"),
+            );
+        }
+    } else if !list.contains(&field) {
+        let mut supported = list.to_vec();
+        supported.extend(["metadata.labels['KEY']", "metadata.annotations['KEY']"]);
+        diag.error(
+            doc,
+            &format!("{path}.fieldPath"),
+            unsupported_value(field, &supported),
+        );
+    }
+}
+
+/// A downward API `resourceFieldRef` at `path`; `containers` are the pod's container names
+/// (`containerName` is required in volumes, optional in env).
+fn resource_field_ref(
+    diag: &mut Diag,
+    doc: usize,
+    path: &str,
+    selector: &ResourceFieldSelector,
+    containers: &BTreeSet<&str>,
+    env: bool,
+) {
+    match selector.container_name.as_deref().filter(|n| !n.is_empty()) {
+        None if !env => diag.error(doc, &format!("{path}.containerName"), "Required value"),
+        None => {}
+        Some(name) if !containers.contains(name) => diag.error(
+            doc,
+            &format!("{path}.containerName"),
+            format_args!("Not found: {name:?}: no container of that name in the pod"),
+        ),
+        Some(_) => {}
+    }
+    let resource = selector.resource.as_str();
+    if resource.is_empty() {
+        diag.error(doc, &format!("{path}.resource"), "Required value");
+        return;
+    }
+    if !RESOURCE_FIELDS.contains(&resource) {
+        diag.error(
+            doc,
+            &format!("{path}.resource"),
+            unsupported_value(resource, RESOURCE_FIELDS),
+        );
+        return;
+    }
+    if let Some(divisor) = selector.divisor.as_ref().map(|d| d.0.as_str()) {
+        let valid = if resource.ends_with(".cpu") {
+            CPU_DIVISORS
+        } else {
+            BYTE_DIVISORS
+        };
+        if !valid.contains(&divisor) && divisor != "0" {
+            diag.error(
+                doc,
+                &format!("{path}.divisor"),
+                unsupported_value(divisor, valid),
+            );
+        }
+    }
+}
+
+/// A file `mode` or `defaultMode` at `path`: 0 to 0777.
+fn file_mode(diag: &mut Diag, doc: usize, path: &str, mode: Option<i32>) {
+    if let Some(mode) = mode.filter(|m| !(0..=MAX_FILE_MODE).contains(m)) {
+        diag.error(
+            doc,
+            path,
+            format_args!(
+                "Invalid value: {mode}: must be a number between 0 and 0777 (octal), both inclusive"
+            ),
+        );
+    }
+}
+
+/// The items of a downwardAPI volume or projection.
+fn downward_items(
+    diag: &mut Diag,
+    doc: usize,
+    base: &str,
+    items: &[DownwardAPIVolumeFile],
+    containers: &BTreeSet<&str>,
+) {
+    for (j, item) in items.iter().enumerate() {
+        let item_path = format!("{base}.items[{j}]");
+        if item.path.is_empty() {
+            diag.error(doc, &format!("{item_path}.path"), "Required value");
+        } else if let Some(e) = relative_path_error(&item.path) {
+            diag.error(doc, &format!("{item_path}.path"), e);
+        }
+        file_mode(diag, doc, &format!("{item_path}.mode"), item.mode);
+        match (&item.field_ref, &item.resource_field_ref) {
+            (Some(f), None) => field_ref(diag, doc, &format!("{item_path}.fieldRef"), f, false),
+            (None, Some(r)) => resource_field_ref(
+                diag,
+                doc,
+                &format!("{item_path}.resourceFieldRef"),
+                r,
+                containers,
+                false,
+            ),
+            (Some(_), Some(_)) => diag.error(
+                doc,
+                &item_path,
+                "Invalid value: fieldRef and resourceFieldRef can not be specified simultaneously",
+            ),
+            (None, None) => diag.error(
+                doc,
+                &item_path,
+                "Required value: one of fieldRef and resourceFieldRef is required",
+            ),
+        }
+    }
+}
+
 /// `metadata.name` (required, an RFC 1123 subdomain; `generateName` is not supported) and
 /// `metadata.namespace` (an RFC 1123 label when set).
 pub(crate) fn object_name(diag: &mut Diag, doc: usize, kind: &str, meta: &ObjectMeta) {
@@ -164,8 +344,27 @@ pub(crate) fn config_map(diag: &mut Diag, doc: usize, cm: &ConfigMap) {
     }
 }
 
+/// The Secret type podrun reads for `imagePullSecrets`, and its one key.
+pub(crate) const DOCKER_CONFIG_JSON_TYPE: &str = "kubernetes.io/dockerconfigjson";
+pub(crate) const DOCKER_CONFIG_JSON_KEY: &str = ".dockerconfigjson";
+
 pub(crate) fn secret(diag: &mut Diag, doc: usize, secret: &Secret) {
     object_name(diag, doc, "Secret", &secret.metadata);
+    if secret.type_.as_deref() == Some(DOCKER_CONFIG_JSON_TYPE) {
+        let path = format!("data[{DOCKER_CONFIG_JSON_KEY}]");
+        match crate::secret_value(secret, DOCKER_CONFIG_JSON_KEY) {
+            None => diag.error(doc, &path, "Required value"),
+            Some(bytes) => {
+                if let Err(e) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                    diag.error(
+                        doc,
+                        &path,
+                        format_args!("Invalid value: \"<secret contents redacted>\": {e}"),
+                    );
+                }
+            }
+        }
+    }
     for key in secret.data.iter().flat_map(|d| d.keys()) {
         if let Some(e) = config_key_error(key) {
             diag.error(doc, &format!("data[{key}]"), e);
@@ -318,10 +517,16 @@ pub(crate) fn pod(
         }
     }
 
+    let all_containers: BTreeSet<&str> = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .map(|c| c.name.as_str())
+        .collect();
     let mut volume_names = BTreeSet::new();
     for (i, volume) in spec.volumes.iter().flatten().enumerate() {
         let path = format!("{prefix}.volumes[{i}]");
-        self::volume(diag, doc, &path, volume, &refs);
+        self::volume(diag, doc, &path, volume, &refs, &all_containers);
         if !volume.name.is_empty() && !volume_names.insert(volume.name.as_str()) {
             diag.error(
                 doc,
@@ -335,6 +540,7 @@ pub(crate) fn pod(
         diag.error(doc, &format!("{prefix}.containers"), "Required value");
     }
     let mut container_names = BTreeSet::new();
+    let mut host_ports: BTreeSet<(i32, String, String)> = BTreeSet::new();
     let all = spec
         .init_containers
         .iter()
@@ -348,7 +554,17 @@ pub(crate) fn pod(
                 .map(|(i, c)| (format!("{prefix}.containers[{i}]"), c, false)),
         );
     for (path, c, init) in all {
-        container(diag, doc, &path, c, init, &volume_names, &refs);
+        container(
+            diag,
+            doc,
+            &path,
+            c,
+            init,
+            &volume_names,
+            &refs,
+            &all_containers,
+        );
+        unique_host_ports(diag, doc, &path, c, &mut host_ports);
         if !c.name.is_empty() && !container_names.insert(c.name.as_str()) {
             diag.error(
                 doc,
@@ -381,7 +597,14 @@ fn restart_policy(diag: &mut Diag, doc: usize, kind: Kind, prefix: &str, spec: &
     }
 }
 
-fn volume(diag: &mut Diag, doc: usize, path: &str, volume: &Volume, refs: &Refs) {
+fn volume(
+    diag: &mut Diag,
+    doc: usize,
+    path: &str,
+    volume: &Volume,
+    refs: &Refs,
+    containers: &BTreeSet<&str>,
+) {
     if volume.name.is_empty() {
         diag.error(doc, &format!("{path}.name"), "Required value");
     } else if let Some(e) = dns_label_error(&volume.name) {
@@ -462,6 +685,173 @@ fn volume(diag: &mut Diag, doc: usize, path: &str, volume: &Volume, refs: &Refs)
             name,
             optional,
         );
+        file_mode(
+            diag,
+            doc,
+            &format!("{base}.defaultMode"),
+            secret.default_mode,
+        );
+    }
+    if let Some(cm) = &volume.config_map {
+        file_mode(
+            diag,
+            doc,
+            &format!("{path}.configMap.defaultMode"),
+            cm.default_mode,
+        );
+    }
+    if let Some(downward) = &volume.downward_api {
+        let base = format!("{path}.downwardAPI");
+        file_mode(
+            diag,
+            doc,
+            &format!("{base}.defaultMode"),
+            downward.default_mode,
+        );
+        downward_items(
+            diag,
+            doc,
+            &base,
+            downward.items.as_deref().unwrap_or_default(),
+            containers,
+        );
+    }
+    if let Some(projected) = &volume.projected {
+        projected_volume(
+            diag,
+            doc,
+            &format!("{path}.projected"),
+            projected,
+            refs,
+            containers,
+        );
+    }
+}
+
+/// A projected volume: configMap, secret and downwardAPI sources; the sources that need an
+/// API server are refused by name.
+fn projected_volume(
+    diag: &mut Diag,
+    doc: usize,
+    base: &str,
+    projected: &k8s_openapi::api::core::v1::ProjectedVolumeSource,
+    refs: &Refs,
+    containers: &BTreeSet<&str>,
+) {
+    file_mode(
+        diag,
+        doc,
+        &format!("{base}.defaultMode"),
+        projected.default_mode,
+    );
+    let mut paths: BTreeSet<String> = BTreeSet::new();
+    for (k, source) in projected.sources.iter().flatten().enumerate() {
+        let source_path = format!("{base}.sources[{k}]");
+        let refused = [
+            (
+                "serviceAccountToken",
+                source.service_account_token.is_some(),
+            ),
+            ("clusterTrustBundle", source.cluster_trust_bundle.is_some()),
+            ("podCertificate", source.pod_certificate.is_some()),
+        ];
+        for (name, _) in refused.iter().filter(|(_, set)| *set) {
+            diag.error(
+                doc,
+                &format!("{source_path}.{name}"),
+                "Forbidden: not supported by podrun: it is issued by a cluster's API server, which podrun does not have",
+            );
+        }
+        let count = [
+            source.config_map.is_some(),
+            source.secret.is_some(),
+            source.downward_api.is_some(),
+        ]
+        .iter()
+        .filter(|s| **s)
+        .count()
+            + refused.iter().filter(|(_, set)| *set).count();
+        if count > 1 {
+            diag.error(
+                doc,
+                &source_path,
+                "Forbidden: may not specify more than 1 volume type per source",
+            );
+        }
+        if count == 0 {
+            diag.error(
+                doc,
+                &source_path,
+                "Required value: must specify exactly 1 volume type",
+            );
+        }
+        let mut item_paths: Vec<&str> = Vec::new();
+        if let Some(cm) = &source.config_map {
+            let sub = format!("{source_path}.configMap");
+            let optional = cm.optional.unwrap_or(false);
+            let found = refs.check_object(
+                diag,
+                doc,
+                RefKind::ConfigMap,
+                &format!("{sub}.name"),
+                Some(&cm.name),
+                optional,
+            );
+            items(
+                diag,
+                doc,
+                &sub,
+                cm.items.as_deref(),
+                refs,
+                RefKind::ConfigMap,
+                found.then_some(cm.name.as_str()),
+                optional,
+            );
+            item_paths.extend(cm.items.iter().flatten().map(|i| i.path.as_str()));
+        }
+        if let Some(secret) = &source.secret {
+            let sub = format!("{source_path}.secret");
+            let optional = secret.optional.unwrap_or(false);
+            let found = refs.check_object(
+                diag,
+                doc,
+                RefKind::Secret,
+                &format!("{sub}.name"),
+                Some(&secret.name),
+                optional,
+            );
+            items(
+                diag,
+                doc,
+                &sub,
+                secret.items.as_deref(),
+                refs,
+                RefKind::Secret,
+                found.then_some(secret.name.as_str()),
+                optional,
+            );
+            item_paths.extend(secret.items.iter().flatten().map(|i| i.path.as_str()));
+        }
+        if let Some(downward) = &source.downward_api {
+            let items = downward.items.as_deref().unwrap_or_default();
+            downward_items(
+                diag,
+                doc,
+                &format!("{source_path}.downwardAPI"),
+                items,
+                containers,
+            );
+            item_paths.extend(items.iter().map(|i| i.path.as_str()));
+        }
+        for item_path in item_paths.into_iter().filter(|p| !p.is_empty()) {
+            if !paths.insert(item_path.to_string()) {
+                diag.error(
+                    doc,
+                    &source_path,
+                    format_args!("Invalid value: {item_path:?}: conflicting duplicate paths"),
+                );
+            }
+        }
     }
 }
 
@@ -502,6 +892,53 @@ fn items(
     }
 }
 
+/// A hostPort may be used once per protocol and host IP in the pod (Kubernetes' rule).
+fn unique_host_ports(
+    diag: &mut Diag,
+    doc: usize,
+    path: &str,
+    c: &Container,
+    seen: &mut BTreeSet<(i32, String, String)>,
+) {
+    for (j, port) in c.ports.iter().flatten().enumerate() {
+        let Some(host_port) = port.host_port.filter(|p| *p != 0) else {
+            continue;
+        };
+        let protocol = port.protocol.clone().unwrap_or_else(|| "TCP".into());
+        let host_ip = port.host_ip.clone().unwrap_or_default();
+        if !seen.insert((host_port, protocol.clone(), host_ip)) {
+            diag.error(
+                doc,
+                &format!("{path}.ports[{j}].hostPort"),
+                format_args!("Duplicate value: \"{host_port}/{protocol}\""),
+            );
+        }
+    }
+}
+
+/// Why `s` is not an IANA service name (a port's `name`), if it is not.
+fn port_name_error(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let why = if s.len() > 15 {
+        "must be no more than 15 characters"
+    } else if !b
+        .iter()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+    {
+        "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"
+    } else if !b.iter().any(|c| c.is_ascii_lowercase()) {
+        "must contain at least one letter (a-z)"
+    } else if s.contains("--") {
+        "must not contain consecutive hyphens"
+    } else if s.starts_with('-') || s.ends_with('-') {
+        "must not begin or end with a hyphen"
+    } else {
+        return None;
+    };
+    Some(format!("Invalid value: {s:?}: {why}"))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn container(
     diag: &mut Diag,
     doc: usize,
@@ -510,6 +947,7 @@ fn container(
     init: bool,
     volumes: &BTreeSet<&str>,
     refs: &Refs,
+    containers: &BTreeSet<&str>,
 ) {
     if c.name.is_empty() {
         diag.error(doc, &format!("{path}.name"), "Required value");
@@ -540,8 +978,20 @@ fn container(
         }
     }
 
+    let mut port_names = BTreeSet::new();
     for (j, port) in c.ports.iter().flatten().enumerate() {
         let port_path = format!("{path}.ports[{j}]");
+        if let Some(name) = port.name.as_deref().filter(|n| !n.is_empty()) {
+            if let Some(e) = port_name_error(name) {
+                diag.error(doc, &format!("{port_path}.name"), e);
+            } else if !port_names.insert(name) {
+                diag.error(
+                    doc,
+                    &format!("{port_path}.name"),
+                    format_args!("Duplicate value: {name:?}"),
+                );
+            }
+        }
         if !(1..=65535).contains(&port.container_port) {
             diag.error(
                 doc,
@@ -593,6 +1043,25 @@ fn container(
                 doc,
                 &format!("{env_path}.valueFrom"),
                 "Invalid value: \"\": may not be specified when `value` is not empty",
+            );
+        }
+        if let Some(f) = &from.field_ref {
+            field_ref(
+                diag,
+                doc,
+                &format!("{env_path}.valueFrom.fieldRef"),
+                f,
+                true,
+            );
+        }
+        if let Some(r) = &from.resource_field_ref {
+            resource_field_ref(
+                diag,
+                doc,
+                &format!("{env_path}.valueFrom.resourceFieldRef"),
+                r,
+                containers,
+                true,
             );
         }
         if let Some(sel) = &from.config_map_key_ref {

@@ -33,6 +33,7 @@ mod footprint;
 pub mod lifecycle;
 pub mod logs;
 pub mod network;
+pub mod node;
 pub mod plan;
 pub mod probe;
 pub mod state;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use podrun_manifest::k8s_openapi::api::core::v1::Container;
 use podrun_manifest::{Manifest, PodManifest};
-use podrun_process::{ImageFiles, Objects, PodFields};
+use podrun_process::{ImageFiles, Objects};
 use podrun_store::{Digest, ImageRecord, Store};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,11 @@ pub struct Plan {
     pub namespace: String,
     pub name: String,
     pub uid: String,
+    /// `metadata.labels` and `metadata.annotations`, for `describe` and `ps -o json`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
     pub hostname: String,
     pub share_process_namespace: bool,
     /// `Always`, `OnFailure` or `Never`.
@@ -193,12 +198,15 @@ pub fn new_uid() -> String {
 
 /// Works out the plan of `pod`. `images` gives the store record of every image the pod's
 /// containers name (as written in the manifest); they must all be in the store.
+/// `network` is the pod's network (see [`crate::network::plan`]), for the pod IP the
+/// downward API reports.
 pub fn build(
     pod: &PodManifest,
     manifest: &Manifest,
     store: &Store,
     images: &BTreeMap<String, ImageRecord>,
     dirs: &PodDirs,
+    network: &podrun_network::NetworkPlan,
 ) -> Result<Plan, PodError> {
     let name = pod.name().to_string();
     let namespace = pod.namespace().to_string();
@@ -221,21 +229,14 @@ pub fn build(
         data_dir: &data_dir,
         runtime_dir: &runtime_dir,
     };
+    let fields = crate::node::pod_fields(&uid, network.backend, &dirs.data_root);
     let volumes = crate::volumes::plan(
-        spec,
+        &pod.pod,
         manifest,
+        &fields,
         &volume_dirs,
         &format!("{}: {who}", pod.source),
     )?;
-    let fields = PodFields {
-        uid: uid.clone(),
-        pod_ip: "127.0.0.1".into(),
-        host_ip: "127.0.0.1".into(),
-        node_name: nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_else(|| "localhost".into()),
-    };
     let objects = ManifestObjects(manifest);
     let mut containers = Vec::new();
     let mut init_containers = Vec::new();
@@ -332,6 +333,8 @@ pub fn build(
         namespace,
         name,
         uid,
+        labels: pod.pod.metadata.labels.clone().unwrap_or_default(),
+        annotations: pod.pod.metadata.annotations.clone().unwrap_or_default(),
         share_process_namespace: spec.share_process_namespace == Some(true),
         restart_policy: spec
             .restart_policy

@@ -4,13 +4,15 @@
 //! | volume | where it lives | removed with the pod |
 //! |---|---|---|
 //! | emptyDir | `data_dir/volumes/<name>/` (a tmpfs there for `medium: Memory`) | yes |
-//! | configMap | `data_dir/volumes/<name>/`, files written by the supervisor | yes |
-//! | secret | `runtime_dir/volumes/<name>/` (XDG_RUNTIME_DIR is a tmpfs: secrets stay off disk, as the kubelet keeps them) | yes |
+//! | configMap, downwardAPI | `data_dir/volumes/<name>/`, files written by the supervisor | yes |
+//! | secret, projected | `runtime_dir/volumes/<name>/` (XDG_RUNTIME_DIR is a tmpfs: secrets stay off disk, as the kubelet keeps them) | yes |
 //! | hostPath | the host path itself | no |
 //!
-//! configMap and secret volumes are mounted read-only, as the kubelet does. Their files are
-//! plain files (the kubelet's `..data` symlink farm exists for atomic updates, which a pod
-//! played from a file never gets).
+//! configMap, secret, downwardAPI and projected volumes are mounted read-only, as the kubelet
+//! does. Their files are plain files (the kubelet's `..data` symlink farm exists for atomic
+//! updates, which a pod played from a file never gets). A projected volume joins configMap,
+//! secret and downwardAPI sources in one directory; its serviceAccountToken,
+//! clusterTrustBundle and podCertificate sources need an API server and are refused.
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -19,9 +21,13 @@ use std::path::{Component, Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::Mode;
-use podrun_manifest::k8s_openapi::api::core::v1::{KeyToPath, PodSpec, Volume};
+use podrun_manifest::k8s_openapi::api::core::v1::{
+    DownwardAPIVolumeFile, KeyToPath, Pod, ProjectedVolumeSource, Volume,
+};
 use podrun_manifest::k8s_openapi::ByteString;
 use podrun_manifest::Manifest;
+use podrun_process::env::{field_value, resource_value, FieldUse};
+use podrun_process::PodFields;
 use serde::{Deserialize, Serialize};
 
 use crate::PodError;
@@ -95,15 +101,18 @@ pub struct VolumeDirs<'a> {
     pub runtime_dir: &'a Path,
 }
 
-/// Plans the volumes of `spec`. `context` starts error messages (file and pod).
+/// Plans the volumes of `pod`. `fields` are the pod's runtime fields for downwardAPI files;
+/// `context` starts error messages (file and pod).
 pub fn plan(
-    spec: &PodSpec,
+    pod: &Pod,
     manifest: &Manifest,
+    fields: &PodFields,
     dirs: &VolumeDirs,
     context: &str,
 ) -> Result<PodVolumes, PodError> {
     let mut volumes = PodVolumes::default();
-    for (i, volume) in spec.volumes.iter().flatten().enumerate() {
+    let spec_volumes = pod.spec.iter().flat_map(|s| s.volumes.iter().flatten());
+    for (i, volume) in spec_volumes.enumerate() {
         let field = format!("spec.volumes[{i}]");
         let error = |text: String| PodError::msg(format!("{context}: {field}{text}"));
         if let Some(empty_dir) = &volume.empty_dir {
@@ -128,13 +137,16 @@ pub fn plan(
             });
         } else if let Some(cm) = &volume.config_map {
             let entries = manifest.config_map_entries(&cm.name);
-            let files = volume_files(
-                entries.as_ref(),
-                cm.items.as_deref(),
-                cm.default_mode,
-                cm.optional == Some(true),
-            )
-            .map_err(|e| error(format!(".configMap: ConfigMap `{}`: {e}", cm.name)))?;
+            let files = file_mode(cm.default_mode, "defaultMode")
+                .and_then(|mode| {
+                    volume_files(
+                        entries.as_ref(),
+                        cm.items.as_deref(),
+                        mode,
+                        cm.optional == Some(true),
+                    )
+                })
+                .map_err(|e| error(format!(".configMap: ConfigMap `{}`: {e}", cm.name)))?;
             volumes.files.push(FileVolume {
                 name: volume.name.clone(),
                 dir: dirs.data_dir.join("volumes").join(&volume.name),
@@ -143,13 +155,35 @@ pub fn plan(
         } else if let Some(secret) = &volume.secret {
             let name = secret.secret_name.clone().unwrap_or_default();
             let entries = manifest.secret_entries(&name);
-            let files = volume_files(
-                entries.as_ref(),
-                secret.items.as_deref(),
-                secret.default_mode,
-                secret.optional == Some(true),
-            )
-            .map_err(|e| error(format!(".secret: Secret `{name}`: {e}")))?;
+            let files = file_mode(secret.default_mode, "defaultMode")
+                .and_then(|mode| {
+                    volume_files(
+                        entries.as_ref(),
+                        secret.items.as_deref(),
+                        mode,
+                        secret.optional == Some(true),
+                    )
+                })
+                .map_err(|e| error(format!(".secret: Secret `{name}`: {e}")))?;
+            volumes.files.push(FileVolume {
+                name: volume.name.clone(),
+                dir: dirs.runtime_dir.join("volumes").join(&volume.name),
+                files,
+            });
+        } else if let Some(downward) = &volume.downward_api {
+            let files = file_mode(downward.default_mode, "defaultMode")
+                .and_then(|mode| {
+                    downward_files(pod, fields, downward.items.as_deref().unwrap_or(&[]), mode)
+                })
+                .map_err(|e| error(format!(".downwardAPI.{e}")))?;
+            volumes.files.push(FileVolume {
+                name: volume.name.clone(),
+                dir: dirs.data_dir.join("volumes").join(&volume.name),
+                files,
+            });
+        } else if let Some(projected) = &volume.projected {
+            let files = projected_files(pod, manifest, fields, projected)
+                .map_err(|e| error(format!(".projected.{e}")))?;
             volumes.files.push(FileVolume {
                 name: volume.name.clone(),
                 dir: dirs.runtime_dir.join("volumes").join(&volume.name),
@@ -157,7 +191,7 @@ pub fn plan(
             });
         } else {
             return Err(error(format!(
-                ": volume `{}`: only emptyDir, hostPath, configMap and secret volumes are supported",
+                ": volume `{}`: only emptyDir, hostPath, configMap, secret, downwardAPI and projected volumes are supported",
                 volume.name
             )));
         }
@@ -188,14 +222,13 @@ fn memory_volume(
     })
 }
 
-/// The files of a configMap or secret volume: every key, or just `items`.
+/// The files of a configMap or secret volume (or projection): every key, or just `items`.
 fn volume_files(
     entries: Option<&BTreeMap<String, Vec<u8>>>,
     items: Option<&[KeyToPath]>,
-    default_mode: Option<i32>,
+    default_mode: u32,
     optional: bool,
 ) -> Result<Vec<VolumeFile>, String> {
-    let default_mode = file_mode(default_mode, "defaultMode")?.unwrap_or(DEFAULT_FILE_MODE);
     let Some(entries) = entries else {
         // A missing optional object gives an empty volume, as in Kubernetes.
         return if optional {
@@ -230,15 +263,141 @@ fn volume_files(
         }
         files.push(VolumeFile {
             path: item.path.clone(),
-            mode: file_mode(item.mode, &format!("items[{j}].mode"))?.unwrap_or(default_mode),
+            mode: optional_file_mode(item.mode, &format!("items[{j}].mode"))?
+                .unwrap_or(default_mode),
             data: ByteString(data.clone()),
         });
     }
     Ok(files)
 }
 
+/// The files of a downwardAPI volume (or projection): one per item, from a pod field or a
+/// container's resource.
+fn downward_files(
+    pod: &Pod,
+    fields: &PodFields,
+    items: &[DownwardAPIVolumeFile],
+    default_mode: u32,
+) -> Result<Vec<VolumeFile>, String> {
+    let mut files = Vec::new();
+    for (j, item) in items.iter().enumerate() {
+        let field = format!("items[{j}]");
+        check_relative(&item.path).map_err(|e| format!("{field}.path: {e}"))?;
+        if item.user.is_some() {
+            return Err(format!(
+                "{field}.user: per-file owners are not supported (files belong to root)"
+            ));
+        }
+        let data = match (&item.field_ref, &item.resource_field_ref) {
+            (Some(selector), None) => {
+                field_value(pod, fields, &selector.field_path, FieldUse::Volume)
+                    .map_err(|e| format!("{field}.fieldRef.fieldPath: {e}"))?
+            }
+            (None, Some(selector)) => {
+                // In a volume the container must be named (Kubernetes' rule).
+                let name = selector.container_name.as_deref().unwrap_or_default();
+                let container = pod
+                    .spec
+                    .iter()
+                    .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
+                    .find(|c| c.name == name && !name.is_empty())
+                    .ok_or_else(|| {
+                        format!("{field}.resourceFieldRef.containerName: Required value: the name of a container of the pod")
+                    })?;
+                resource_value(pod, container, selector, &fields.node)
+                    .map_err(|e| format!("{field}.resourceFieldRef.{e}"))?
+            }
+            _ => {
+                return Err(format!(
+                "{field}: Invalid value: exactly one of fieldRef and resourceFieldRef is required"
+            ))
+            }
+        };
+        files.push(VolumeFile {
+            path: item.path.clone(),
+            mode: optional_file_mode(item.mode, &format!("{field}.mode"))?.unwrap_or(default_mode),
+            data: ByteString(data.into_bytes()),
+        });
+    }
+    Ok(files)
+}
+
+/// The files of a projected volume: its configMap, secret and downwardAPI sources, in order,
+/// with the volume's `defaultMode`; two sources may not write the same path.
+fn projected_files(
+    pod: &Pod,
+    manifest: &Manifest,
+    fields: &PodFields,
+    projected: &ProjectedVolumeSource,
+) -> Result<Vec<VolumeFile>, String> {
+    let default_mode = file_mode(projected.default_mode, "defaultMode")?;
+    let mut files: Vec<VolumeFile> = Vec::new();
+    for (k, source) in projected.sources.iter().flatten().enumerate() {
+        let field = format!("sources[{k}]");
+        let refused = [
+            (
+                "serviceAccountToken",
+                source.service_account_token.is_some(),
+            ),
+            ("clusterTrustBundle", source.cluster_trust_bundle.is_some()),
+            ("podCertificate", source.pod_certificate.is_some()),
+        ];
+        if let Some((name, _)) = refused.iter().find(|(_, set)| *set) {
+            return Err(format!(
+                "{field}.{name}: not supported: podrun has no API server to issue it"
+            ));
+        }
+        let found = if let Some(cm) = &source.config_map {
+            let entries = manifest.config_map_entries(&cm.name);
+            volume_files(
+                entries.as_ref(),
+                cm.items.as_deref(),
+                default_mode,
+                cm.optional == Some(true),
+            )
+            .map_err(|e| format!("{field}.configMap: ConfigMap `{}`: {e}", cm.name))?
+        } else if let Some(secret) = &source.secret {
+            let entries = manifest.secret_entries(&secret.name);
+            volume_files(
+                entries.as_ref(),
+                secret.items.as_deref(),
+                default_mode,
+                secret.optional == Some(true),
+            )
+            .map_err(|e| format!("{field}.secret: Secret `{}`: {e}", secret.name))?
+        } else if let Some(downward) = &source.downward_api {
+            downward_files(
+                pod,
+                fields,
+                downward.items.as_deref().unwrap_or(&[]),
+                default_mode,
+            )
+            .map_err(|e| format!("{field}.downwardAPI.{e}"))?
+        } else {
+            return Err(format!(
+                "{field}: Required value: a configMap, secret or downwardAPI source"
+            ));
+        };
+        for file in found {
+            if files.iter().any(|f| f.path == file.path) {
+                return Err(format!(
+                    "{field}: Invalid value: {:?}: conflicting duplicate paths",
+                    file.path
+                ));
+            }
+            files.push(file);
+        }
+    }
+    Ok(files)
+}
+
+/// A `defaultMode` from the manifest, or Kubernetes' default 0644.
+fn file_mode(mode: Option<i32>, field: &str) -> Result<u32, String> {
+    Ok(optional_file_mode(mode, field)?.unwrap_or(DEFAULT_FILE_MODE))
+}
+
 /// A file mode from the manifest: 0 to 0777 (Kubernetes' rule).
-fn file_mode(mode: Option<i32>, field: &str) -> Result<Option<u32>, String> {
+fn optional_file_mode(mode: Option<i32>, field: &str) -> Result<Option<u32>, String> {
     match mode {
         None => Ok(None),
         Some(m) if (0..=0o777).contains(&m) => Ok(Some(m as u32)),
@@ -591,7 +750,7 @@ mod tests {
             ("b".to_string(), b"2".to_vec()),
         ]
         .into();
-        let all = volume_files(Some(&entries), None, None, false).unwrap();
+        let all = volume_files(Some(&entries), None, 0o644, false).unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].mode, 0o644);
         let items = [KeyToPath {
@@ -600,15 +759,117 @@ mod tests {
             mode: Some(0o400),
             ..Default::default()
         }];
-        let some = volume_files(Some(&entries), Some(&items), Some(0o600), false).unwrap();
+        let some = volume_files(Some(&entries), Some(&items), 0o600, false).unwrap();
         assert_eq!(some.len(), 1);
         assert_eq!((some[0].path.as_str(), some[0].mode), ("conf/b.txt", 0o400));
-        assert!(volume_files(None, None, None, false)
+        assert!(volume_files(None, None, 0o644, false)
             .unwrap_err()
             .contains("not found"));
-        assert!(volume_files(None, None, None, true).unwrap().is_empty());
-        assert!(volume_files(Some(&entries), None, Some(644), false)
+        assert!(volume_files(None, None, 0o644, true).unwrap().is_empty());
+        assert!(file_mode(Some(644), "defaultMode")
             .unwrap_err()
             .contains("not a file mode"));
+    }
+
+    fn loaded(text: &str) -> Manifest {
+        podrun_manifest::load_str("t.yaml", text, &Default::default()).unwrap()
+    }
+
+    const DOWNWARD: &str = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cm}
+data: {a: "1", b: "2"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: sec}
+stringData: {token: t0ken}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: info
+  labels: {app: web, tier: front}
+spec:
+  containers:
+  - name: app
+    image: busybox
+    resources: {limits: {memory: 64Mi}}
+  volumes:
+  - name: podinfo
+    downwardAPI:
+      defaultMode: 0440
+      items:
+      - {path: labels, fieldRef: {fieldPath: metadata.labels}}
+      - {path: mem, resourceFieldRef: {containerName: app, resource: limits.memory, divisor: 1Mi}, mode: 0400}
+  - name: all
+    projected:
+      defaultMode: 0444
+      sources:
+      - configMap: {name: cm, items: [{key: b, path: conf/b, mode: 0600}]}
+      - secret: {name: sec}
+      - downwardAPI: {items: [{path: name, fieldRef: {fieldPath: metadata.name}}]}
+"#;
+
+    #[test]
+    fn downward_api_and_projected_files() {
+        let manifest = loaded(DOWNWARD);
+        let pod = &manifest.pods[0].pod;
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = VolumeDirs {
+            data_dir: &dir.path().join("data"),
+            runtime_dir: &dir.path().join("run"),
+        };
+        let fields = PodFields::default();
+        let volumes = plan(pod, &manifest, &fields, &dirs, "t").unwrap();
+        let files = |name: &str| -> Vec<(String, u32, String)> {
+            let volume = volumes.files.iter().find(|v| v.name == name).unwrap();
+            volume
+                .files
+                .iter()
+                .map(|f| {
+                    (
+                        f.path.clone(),
+                        f.mode,
+                        String::from_utf8(f.data.0.clone()).unwrap(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            files("podinfo"),
+            [
+                (
+                    "labels".to_string(),
+                    0o440,
+                    "app=\"web\"\ntier=\"front\"".to_string()
+                ),
+                ("mem".to_string(), 0o400, "64".to_string()),
+            ]
+        );
+        assert_eq!(
+            files("all"),
+            [
+                ("conf/b".to_string(), 0o600, "2".to_string()),
+                ("token".to_string(), 0o444, "t0ken".to_string()),
+                ("name".to_string(), 0o444, "info".to_string()),
+            ]
+        );
+        let all = volumes.files.iter().find(|v| v.name == "all").unwrap();
+        assert!(
+            all.dir.starts_with(dir.path().join("run")),
+            "projected volumes may hold secrets: tmpfs"
+        );
+
+        let refused = DOWNWARD.replace(
+            "- secret: {name: sec}",
+            "- serviceAccountToken: {path: token}",
+        );
+        let manifest = podrun_manifest::load_str("t.yaml", &refused, &Default::default());
+        assert!(manifest
+            .unwrap_err()
+            .to_string()
+            .contains("serviceAccountToken: Forbidden"));
     }
 }

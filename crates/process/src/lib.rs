@@ -13,12 +13,14 @@
 pub mod command;
 pub mod env;
 pub mod expand;
+pub mod quantity;
 pub mod user;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 use oci_spec::image::Config as ImageConfig;
 
-pub use env::{Objects, PodFields};
+pub use env::{FieldUse, NodeResources, Objects, PodFields};
+pub use quantity::Quantity;
 pub use user::{ImageFiles, User};
 
 /// The process to start for one container.
