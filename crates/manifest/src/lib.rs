@@ -112,6 +112,52 @@ impl Manifest {
         secret_value(self.secrets.get(name)?, key)
     }
 
+    /// The registry logins of `pod`'s `imagePullSecrets`: the `auths` entries of its Secrets
+    /// of type `kubernetes.io/dockerconfigjson` (a docker `config.json`), by registry; the
+    /// first Secret that names a registry wins. Secrets missing from the file or of another
+    /// type were reported as warnings by the loader, and give nothing here.
+    pub fn pull_secret_auths(&self, pod: &PodManifest) -> BTreeMap<String, serde_json::Value> {
+        let mut auths = BTreeMap::new();
+        let names = pod
+            .pod
+            .spec
+            .iter()
+            .flat_map(|s| s.image_pull_secrets.iter().flatten());
+        for reference in names {
+            let Some(secret) = self.secrets.get(&reference.name) else {
+                continue;
+            };
+            if secret.type_.as_deref() != Some(validate::DOCKER_CONFIG_JSON_TYPE) {
+                continue;
+            }
+            let config = secret_value(secret, validate::DOCKER_CONFIG_JSON_KEY)
+                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+            let entries = config
+                .as_ref()
+                .and_then(|c| c.get("auths"))
+                .and_then(|a| a.as_object());
+            for (registry, entry) in entries.into_iter().flatten() {
+                auths
+                    .entry(registry.clone())
+                    .or_insert_with(|| entry.clone());
+            }
+        }
+        auths
+    }
+
+    /// The `data` of ConfigMap `name`, sorted: what env and envFrom read (the kubelet does not
+    /// put `binaryData` in the environment).
+    pub fn config_map_data(&self, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
+        let cm = self.config_maps.get(name)?;
+        Some(
+            cm.data
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
+                .collect(),
+        )
+    }
+
     /// All keys of ConfigMap `name` with their values (`data` and `binaryData`), sorted.
     pub fn config_map_entries(&self, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
         let cm = self.config_maps.get(name)?;

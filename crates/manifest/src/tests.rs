@@ -1512,3 +1512,40 @@ fn docker_config_secrets_need_their_key() {
     ));
     assert!(!errors[1].contains("not json"), "the secret is not shown");
 }
+
+#[test]
+fn env_reads_config_map_data_not_binary_data() {
+    let text = pod_with(
+        "    env:\n    - {name: B, valueFrom: {configMapKeyRef: {name: bin, key: blob}}}\n    - {name: 'bad\u{e9}', value: x}\n    - {name: 'ok name.1', value: x}\n",
+        "",
+    ) + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: bin}\nbinaryData: {blob: aGVsbG8=}\n";
+    let errors = errors(&text);
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[0].contains(
+        "env[0].valueFrom.configMapKeyRef.key: Invalid value: \"blob\": the key is in binaryData"
+    ));
+    assert!(errors[1].contains("env[1].name: Invalid value: \"badé\": a valid environment variable name must consist only of printable ASCII"));
+}
+
+#[test]
+fn image_pull_secrets_give_the_pods_registry_logins() {
+    let text = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  imagePullSecrets: [{{name: regcred}}, {{name: other}}, {{name: opaque}}, {{name: missing}}]\n  containers: [{{name: a, image: busybox}}]\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: regcred}}\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{{\"auths\": {{\"127.0.0.1:5859\": {{\"auth\": \"dTpw\"}}}}}}'\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: other}}\ntype: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: {}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: opaque}}\nstringData: {{a: b}}\n",
+        "eyJhdXRocyI6IHsiMTI3LjAuMC4xOjU4NTkiOiB7ImF1dGgiOiAiYjNSb1pYSTZlQT09In0sICJyZWcuZXhhbXBsZSI6IHsiYXV0aCI6ICJlRHA1In19fQ=="
+    );
+    let m = ok(&text);
+    assert_eq!(m.warnings.len(), 2, "{:#?}", m.warnings);
+    assert!(
+        m.warnings[0].contains("imagePullSecrets[2].name: Secret \"opaque\" is of type \"Opaque\"")
+    );
+    assert!(
+        m.warnings[1].contains("imagePullSecrets[3].name: Secret \"missing\" is not in pod.yaml")
+    );
+    let auths = m.pull_secret_auths(&m.pods[0]);
+    assert_eq!(auths.len(), 2);
+    assert_eq!(
+        auths["127.0.0.1:5859"]["auth"], "dTpw",
+        "the first Secret wins"
+    );
+    assert_eq!(auths["reg.example"]["auth"], "eDp5");
+}

@@ -413,6 +413,14 @@ impl Refs<'_> {
         }
     }
 
+    /// Whether ConfigMap `name` has `key` in `binaryData` but not in `data`.
+    fn only_binary(&self, name: &str, key: &str) -> bool {
+        self.config_maps.get(name).is_some_and(|cm| {
+            cm.binary_data.as_ref().is_some_and(|d| d.contains_key(key))
+                && !cm.data.as_ref().is_some_and(|d| d.contains_key(key))
+        })
+    }
+
     fn exists(&self, kind: RefKind, name: &str) -> bool {
         match kind {
             RefKind::ConfigMap => self.config_maps.contains_key(name),
@@ -517,6 +525,7 @@ pub(crate) fn pod(
         }
     }
 
+    image_pull_secrets(diag, doc, prefix, spec, secrets);
     let all_containers: BTreeSet<&str> = spec
         .containers
         .iter()
@@ -571,6 +580,46 @@ pub(crate) fn pod(
                 &format!("{path}.name"),
                 format_args!("Duplicate value: {:?}", c.name),
             );
+        }
+    }
+}
+
+/// `imagePullSecrets` name Secrets of the same file, of type kubernetes.io/dockerconfigjson.
+/// As on a cluster, one that cannot be used is no error: the pull goes on without it, so
+/// this warns.
+fn image_pull_secrets(
+    diag: &mut Diag,
+    doc: usize,
+    prefix: &str,
+    spec: &PodSpec,
+    secrets: &BTreeMap<String, Secret>,
+) {
+    for (i, reference) in spec.image_pull_secrets.iter().flatten().enumerate() {
+        let path = format!("{prefix}.imagePullSecrets[{i}].name");
+        let name = reference.name.as_str();
+        if name.is_empty() {
+            diag.error(doc, &path, "Required value");
+            continue;
+        }
+        let file = diag.file;
+        match secrets.get(name) {
+            None => diag.warn(
+                doc,
+                &path,
+                format_args!(
+                    "Secret {name:?} is not in {file}; images are pulled with your registry logins only"
+                ),
+            ),
+            Some(secret) if secret.type_.as_deref() != Some(DOCKER_CONFIG_JSON_TYPE) => diag
+                .warn(
+                    doc,
+                    &path,
+                    format_args!(
+                        "Secret {name:?} is of type {:?}, not {DOCKER_CONFIG_JSON_TYPE:?}; it is not used for pulls",
+                        secret.type_.as_deref().unwrap_or("Opaque")
+                    ),
+                ),
+            Some(_) => {}
         }
     }
 }
@@ -1028,11 +1077,18 @@ fn container(
         let env_path = format!("{path}.env[{j}]");
         if env.name.is_empty() {
             diag.error(doc, &format!("{env_path}.name"), "Required value");
-        } else if env.name.contains('=') {
+        } else if !env
+            .name
+            .chars()
+            .all(|c| (c.is_ascii_graphic() || c == ' ') && c != '=')
+        {
             diag.error(
                 doc,
                 &format!("{env_path}.name"),
-                format_args!("Invalid value: {:?}: must not contain '='", env.name),
+                format_args!(
+                    "Invalid value: {:?}: a valid environment variable name must consist only of printable ASCII characters other than '='",
+                    env.name
+                ),
             );
         }
         let Some(from) = &env.value_from else {
@@ -1084,6 +1140,16 @@ fn container(
                     &sel.key,
                     optional,
                 );
+                if refs.only_binary(&sel.name, &sel.key) && !optional {
+                    diag.error(
+                        doc,
+                        &format!("{base}.key"),
+                        format_args!(
+                            "Invalid value: {:?}: the key is in binaryData, which the environment cannot hold (only data is read, as by the kubelet)",
+                            sel.key
+                        ),
+                    );
+                }
             }
         }
         if let Some(sel) = &from.secret_key_ref {

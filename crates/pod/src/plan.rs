@@ -154,7 +154,7 @@ struct ManifestObjects<'a>(&'a Manifest);
 
 impl Objects for ManifestObjects<'_> {
     fn config_map(&self, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
-        self.0.config_map_entries(name)
+        self.0.config_map_data(name)
     }
     fn secret(&self, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
         self.0.secret_entries(name)

@@ -11,7 +11,7 @@ use crate::ProcessError;
 
 /// The ConfigMaps and Secrets a pod may read (those of the same YAML file).
 pub trait Objects {
-    /// A ConfigMap's `data` and `binaryData`, by name.
+    /// A ConfigMap's `data`, by name (`binaryData` is for volumes only, as in the kubelet).
     fn config_map(&self, name: &str) -> Option<BTreeMap<String, Vec<u8>>>;
     /// A Secret's decoded `data` and `stringData`, by name.
     fn secret(&self, name: &str) -> Option<BTreeMap<String, Vec<u8>>>;
@@ -426,12 +426,15 @@ pub fn merge(image_env: &[String], pod_env: &[(String, String)]) -> Vec<String> 
         .collect()
 }
 
-/// Kubernetes' rule for environment variable names (C_IDENTIFIER-ish, relaxed since 1.30:
-/// any printable ASCII but `=`, not starting with a digit).
+/// Kubernetes' rule for environment variable names since the relaxed validation (GA and
+/// always on in the Kubernetes this follows): printable ASCII but `=`. The kubelet skips
+/// `envFrom` keys that break it; every valid ConfigMap or Secret key passes.
 fn is_env_name(name: &str) -> bool {
+    // Go's unicode.IsPrint, as Kubernetes uses it, counts the ASCII space as printable.
     !name.is_empty()
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_graphic() && c != '=')
+        && name
+            .chars()
+            .all(|c| (c.is_ascii_graphic() || c == ' ') && c != '=')
 }
 
 fn field_error(container: &str, field: String, message: String) -> ProcessError {
@@ -458,7 +461,7 @@ mod tests {
             (name == "cfg").then(|| {
                 BTreeMap::from([
                     ("MODE".to_string(), b"fast".to_vec()),
-                    ("1BAD".to_string(), b"skipped".to_vec()),
+                    ("1BAD".to_string(), b"kept".to_vec()),
                 ])
             })
         }
@@ -574,8 +577,15 @@ mod tests {
         let vars = container_env("c", &container, &pod(), &Fixture, &fields).unwrap();
         let get = |n: &str| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
         assert_eq!(get("CFG_MODE"), Some("fast"));
-        assert_eq!(get("CFG_1BAD"), Some("skipped"), "valid once prefixed");
-        assert_eq!(get("1BAD"), None, "invalid names are skipped");
+        assert_eq!(get("CFG_1BAD"), Some("kept"));
+        assert_eq!(
+            get("1BAD"),
+            Some("kept"),
+            "relaxed names: a digit may start one"
+        );
+        assert!(!is_env_name("A=B") && !is_env_name("") && !is_env_name("A\tB"));
+        assert!(is_env_name("A B"), "the space is printable");
+        assert!(is_env_name("my.env-name") && is_env_name("1st"));
         assert_eq!(get("MODE"), Some("fast"));
         assert_eq!(get("B"), Some("1-fast-$(LATER)-$(A)"));
         assert_eq!(get("A"), Some("2"), "a later definition wins");

@@ -1,0 +1,268 @@
+//! Kubernetes fidelity (issue 8): manifests written the way the Kubernetes task documentation
+//! writes them — a pod that prints what it sees — played by the ordinary test user and
+//! checked through `podrun logs` and `podrun exec`. The same manifests are checked against
+//! the Kubernetes API types in crates/manifest (`tests::fidelity_manifests_are_valid_kubernetes`),
+//! which reads this file's `*.yaml` constants from tests/e2e/manifests/.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use podrun_e2e::pods::*;
+use podrun_e2e::TestEnv;
+
+/// A manifest of tests/e2e/manifests/, shared with the OpenAPI acceptance test.
+fn manifest(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("manifests")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Plays `name` from tests/e2e/manifests/ and returns the path written for the test user.
+fn play(env: &TestEnv, name: &str) -> String {
+    let file = write_manifest(env, name, &manifest(name));
+    env.podrun_ok(&["play", &file]);
+    file
+}
+
+/// `NAME=value` lines of an `env` dump (up to the line `--`), as a map.
+fn env_of(log: &str) -> BTreeMap<String, String> {
+    log.lines()
+        .take_while(|l| *l != "--")
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Runs `podrun exec POD -c CONTAINER -- sh -c SCRIPT` until it succeeds (30 s); returns stdout.
+fn exec_until_ok(env: &TestEnv, pod: &str, container: &str, script: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = env.podrun(&["exec", pod, "-c", container, "--", "sh", "-c", script]);
+        if out.status.success() {
+            return String::from_utf8(out.stdout).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`{script}` in {pod}/{container} never succeeded: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn host_cpus() -> u64 {
+    let out = std::process::Command::new("getconf")
+        .arg("_NPROCESSORS_ONLN")
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn host_memory_bytes() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let line = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 1024
+}
+
+/// "Define dependent environment variables" and "Define a command and arguments": `$(VAR)`
+/// in env values, command and args, as the kubelet expands it.
+#[test]
+fn dependent_variables_and_command_arguments_expand_as_on_a_cluster() {
+    let env = TestEnv::new();
+    let file = play(&env, "dependent-envars.yaml");
+    let _down = DownOnDrop(&env, file.clone());
+    let log = wait_for_logs(&env, &["dependent-envars-demo"], &["--", "END"]);
+    let vars = env_of(&log);
+    // Defined before: expanded. Defined later or never: left as written. `$$` escapes.
+    assert_eq!(vars["SERVICE_ADDRESS"], "https://172.17.0.1:80", "{log}");
+    assert_eq!(
+        vars["UNCHANGED_REFERENCE"], "$(PROTOCOL)://172.17.0.1:80",
+        "{log}"
+    );
+    assert_eq!(
+        vars["ESCAPED_REFERENCE"], "$(PROTOCOL)://172.17.0.1:80",
+        "{log}"
+    );
+    assert_eq!(vars["FROM_CONFIG_MAP"], "cm-value/$(NOT_DEFINED)", "{log}");
+    // The image's variables (PATH) are not the kubelet's to expand.
+    assert_eq!(vars["IMAGE_PATH"], "$(PATH)", "{log}");
+    // command and args see every variable of the container, also later ones.
+    let words: Vec<&str> = log.lines().skip_while(|l| *l != "--").skip(1).collect();
+    assert_eq!(
+        words,
+        [
+            "Warm greetings to The Most Honorable Kubernetes",
+            "https literal $(PROTOCOL) $(MISSING)",
+            "END"
+        ],
+        "{log}"
+    );
+    down_and_check(&env, &file, &["dependent-envars-demo"]);
+}
+
+/// "Expose Pod information to containers through environment variables": fieldRef and
+/// resourceFieldRef, with divisors, and the node's allocatable for a container without
+/// limits.
+#[test]
+fn downward_api_environment_variables() {
+    let env = TestEnv::new();
+    let file = play(&env, "dapi-envars.yaml");
+    let _down = DownOnDrop(&env, file.clone());
+    let log = wait_for_logs(
+        &env,
+        &["dapi-envars-fieldref", "-c", "test-container"],
+        &["--"],
+    );
+    let vars = env_of(&log);
+    let json = pod_json(&env, "dapi-envars-fieldref");
+    let hostname = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    assert_eq!(vars["MY_POD_NAME"], "dapi-envars-fieldref", "{log}");
+    assert_eq!(vars["MY_POD_NAMESPACE"], "default", "{log}");
+    assert_eq!(
+        vars["MY_POD_UID"],
+        json["state"]["uid"].as_str().unwrap(),
+        "{log}"
+    );
+    assert_eq!(vars["MY_NODE_NAME"], hostname, "{log}");
+    assert_eq!(vars["MY_POD_SERVICE_ACCOUNT"], "default", "{log}");
+    assert_eq!(
+        vars["MY_POD_IP"], "10.0.2.100",
+        "slirp4netns's address: {log}"
+    );
+    assert_eq!(vars["MY_POD_IPS"], "10.0.2.100", "{log}");
+    let host_ip: std::net::Ipv4Addr = vars["MY_HOST_IP"].parse().expect(&log);
+    assert_eq!(vars["MY_HOST_IPS"], host_ip.to_string(), "{log}");
+    assert_eq!(vars["MY_APP_LABEL"], "dapi", "{log}");
+    assert_eq!(vars["MY_BUILD_ANNOTATION"], "1234", "{log}");
+    assert_eq!(vars["MY_CPU_REQUEST"], "125", "{log}");
+    assert_eq!(
+        vars["MY_CPU_LIMIT"], "1",
+        "250m in whole cores, rounded up: {log}"
+    );
+    assert_eq!(vars["MY_MEM_REQUEST"], "32", "{log}");
+    assert_eq!(vars["MY_MEM_LIMIT"], "67108864", "{log}");
+    // Another container's resources, by containerName; it has no limits: the node's.
+    assert_eq!(
+        vars["SIDECAR_CPU_LIMIT"],
+        (host_cpus() * 1000).to_string(),
+        "{log}"
+    );
+    assert_eq!(
+        vars["SIDECAR_MEM_LIMIT"],
+        host_memory_bytes().div_ceil(1 << 20).to_string(),
+        "{log}"
+    );
+    assert_eq!(vars["SIDECAR_MEM_REQUEST"], "0", "{log}");
+    down_and_check(&env, &file, &["dapi-envars-fieldref"]);
+}
+
+/// "Expose Pod information to containers through files": a downwardAPI volume and a
+/// projected volume (configMap, secret and downwardAPI sources), with their file modes.
+#[test]
+fn downward_api_and_projected_volumes() {
+    let env = TestEnv::new();
+    let file = play(&env, "dapi-volume.yaml");
+    let _down = DownOnDrop(&env, file.clone());
+    let out = exec_until_ok(
+        &env,
+        "kubernetes-downwardapi-volume-example",
+        "client-container",
+        "cd /etc/podinfo && for f in labels annotations cpu_limit mem_request; do echo \"$f:$(cat $f)\"; done; stat -c '%a %n' cpu_limit mem_request labels",
+    );
+    let expected = "labels:cluster=\"test-cluster1\"\nrack=\"rack-22\"\nzone=\"us-est-coast\"\n\
+                    annotations:build=\"two\"\nbuilder=\"john-doe\"\n\
+                    cpu_limit:500\n\
+                    mem_request:32\n\
+                    400 cpu_limit\n444 mem_request\n444 labels\n";
+    assert_eq!(out, expected);
+
+    let projected = exec_until_ok(
+        &env,
+        "kubernetes-downwardapi-volume-example",
+        "client-container",
+        "cd /projected-volume && for f in username password config/mode podname; do echo \"$f:$(cat $f)\"; done; stat -c '%a %n' username password config/mode podname",
+    );
+    assert_eq!(
+        projected,
+        "username:admin\npassword:1f2d1e2e67df\nconfig/mode:projected\npodname:kubernetes-downwardapi-volume-example\n\
+         440 username\n400 password\n440 config/mode\n440 podname\n"
+    );
+    // Mounted read-only, as the kubelet mounts them.
+    let write = env.podrun(&[
+        "exec",
+        "kubernetes-downwardapi-volume-example",
+        "-c",
+        "client-container",
+        "--",
+        "sh",
+        "-c",
+        "echo x > /etc/podinfo/new || echo x > /projected-volume/new",
+    ]);
+    assert!(!write.status.success());
+    down_and_check(&env, &file, &["kubernetes-downwardapi-volume-example"]);
+}
+
+/// A flow-style file (`{apiVersion: "v1", ...}`) whose Pod comes first and refers to a
+/// ConfigMap (data and binaryData) and a Secret (data and stringData) of later documents,
+/// through env, envFrom with a prefix, optional references and volume items.
+#[test]
+fn flow_style_multi_document_file_with_later_config_map_and_secret() {
+    let env = TestEnv::new();
+    let file = play(&env, "flow-multidoc.yaml");
+    let _down = DownOnDrop(&env, file.clone());
+    let log = wait_for_logs(&env, &["flow-demo"], &["--", "END"]);
+    let vars = env_of(&log);
+    assert_eq!(vars["SPECIAL_LEVEL"], "very", "{log}");
+    assert_eq!(vars["DB_PASSWORD"], "s3cr3t", "data, base64-decoded: {log}");
+    assert_eq!(vars["DB_USER"], "admin", "stringData: {log}");
+    assert_eq!(vars["CFG_SPECIAL_TYPE"], "charm", "envFrom prefix: {log}");
+    assert_eq!(vars["CFG_SPECIAL_LEVEL"], "very", "{log}");
+    assert!(
+        !vars.contains_key("CFG_1INVALID"),
+        "invalid names are skipped: {log}"
+    );
+    assert!(
+        !vars.contains_key("MAYBE"),
+        "a missing optional key sets nothing: {log}"
+    );
+    let files: Vec<&str> = log.lines().skip_while(|l| *l != "--").skip(1).collect();
+    assert_eq!(
+        files,
+        ["type=charm", "blob=hello", "user=admin", "END"],
+        "{log}"
+    );
+    down_and_check(&env, &file, &["flow-demo"]);
+}
+
+/// Sources that need a cluster's API server are refused by name before anything starts.
+#[test]
+fn service_account_token_projection_is_refused_by_name() {
+    let env = TestEnv::new();
+    let text = manifest("dapi-volume.yaml").replace(
+        "- downwardAPI:\n          items:\n          - path: podname",
+        "- serviceAccountToken:\n          path: token\n      - downwardAPI:\n          items:\n          - path: podname",
+    );
+    assert!(text.contains("serviceAccountToken"));
+    let file = write_manifest(&env, "token.yaml", &text);
+    let err = env.podrun_err(&["play", &file]);
+    assert!(
+        err.contains(
+            "projected.sources[2].serviceAccountToken: Forbidden: not supported by podrun"
+        ),
+        "{err}"
+    );
+    assert!(env.podrun_ok(&["ps", "-o", "json"]).trim() == "[]");
+}
