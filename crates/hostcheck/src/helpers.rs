@@ -61,7 +61,7 @@ pub(crate) fn check_pasta(host: &Host, backend: Backend) -> Check {
         None => check.ok(found(&binary)),
         Some(version) => check.warning(
             format!(
-                "{} (`{version}`: Debian 12's passt 0.0~git20230309) is known to stall when a pod sends bulk TCP through it; slirp4netns (the default network) does not",
+                "{} (`{version}`: Debian 12's passt 0.0~git20230309) is known to stall when a pod sends bulk TCP through it; slirp4netns does not",
                 binary.display()
             ),
             None,
