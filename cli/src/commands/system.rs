@@ -75,7 +75,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let checks = podrun_hostcheck::run_all(&Host::current(paths));
     match args.output {
         CheckFormat::Json => println!("{}", serde_json::to_string_pretty(&checks)?),
-        CheckFormat::Text => print_checks(&checks, use_colour()),
+        CheckFormat::Text => print!("{}", render_checks(&checks, use_colour())),
     }
     let blocked = checks.iter().any(Check::blocks_play);
     Ok(if blocked {
@@ -87,10 +87,21 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 
 /// Colour only on a terminal, and never with NO_COLOR set (https://no-color.org).
 fn use_colour() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    colour_wanted(
+        std::io::stdout().is_terminal(),
+        std::env::var_os("NO_COLOR"),
+    )
 }
 
-fn print_checks(checks: &[Check], colour: bool) {
+fn colour_wanted(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// One aligned line per check (status, title, detail), a `fix:` line under each problem
+/// that has one, and a verdict.
+fn render_checks(checks: &[Check], colour: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let title_width = checks.iter().map(|c| c.title.len()).max().unwrap_or(0);
     let status_width = "warning".len();
     for check in checks {
@@ -110,12 +121,12 @@ fn print_checks(checks: &[Check], colour: bool) {
         let indent = " ".repeat(status_width + 2 + title_width + 2);
         let mut lines = check.detail.lines();
         let first = lines.next().unwrap_or_default();
-        println!("{status}  {:<title_width$}  {first}", check.title);
+        let _ = writeln!(out, "{status}  {:<title_width$}  {first}", check.title);
         for line in lines {
-            println!("{indent}{line}");
+            let _ = writeln!(out, "{indent}{line}");
         }
         if let Some(fix) = check.fix.as_ref().filter(|_| check.status != Status::Ok) {
-            println!("{indent}fix: {fix}");
+            let _ = writeln!(out, "{indent}fix: {fix}");
         }
     }
     let errors = checks.iter().filter(|c| c.status == Status::Error).count();
@@ -128,14 +139,21 @@ fn print_checks(checks: &[Check], colour: bool) {
         plural(errors, "error"),
         plural(warnings, "warning")
     );
-    println!();
+    out.push('\n');
     if checks.iter().any(Check::blocks_play) {
-        println!("podrun play cannot work here: fix the errors above ({counts})");
+        let _ = writeln!(
+            out,
+            "podrun play cannot work here: fix the errors above ({counts})"
+        );
     } else if errors + warnings == 0 {
-        println!("podrun play has everything it needs");
+        out.push_str("podrun play has everything it needs\n");
     } else {
-        println!("podrun play can run here ({counts} about what some pods or options need)");
+        let _ = writeln!(
+            out,
+            "podrun play can run here ({counts} about what some pods or options need)"
+        );
     }
+    out
 }
 
 fn plural(n: usize, word: &str) -> String {
@@ -219,4 +237,47 @@ fn as_toml(settings: &[Setting]) -> String {
         ));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(title: &'static str, status: Status, fix: Option<&str>) -> Check {
+        Check {
+            id: "x",
+            title,
+            status,
+            detail: format!("{title} detail"),
+            fix: fix.map(str::to_string),
+            needed_for_play: true,
+        }
+    }
+
+    #[test]
+    fn lines_align_and_fixes_follow_problems() {
+        let checks = [
+            check("short", Status::Ok, None),
+            check("a longer title", Status::Error, Some("sudo fix-it")),
+        ];
+        let text = render_checks(&checks, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "ok       short           short detail");
+        assert_eq!(lines[1], "error    a longer title  a longer title detail");
+        assert_eq!(lines[2], "                         fix: sudo fix-it");
+        assert!(
+            lines[4].starts_with("podrun play cannot work here"),
+            "{text}"
+        );
+        assert!(!text.contains('\x1b'));
+        assert!(render_checks(&checks, true).contains("\x1b[31merror  \x1b[0m"));
+    }
+
+    #[test]
+    fn colour_needs_a_terminal_and_no_no_color() {
+        assert!(colour_wanted(true, None));
+        assert!(colour_wanted(true, Some("".into())));
+        assert!(!colour_wanted(true, Some("1".into())));
+        assert!(!colour_wanted(false, None));
+    }
 }
