@@ -232,8 +232,11 @@ fn pull_images(
 ) -> anyhow::Result<BTreeMap<String, ImageRecord>> {
     let mut to_pull: Vec<(String, String)> = Vec::new(); // (image, who)
     let mut names: BTreeMap<String, String> = BTreeMap::new();
+    // The registry logins of the imagePullSecrets of the pods that use each image.
+    let mut logins: BTreeMap<String, BTreeMap<String, serde_json::Value>> = BTreeMap::new();
     for pod in &manifest.pods {
         let pod_name = display_name(pod.namespace(), pod.name());
+        let pod_logins = manifest.pull_secret_auths(pod);
         let spec = pod.pod.spec.as_ref();
         let init = spec.iter().flat_map(|s| s.init_containers.iter().flatten());
         let init = init
@@ -261,6 +264,12 @@ fn pull_images(
                 PullPolicy::IfNotPresent if !present => to_pull.push((image.clone(), who)),
                 _ => {}
             }
+            let image_logins = logins.entry(image.clone()).or_default();
+            for (registry, entry) in &pod_logins {
+                image_logins
+                    .entry(registry.clone())
+                    .or_insert_with(|| entry.clone());
+            }
             names.insert(image, name.to_string());
         }
     }
@@ -269,8 +278,17 @@ fn pull_images(
         if pulled.contains(image) {
             continue;
         }
-        let status = Command::new("/proc/self/exe")
-            .args(["pull", "--", image])
+        let authfile = match logins.get(image).filter(|l| !l.is_empty()) {
+            Some(image_logins) => Some(PullLogins::write(context, image_logins)?),
+            None => None,
+        };
+        let mut pull = Command::new("/proc/self/exe");
+        pull.arg("pull");
+        if let Some(file) = &authfile {
+            pull.arg("--authfile").arg(&file.0);
+        }
+        let status = pull
+            .args(["--", image])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .status()
@@ -289,6 +307,48 @@ fn pull_images(
         records.insert(image, record);
     }
     Ok(records)
+}
+
+/// A pod's imagePullSecrets logins written for one `podrun pull --authfile` (mode 0600, in
+/// XDG_RUNTIME_DIR when there is one, which is a tmpfs), removed when dropped.
+struct PullLogins(std::path::PathBuf);
+
+impl PullLogins {
+    fn write(
+        context: &Context,
+        logins: &BTreeMap<String, serde_json::Value>,
+    ) -> anyhow::Result<PullLogins> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let dir = context
+            .paths
+            .xdg_runtime_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!(
+            "podrun-pull-logins-{}-{n}.json",
+            std::process::id()
+        ));
+        let text = serde_json::json!({ "auths": logins }).to_string();
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let logins = PullLogins(path);
+        file.write_all(text.as_bytes())
+            .with_context(|| format!("cannot write {}", logins.0.display()))?;
+        Ok(logins)
+    }
+}
+
+impl Drop for PullLogins {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn start_pod(

@@ -23,6 +23,12 @@ pub struct PullArgs {
     /// Print only the pulled images' digests on stdout, no progress.
     #[arg(short, long)]
     quiet: bool,
+
+    /// Registry logins to use first, for this pull only: a file in the format of
+    /// `podman login`'s auth.json and docker's config.json (`{"auths": {...}}`). `podrun
+    /// play` passes the logins of a pod's imagePullSecrets this way.
+    #[arg(long, value_name = "FILE")]
+    authfile: Option<std::path::PathBuf>,
 }
 
 pub async fn run(args: PullArgs, mapping: Option<MappingPlan>) -> anyhow::Result<ExitCode> {
@@ -33,8 +39,12 @@ pub async fn run(args: PullArgs, mapping: Option<MappingPlan>) -> anyhow::Result
         .map(|image| image.parse())
         .collect::<Result<_, _>>()?;
     let context = Context::load()?;
+    let mut credentials = context.credentials()?;
+    if let Some(file) = &args.authfile {
+        credentials.override_with_file(file)?;
+    }
     let puller = Puller {
-        credentials: context.credentials()?,
+        credentials,
         config: context.config.clone(),
         store: context.store.clone(),
         unpack_options: podrun_unpack_options(mapping.as_ref()),

@@ -79,6 +79,15 @@ impl Credentials {
         hosts
     }
 
+    /// Reads `file` (the same format) as credentials that win over those loaded before: the
+    /// logins of a pod's `imagePullSecrets` for one pull (`podrun pull --authfile`).
+    pub fn override_with_file(&mut self, file: &Path) -> Result<(), ConfigError> {
+        let mut first = Credentials::default();
+        first.add_file(file)?;
+        self.by_host.extend(first.by_host);
+        Ok(())
+    }
+
     fn add_file(&mut self, file: &Path) -> Result<(), ConfigError> {
         let text = match std::fs::read_to_string(file) {
             Ok(text) => text,
@@ -170,7 +179,7 @@ mod tests {
             home,
             xdg_runtime_dir: Some(runtime),
         };
-        let creds = Credentials::load(&paths).unwrap();
+        let mut creds = Credentials::load(&paths).unwrap();
         let hub = creds.for_host("docker.io").unwrap();
         assert_eq!((hub.username.as_str(), hub.password.as_str()), ("u", "p"));
         let local = creds.for_host("127.0.0.1:5859").unwrap();
@@ -179,5 +188,17 @@ mod tests {
         assert_eq!(creds.hosts(), ["127.0.0.1:5859", "docker.io"]);
         assert_eq!(Credentials::files(&paths).len(), 2);
         assert!(!format!("{local:?}").contains("first"));
+        // "pull:secret" for one registry, from a pod's imagePullSecrets.
+        let pull = dir.path().join("pull.json");
+        std::fs::write(
+            &pull,
+            r#"{"auths":{"127.0.0.1:5859":{"auth":"cHVsbDpzZWNyZXQ="}}}"#,
+        )
+        .unwrap();
+        creds.override_with_file(&pull).unwrap();
+        let local = creds.for_host("127.0.0.1:5859").unwrap();
+        assert_eq!(local.username, "pull");
+        assert_eq!(local.source.0, pull);
+        assert_eq!(creds.for_host("docker.io").unwrap().username, "u");
     }
 }

@@ -110,7 +110,8 @@ fn dependent_variables_and_command_arguments_expand_as_on_a_cluster() {
         ],
         "{log}"
     );
-    down_and_check(&env, &file, &["dependent-envars-demo"]);
+    // The container has ended: a plain down.
+    env.podrun_ok(&["down", &file]);
 }
 
 /// "Expose Pod information to containers through environment variables": fieldRef and
@@ -244,7 +245,8 @@ fn flow_style_multi_document_file_with_later_config_map_and_secret() {
         ["type=charm", "blob=hello", "user=admin", "END"],
         "{log}"
     );
-    down_and_check(&env, &file, &["flow-demo"]);
+    // The container has ended: a plain down.
+    env.podrun_ok(&["down", &file]);
 }
 
 /// Sources that need a cluster's API server are refused by name before anything starts.
@@ -265,4 +267,74 @@ fn service_account_token_projection_is_refused_by_name() {
         "{err}"
     );
     assert!(env.podrun_ok(&["ps", "-o", "json"]).trim() == "[]");
+}
+
+fn base64(text: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("base64")
+        .arg("-w0")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+}
+
+/// "Pull an Image from a Private Registry": a Secret of type kubernetes.io/dockerconfigjson
+/// in the same file, named by imagePullSecrets, logs the pull in; the login is used for
+/// that pull only and left nowhere.
+#[test]
+fn image_pull_secrets_authenticate_the_pull() {
+    use podrun_e2e::setting;
+    let env = TestEnv::new();
+    let registry = setting("PODRUN_TEST_AUTH_REGISTRY");
+    let login = base64(&format!(
+        "{}:{}",
+        setting("PODRUN_TEST_AUTH_USER"),
+        setting("PODRUN_TEST_AUTH_PASSWORD")
+    ));
+    let docker_config = base64(&format!(
+        r#"{{"auths":{{"{registry}":{{"auth":"{login}"}}}}}}"#
+    ));
+    let pod = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: private-reg\nspec:\n  restartPolicy: Never\n  containers:\n  - name: private-reg-container\n    image: {registry}/library/busybox:latest\n    command: [\"echo\", \"pulled-with-secret\"]\n  imagePullSecrets:\n  - name: regcred\n"
+    );
+
+    // Without the Secret, the pull has no login: a warning names it, the registry refuses.
+    let file = write_manifest(&env, "no-secret.yaml", &pod);
+    let err = env.podrun_err(&["play", &file]);
+    assert!(
+        err.contains("imagePullSecrets[0].name: Secret \"regcred\" is not in"),
+        "{err}"
+    );
+    assert!(err.contains("requires credentials"), "{err}");
+
+    let with_secret = format!(
+        "{pod}---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: regcred\ntype: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: {docker_config}\n"
+    );
+    let file = write_manifest(&env, "private-reg.yaml", &with_secret);
+    env.podrun_ok(&["play", &file]);
+    let _down = DownOnDrop(&env, file.clone());
+    wait_for_logs(&env, &["private-reg"], &["pulled-with-secret"]);
+    // The login was written for the pull and removed; the user's logins are untouched.
+    let run = env.home().parent().unwrap().join("run");
+    let left: Vec<String> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("pull-logins"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!env.home().join(".docker/config.json").exists());
+    assert!(!run.join("containers/auth.json").exists());
+    // The container has ended: a plain down.
+    env.podrun_ok(&["down", &file]);
+    // Another pull of the image, without the pod's Secret, still needs a login.
+    let err = env.podrun_err(&["pull", &format!("{registry}/library/busybox:latest")]);
+    assert!(err.contains("requires credentials"), "{err}");
 }
