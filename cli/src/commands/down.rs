@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use podrun_manifest::LoadOptions;
+use podrun_pod::lock::PodLock;
 use podrun_pod::stop::{stop_processes, Stopped};
 
 use crate::context::{pod_dirs, remove_dirs};
@@ -20,6 +21,9 @@ pub struct DownArgs {
 
 /// How long past a pod's grace period the supervisor gets before the pod is killed here.
 const EXTRA_WAIT: Duration = Duration::from_secs(10);
+/// How long `down` waits for a `play` that is starting the pod: a little longer than play
+/// itself waits for the pod to start (its pulls are done by then).
+const PLAY_WAIT: Duration = Duration::from_secs(310);
 
 pub fn run(args: DownArgs) -> anyhow::Result<ExitCode> {
     let paths = podrun_config::Paths::from_env()?;
@@ -39,6 +43,17 @@ pub fn run(args: DownArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for (namespace, name) in &pods {
         let shown = podrun_pod::display_name(namespace, name);
+        // A `play` starting this pod holds its lock: wait for it, then remove what it made.
+        let _lock = match PodLock::existing(&dirs.runtime_dir(namespace, name), PLAY_WAIT, || {
+            eprintln!("waiting for the `podrun play` that is starting pod {shown}")
+        }) {
+            Ok(lock) => lock,
+            Err(e) => {
+                eprintln!("error: pod {shown}: {e}");
+                failed = true;
+                continue;
+            }
+        };
         match stop_processes(&dirs, namespace, name, EXTRA_WAIT) {
             Ok(Stopped::NotFound) => eprintln!("pod {shown} not found"),
             Ok(Stopped::Clean) => println!("pod {shown} removed"),

@@ -94,14 +94,16 @@ pub fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    print_log(&mut file, &dir, &args)
+    print_log(&mut file, &path, &dir, &args)
         .with_context(|| format!("cannot print {}", path.display()))?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Prints the log (its last `--tail` lines), then with `--follow` what is appended, until the
-/// pod's runtime directory `dir` is gone.
-fn print_log(file: &mut File, dir: &Path, args: &LogsArgs) -> anyhow::Result<()> {
+/// pod's runtime directory `dir` is gone. `file` is the open `path`; the supervisor may
+/// rotate it (`podrun_pod::logs`): the rotated file is read first, and `--follow` goes on
+/// with the new file once the open one was renamed.
+fn print_log(file: &mut File, path: &Path, dir: &Path, args: &LogsArgs) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut lines = Lines::default();
     let mut last = VecDeque::new();
@@ -117,6 +119,12 @@ fn print_log(file: &mut File, dir: &Path, args: &LogsArgs) -> anyhow::Result<()>
             None => line.write_to(&mut out, args.timestamps),
         }
     };
+    if let Ok(mut older) = File::open(podrun_pod::logs::rotated_path(path)) {
+        // Unless the open file was rotated in between: it is the same file then.
+        if !same_file(&older, file) {
+            read_lines(&mut older, &mut lines, &mut keep)?;
+        }
+    }
     read_lines(file, &mut lines, &mut keep)?;
     // A line the container has not ended (yet) counts as a line.
     lines.flush().into_iter().try_for_each(&mut keep)?;
@@ -127,13 +135,30 @@ fn print_log(file: &mut File, dir: &Path, args: &LogsArgs) -> anyhow::Result<()>
     while args.follow && dir.is_dir() {
         std::thread::sleep(Duration::from_millis(200));
         let mut print = |line: Line| line.write_to(&mut out, args.timestamps);
-        if !read_lines(file, &mut lines, &mut print)? {
+        let mut new = read_lines(file, &mut lines, &mut print)?;
+        if let Ok(current) = File::open(path) {
+            if !same_file(&current, file) {
+                // Rotated: what was written before the rename was read just now.
+                *file = current;
+                new |= read_lines(file, &mut lines, &mut print)?;
+            }
+        }
+        if !new {
             // Nothing new: show what there is of an unended line (a prompt, a progress bar).
             lines.flush().into_iter().try_for_each(print)?;
         }
         out.flush()?;
     }
     Ok(())
+}
+
+/// Both are the same file (device and inode).
+fn same_file(a: &File, b: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (a.metadata(), b.metadata()) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// Reads the file from where the last read ended to its end, giving every line ended to

@@ -12,6 +12,7 @@ use anyhow::{bail, Context as _};
 use clap::Args;
 use podrun_manifest::{LoadOptions, Manifest, PodManifest};
 use podrun_network::{Backend, PortMapping};
+use podrun_pod::lock::{CreateError, PodLock};
 use podrun_pod::network::{NetworkOptions, PodNetwork};
 use podrun_pod::plan::{pull_policy, PullPolicy};
 use podrun_pod::{display_name, PodDirs};
@@ -112,14 +113,10 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     for pod in &manifest.pods {
         let (namespace, name) = (pod.namespace(), pod.name());
         if podrun_pod::stop::dirs_exist(&dirs, namespace, name) {
-            let shown = if namespace == podrun_manifest::DEFAULT_NAMESPACE {
-                name.to_string()
-            } else {
-                display_name(namespace, name)
-            };
             bail!(
-                "pod `{}` already exists; run `podrun down {shown}` first",
-                display_name(namespace, name)
+                "pod `{}` already exists; run `podrun down {}` first",
+                display_name(namespace, name),
+                down_name(namespace, name)
             );
         }
     }
@@ -362,18 +359,25 @@ fn start_pod(
     let mut plan =
         podrun_pod::plan::build(pod, manifest, &context.store, images, dirs, &network.plan)?;
     podrun_pod::network::apply(&mut plan, network);
+    plan.log_max_size = context.config.logs.max_size;
+    // Before anything is created: a uid or gid the pod's user namespace lacks.
+    podrun_pod::ids::check_ids(&plan, &podrun_userns::MappingPlan::for_current_user()?)?;
     let pod_name = display_name(&plan.namespace, &plan.name);
     std::fs::create_dir_all(&dirs.runtime_root)
         .with_context(|| format!("cannot create {}", dirs.runtime_root.display()))?;
     std::fs::create_dir_all(&dirs.data_root)
         .with_context(|| format!("cannot create {}", dirs.data_root.display()))?;
-    // create_dir, not create_dir_all: a pod started at the same time by another play fails.
-    std::fs::create_dir(&plan.runtime_dir).with_context(|| {
-        format!(
-            "pod `{pod_name}`: cannot create {}",
-            plan.runtime_dir.display()
-        )
-    })?;
+    // Held until the pod runs, or its remains are removed: a racing `down` waits for it.
+    let _lock = match PodLock::create(&plan.runtime_dir) {
+        Ok(lock) => lock,
+        Err(CreateError::Exists(_)) => bail!(
+            "pod `{pod_name}` already exists (or another `podrun play` is starting it); run `podrun down {}` first",
+            down_name(&plan.namespace, &plan.name)
+        ),
+        Err(CreateError::Other(e)) => {
+            return Err(anyhow::Error::new(e).context(format!("cannot start pod `{pod_name}`")))
+        }
+    };
     let result: anyhow::Result<()> = (|| {
         std::fs::create_dir(&plan.data_dir)
             .with_context(|| format!("cannot create {}", plan.data_dir.display()))?;
@@ -397,6 +401,15 @@ fn start_pod(
         return Err(error.context(format!("cannot start pod `{pod_name}`")));
     }
     Ok(())
+}
+
+/// The pod as `podrun down` takes it: the bare name in the default namespace.
+fn down_name(namespace: &str, name: &str) -> String {
+    if namespace == podrun_manifest::DEFAULT_NAMESPACE {
+        name.to_string()
+    } else {
+        display_name(namespace, name)
+    }
 }
 
 /// Starts `podrun __supervise DIR` detached (own session, output to DIR/supervisor.log) with

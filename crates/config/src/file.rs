@@ -14,6 +14,9 @@
 //! [network]
 //! default = "slirp4netns"               # or "pasta", "none" (loopback only), "host"
 //! allow_host_loopback = false           # pods reach the host's 127.0.0.1 at 10.0.2.2
+//!
+//! [logs]
+//! max_size = "10MiB"                    # per container (crate::logs)
 //! ```
 
 use std::collections::BTreeMap;
@@ -21,7 +24,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::{ConfigError, PullConfig};
+use crate::{ConfigError, LogsConfig, PullConfig};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -34,6 +37,8 @@ pub struct Config {
     pub registries: BTreeMap<String, RegistryConfig>,
     #[serde(default)]
     pub network: NetworkConfig,
+    #[serde(default)]
+    pub logs: LogsConfig,
 }
 
 /// `[network]`: the pods' network, unless `podrun play --network` says otherwise.
@@ -105,7 +110,7 @@ impl Config {
                 }
             }
         }
-        if let Some(message) = self.pull.problem() {
+        if let Some(message) = self.pull.problem().or_else(|| self.logs.problem()) {
             return Err(ConfigError::Parse {
                 path: path.display().to_string(),
                 message,

@@ -4,12 +4,14 @@
 
 mod credentials;
 mod file;
+mod logs;
 mod paths;
 mod pull;
 mod sources;
 
 pub use credentials::{Credential, CredentialSource, Credentials};
 pub use file::{is_loopback_host, Config, Mirror, NetworkConfig, RegistryConfig};
+pub use logs::{LogsConfig, DEFAULT_LOG_MAX_SIZE};
 pub use paths::Paths;
 pub use pull::{parse_duration, parse_size, PullConfig, MAX_RETRY_DELAY, MIN_LAYER_LIMIT};
 pub use sources::{effective_settings, format_duration, format_size, Origin, Setting};

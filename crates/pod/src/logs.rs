@@ -16,11 +16,18 @@
 //!   written as a `P` record. Nothing waits in the supervisor's memory, and `podrun logs -f`
 //!   shows a prompt that has no newline yet.
 //! * [`Lines`] (`podrun logs`): parses the records and joins the parts into lines again.
+//!
+//! A chatty container cannot fill the disk: once its file reaches half the pod's
+//! `log_max_size` (`[logs] max_size`, 10 MiB by default: the kubelet's
+//! `containerLogMaxSize`), it is renamed to `<container>.log.1`, replacing the one before, and
+//! a new file begins; so a container's log never takes more than `log_max_size` (plus one
+//! read's worth of records). `podrun logs` reads the rotated file first, and `-f` follows the
+//! rename.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -245,11 +252,21 @@ impl Lines {
     }
 }
 
+/// Where a container's log goes when it is rotated: `<container>.log.1`.
+pub fn rotated_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".1");
+    PathBuf::from(name)
+}
+
 /// The log of one container: its file, and the read ends of its runs' stdout and stderr
 /// pipes that are still open.
 pub(crate) struct ContainerLog {
     path: PathBuf,
     file: Option<File>,
+    /// The size of `file`, and the size at which it is rotated.
+    size: u64,
+    rotate_at: u64,
     pipes: Vec<(Stream, OwnedFd)>,
     buffer: Vec<u8>,
     /// A write failed (disk full?): warn once, until one succeeds again.
@@ -257,10 +274,13 @@ pub(crate) struct ContainerLog {
 }
 
 impl ContainerLog {
-    pub(crate) fn new(path: PathBuf) -> ContainerLog {
+    /// The log at `path`, taking at most about `max_size` bytes on disk.
+    pub(crate) fn new(path: PathBuf, max_size: u64) -> ContainerLog {
         ContainerLog {
             path,
             file: None,
+            size: 0,
+            rotate_at: (max_size / 2).max(MAX_RECORD_TEXT as u64),
             pipes: Vec::new(),
             buffer: Vec::new(),
             failing: false,
@@ -274,16 +294,35 @@ impl ContainerLog {
     /// processes are gone. The read ends are non-blocking, for the supervisor's poll loop.
     pub(crate) fn new_run(&mut self) -> Result<(OwnedFd, OwnedFd), PodError> {
         if self.file.is_none() {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .map_err(PodError::io(format!("cannot open {}", self.path.display())))?;
-            self.file = Some(file);
+            self.open()?;
         }
         let stdout = self.pipe(Stream::Stdout)?;
         let stderr = self.pipe(Stream::Stderr)?;
         Ok((stdout, stderr))
+    }
+
+    fn open(&mut self) -> Result<(), PodError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(PodError::io(format!("cannot open {}", self.path.display())))?;
+        self.size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        self.file = Some(file);
+        Ok(())
+    }
+
+    /// Renames the full file to [`rotated_path`] (replacing the older one) and begins a new
+    /// one. `podrun logs -f` notices the rename and goes on with the new file.
+    fn rotate(&mut self) {
+        let rotated = rotated_path(&self.path);
+        self.file = None;
+        if let Err(e) = std::fs::rename(&self.path, &rotated) {
+            eprintln!("warning: cannot rotate {}: {e}", self.path.display());
+        }
+        if let Err(e) = self.open() {
+            eprintln!("warning: {e}; the container's output is lost");
+        }
     }
 
     fn pipe(&mut self, stream: Stream) -> Result<OwnedFd, PodError> {
@@ -354,7 +393,13 @@ impl ContainerLog {
             return;
         };
         match file.write_all(&records) {
-            Ok(()) => self.failing = false,
+            Ok(()) => {
+                self.failing = false;
+                self.size += records.len() as u64;
+                if self.size >= self.rotate_at {
+                    self.rotate();
+                }
+            }
             Err(e) if !self.failing => {
                 self.failing = true;
                 eprintln!(
@@ -529,7 +574,7 @@ mod tests {
     fn a_container_log_records_its_pipes_until_end_of_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.log");
-        let mut log = ContainerLog::new(path.clone());
+        let mut log = ContainerLog::new(path.clone(), 1 << 20);
         let (stdout, stderr) = log.new_run().unwrap();
         assert_eq!(log.fds().count(), 2);
         let (mut stdout, mut stderr) = (File::from(stdout), File::from(stderr));
@@ -569,10 +614,52 @@ mod tests {
     }
 
     #[test]
+    fn a_chatty_container_log_is_rotated_and_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.log");
+        let max = 256 << 10;
+        let mut log = ContainerLog::new(path.clone(), max);
+        let (stdout, _stderr) = log.new_run().unwrap();
+        let mut stdout = File::from(stdout);
+        let line = format!("{}\n", "x".repeat(999));
+        for round in 0..200 {
+            // 10 KB a round, 2 MB in all: eight times the cap.
+            for _ in 0..10 {
+                stdout.write_all(line.as_bytes()).unwrap();
+            }
+            stdout
+                .write_all(format!("round {round}\n").as_bytes())
+                .unwrap();
+            log.pump(usize::MAX);
+        }
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let rotated = rotated_path(&path);
+        assert!(size(&rotated) > 0, "rotated once at least");
+        assert!(
+            size(&path) + size(&rotated) <= max + READ_SIZE as u64 * 2,
+            "{} + {} bytes",
+            size(&path),
+            size(&rotated)
+        );
+        // The newest output is kept, whole records in both files.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.ends_with(" stdout F round 199\n"),
+            "{}",
+            &text[text.len() - 80..]
+        );
+        for file in [&path, &rotated] {
+            for line in std::fs::read_to_string(file).unwrap().lines() {
+                parse_record(line.as_bytes()).unwrap();
+            }
+        }
+    }
+
+    #[test]
     fn the_budget_leaves_the_rest_in_the_pipe_for_the_next_round() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.log");
-        let mut log = ContainerLog::new(path.clone());
+        let mut log = ContainerLog::new(path.clone(), 1 << 20);
         let (stdout, _stderr) = log.new_run().unwrap();
         // Room for more than one read's worth.
         nix::fcntl::fcntl(

@@ -52,6 +52,14 @@ pub struct Plan {
     /// The ports published on the host by the network helper.
     #[serde(default)]
     pub ports: Vec<podrun_network::PortMapping>,
+    /// The most each container's log may take on disk (`[logs] max_size`, see
+    /// [`crate::logs`]).
+    #[serde(default = "default_log_max_size")]
+    pub log_max_size: u64,
+}
+
+fn default_log_max_size() -> u64 {
+    podrun_config::DEFAULT_LOG_MAX_SIZE
 }
 
 /// One container.
@@ -350,6 +358,7 @@ pub fn build(
         // Set by crate::network::apply from the manifest and play's options.
         network: Default::default(),
         ports: Vec::new(),
+        log_max_size: default_log_max_size(),
     })
 }
 

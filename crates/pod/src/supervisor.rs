@@ -259,7 +259,10 @@ impl Supervisor {
             .map(|c| (c, first_wait))
             .chain(plan.init_containers.iter().map(|c| (c, "PodInitializing")))
             .map(|(c, reason)| Run {
-                log: ContainerLog::new(dir.join("logs").join(format!("{}.log", c.name))),
+                log: ContainerLog::new(
+                    dir.join("logs").join(format!("{}.log", c.name)),
+                    plan.log_max_size,
+                ),
                 state: ContainerState {
                     name: c.name.clone(),
                     image: c.image.clone(),
