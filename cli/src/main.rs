@@ -36,6 +36,9 @@ enum Command {
     Unshare(commands::unshare::UnshareArgs),
     /// Run the pods of a Kubernetes manifest.
     Play(commands::play::PlayArgs),
+    /// Check a manifest as `play --strict` does (Kubernetes' rules, unknown and unsupported
+    /// fields, references between documents), without running anything.
+    Validate(commands::validate::ValidateArgs),
     /// List pods.
     Ps(commands::ps::PsArgs),
     /// Show a pod's containers (state, exit codes, restarts, probes) and events.
@@ -101,6 +104,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(code.clamp(0, 255) as u8));
         }
         Command::Play(args) => return commands::play::run(args),
+        Command::Validate(args) => return commands::validate::run(&args),
         Command::Ps(args) => return commands::ps::run(args),
         Command::Describe(args) => return commands::describe::run(args),
         Command::Logs(args) => return commands::logs::run(args),

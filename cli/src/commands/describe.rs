@@ -42,9 +42,12 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<ExitCode> {
     };
     match args.output {
         DescribeFormat::Json => {
+            let metadata = podrun_pod::plan::PodMetadata::read(&entry.runtime_dir);
             let json = serde_json::json!({
                 "namespace": entry.namespace,
                 "name": entry.name,
+                "labels": metadata.labels,
+                "annotations": metadata.annotations,
                 "status": entry.status(),
                 "supervisor_alive": entry.supervisor_alive,
                 "state": state,
@@ -69,6 +72,9 @@ fn describe(entry: &PodEntry, state: &PodState) -> String {
     };
     field(&mut out, 0, "Name", &state.pod);
     field(&mut out, 0, "Namespace", &state.namespace);
+    let metadata = podrun_pod::plan::PodMetadata::read(&entry.runtime_dir);
+    field(&mut out, 0, "Labels", &metadata.labels_text(20));
+    field(&mut out, 0, "Annotations", &metadata.annotations_text(20));
     field(&mut out, 0, "Start Time", &state.created);
     field(&mut out, 0, "Status", &entry.status());
     field(&mut out, 0, "Phase", &state.phase);

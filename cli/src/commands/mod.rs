@@ -12,3 +12,4 @@ pub mod ps;
 pub mod pull;
 pub mod rmi;
 pub mod unshare;
+pub mod validate;

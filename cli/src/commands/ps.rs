@@ -34,9 +34,12 @@ pub fn run(args: PsArgs) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|pod| {
                     let (ready, total) = ready(pod);
+                    let metadata = podrun_pod::plan::PodMetadata::read(&pod.runtime_dir);
                     serde_json::json!({
                         "namespace": pod.namespace,
                         "name": pod.name,
+                        "labels": metadata.labels,
+                        "annotations": metadata.annotations,
                         "status": pod.status(),
                         "ready": format!("{ready}/{total}"),
                         "restarts": pod.state.as_ref().map(|s| s.restarts()).unwrap_or(0),

@@ -747,10 +747,8 @@ spec:
     command: [sh]
     args: [-c, "sleep 1"]
     workingDir: /tmp
-    stdin: true
-    tty: true
     terminationMessagePath: /dev/termination-log
-    terminationMessagePolicy: FallbackToLogsOnError
+    terminationMessagePolicy: File
     env:
     - {name: A, value: x}
     - name: POD
@@ -1548,4 +1546,252 @@ fn image_pull_secrets_give_the_pods_registry_logins() {
         "the first Secret wins"
     );
     assert_eq!(auths["reg.example"]["auth"], "eDp5");
+}
+
+// ---------------------------------------------------------------------------------------
+// The manifests of the end-to-end tests are valid Kubernetes, and the compatibility table
+// in docs/kubernetes-compatibility.md is true to the allow-list.
+
+/// The field names k8s-openapi's `T` deserializes: its `Deserialize` impl hands them to
+/// `deserialize_struct`, which this deserializer records and then refuses.
+fn struct_fields<T: serde::de::DeserializeOwned>() -> Vec<&'static str> {
+    use serde::de::{self, Visitor};
+    struct Recorder<'a>(&'a mut Vec<&'static str>);
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("stop")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl de::Error for Stop {
+        fn custom<M: std::fmt::Display>(_: M) -> Self {
+            Stop
+        }
+    }
+    impl<'de> de::Deserializer<'de> for Recorder<'_> {
+        type Error = Stop;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            self.0.extend_from_slice(fields);
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+    let mut fields = Vec::new();
+    let _ = T::deserialize(Recorder(&mut fields));
+    assert!(!fields.is_empty(), "no fields recorded");
+    fields
+}
+
+fn e2e_manifests() -> Vec<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/manifests");
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), text)
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "{files:?}");
+    files
+}
+
+/// YAML 1.1 octal integers, as Kubernetes' YAML reader takes `mode: 0400` (a YAML 1.2
+/// reader sees the string "0400"): the one difference between the two for these files.
+fn yaml11_octals(value: &mut serde_yaml_ng::Value) {
+    use serde_yaml_ng::Value;
+    match value {
+        Value::String(s) if s.len() > 1 && s.starts_with('0') => {
+            if let Ok(n) = u32::from_str_radix(&s[1..], 8) {
+                *value = Value::Number(n.into());
+            }
+        }
+        Value::Mapping(map) => map.values_mut().for_each(yaml11_octals),
+        Value::Sequence(items) => items.iter_mut().for_each(yaml11_octals),
+        _ => {}
+    }
+}
+
+/// Reads `value` as `T` the way an API server's schema does: every field must be one of
+/// `T`'s, with the right type.
+fn schema_check<T: serde::de::DeserializeOwned>(value: serde_yaml_ng::Value) -> Result<(), String> {
+    let mut unknown = Vec::new();
+    let read: Result<T, _> =
+        serde_ignored::deserialize(value, |path| unknown.push(path.to_string()));
+    read.map_err(|e| e.to_string())?;
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("unknown fields: {unknown:?}"))
+    }
+}
+
+#[test]
+fn fidelity_manifests_are_valid_kubernetes() {
+    use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+    use serde::Deserialize;
+    for (file, text) in e2e_manifests() {
+        for (i, document) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
+            let mut value = serde_yaml_ng::Value::deserialize(document).unwrap();
+            yaml11_octals(&mut value);
+            let kind = value["kind"].as_str().unwrap_or_default().to_string();
+            assert_eq!(value["apiVersion"].as_str(), Some("v1"), "{file} #{i}");
+            let checked = match kind.as_str() {
+                "Pod" => schema_check::<Pod>(value),
+                "ConfigMap" => schema_check::<ConfigMap>(value),
+                "Secret" => schema_check::<Secret>(value),
+                other => Err(format!("unexpected kind {other:?}")),
+            };
+            if let Err(e) = checked {
+                panic!("{file}: document {}: {e}", i + 1);
+            }
+        }
+        // And podrun's strict reading, with Kubernetes' validation, has nothing to say.
+        let manifest =
+            load_str(&file, &text, &LoadOptions { strict: true }).unwrap_or_else(|e| panic!("{e}"));
+        assert!(manifest.warnings.is_empty(), "{:?}", manifest.warnings);
+    }
+}
+
+#[test]
+fn schema_check_rejects_what_a_cluster_rejects() {
+    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        "{apiVersion: v1, kind: Pod, metadata: {name: p}, spec: {containers: [{name: a, image: b, imagePullPolcy: Always}]}}",
+    )
+    .unwrap();
+    let e = schema_check::<k8s_openapi::api::core::v1::Pod>(value).unwrap_err();
+    assert!(e.contains("imagePullPolcy"), "{e}");
+    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        "{apiVersion: v1, kind: Pod, metadata: {name: p}, spec: {containers: [{name: a, ports: [{containerPort: eighty}]}]}}",
+    )
+    .unwrap();
+    assert!(schema_check::<k8s_openapi::api::core::v1::Pod>(value).is_err());
+}
+
+#[test]
+fn fields_without_effect_yet_are_warned_not_ignored() {
+    let m = ok(&pod_with(
+        "    stdin: true\n    tty: true\n    terminationMessagePolicy: FallbackToLogsOnError\n    terminationMessagePath: /tmp/msg\n",
+        "",
+    ));
+    assert_eq!(
+        m.warnings,
+        [
+            "pod.yaml: document 1: spec.containers[0].stdin: not supported by podrun yet; ignored",
+            "pod.yaml: document 1: spec.containers[0].terminationMessagePath: not supported by podrun yet; ignored",
+            "pod.yaml: document 1: spec.containers[0].terminationMessagePolicy: not supported by podrun yet; ignored",
+            "pod.yaml: document 1: spec.containers[0].tty: not supported by podrun yet; ignored",
+        ]
+    );
+}
+
+/// The rows of the table under `## {section}` of the compatibility page: field → status.
+fn doc_table(doc: &str, section: &str) -> BTreeMap<String, String> {
+    let start = doc
+        .find(&format!("\n## {section}\n"))
+        .unwrap_or_else(|| panic!("no section {section}"));
+    let body = &doc[start + 4..];
+    let body = &body[..body.find("\n## ").unwrap_or(body.len())];
+    body.lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let field = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            let status = cells.get(2)?.split_whitespace().next()?;
+            Some((field.to_string(), status.trim_end_matches(':').to_string()))
+        })
+        .collect()
+}
+
+/// What the allow-list says of `field`: allowed whole, in part, or not at all.
+fn allow_list_verdict(field: &str, whole: &[&str], partial: &[&str]) -> &'static str {
+    let deeper = |entry: &&str| {
+        entry
+            .strip_prefix(field)
+            .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+    };
+    if whole.contains(&field) {
+        "whole"
+    } else if partial.contains(&field) || whole.iter().any(deeper) {
+        "part"
+    } else {
+        "none"
+    }
+}
+
+#[track_caller]
+fn check_table(
+    table: &BTreeMap<String, String>,
+    fields: &[&str],
+    whole: &[&str],
+    partial: &[&str],
+) {
+    for field in fields {
+        let status = table
+            .get(*field)
+            .unwrap_or_else(|| panic!("docs/kubernetes-compatibility.md: `{field}` is not listed"));
+        let allowed: &[&str] = match allow_list_verdict(field, whole, partial) {
+            "whole" => &["supported", "partial"],
+            "part" => &["partial"],
+            _ => &["warned", "refused"],
+        };
+        assert!(
+            allowed.contains(&status.as_str()),
+            "docs/kubernetes-compatibility.md says `{field}` is {status}, but supported.rs makes it one of {allowed:?}"
+        );
+    }
+    for listed in table.keys() {
+        assert!(
+            fields.contains(&listed.as_str()),
+            "docs/kubernetes-compatibility.md lists `{listed}`, which is no field"
+        );
+    }
+}
+
+#[test]
+fn docs_compatibility_table_matches_the_allow_list() {
+    use crate::supported::{CONTAINER_FIELDS, INIT_CONTAINER_FIELDS, POD_SPEC_FIELDS};
+    use k8s_openapi::api::core::v1::{Container, PodSpec};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/kubernetes-compatibility.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    check_table(
+        &doc_table(&doc, "PodSpec"),
+        &struct_fields::<PodSpec>(),
+        POD_SPEC_FIELDS,
+        &["containers", "initContainers"],
+    );
+    check_table(
+        &doc_table(&doc, "Container"),
+        &struct_fields::<Container>(),
+        CONTAINER_FIELDS,
+        INIT_CONTAINER_FIELDS,
+    );
+    // The check itself: a field the allow-list forbids cannot be called supported.
+    let mut wrong = doc_table(&doc, "Container");
+    wrong.insert("tty".into(), "supported".into());
+    let caught = std::panic::catch_unwind(|| {
+        check_table(
+            &wrong,
+            &struct_fields::<Container>(),
+            CONTAINER_FIELDS,
+            INIT_CONTAINER_FIELDS,
+        )
+    });
+    assert!(caught.is_err());
 }

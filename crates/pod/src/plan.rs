@@ -115,6 +115,45 @@ impl Plan {
     }
 }
 
+/// A pod's labels and annotations, as its plan records them (for `describe` and `ps`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PodMetadata {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl PodMetadata {
+    /// The metadata of the pod whose runtime directory is `runtime_dir`; empty when its plan
+    /// cannot be read.
+    pub fn read(runtime_dir: &Path) -> PodMetadata {
+        Plan::read(runtime_dir)
+            .map(|plan| PodMetadata {
+                labels: plan.labels,
+                annotations: plan.annotations,
+            })
+            .unwrap_or_default()
+    }
+
+    /// The labels as `kubectl describe` shows them: `key=value`, one a line, the lines after
+    /// the first indented by `indent`; `<none>` when there are none.
+    pub fn labels_text(&self, indent: usize) -> String {
+        map_text(&self.labels, indent)
+    }
+
+    /// The annotations, as [`PodMetadata::labels_text`] shows labels.
+    pub fn annotations_text(&self, indent: usize) -> String {
+        map_text(&self.annotations, indent)
+    }
+}
+
+fn map_text(map: &BTreeMap<String, String>, indent: usize) -> String {
+    if map.is_empty() {
+        return "<none>".into();
+    }
+    let lines: Vec<String> = map.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    lines.join(&format!("\n{:indent$}", ""))
+}
+
 /// `imagePullPolicy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PullPolicy {
@@ -365,6 +404,19 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_as_describe_shows_it() {
+        let mut metadata = PodMetadata::default();
+        assert_eq!(metadata.labels_text(4), "<none>");
+        metadata.labels = BTreeMap::from([
+            ("app".to_string(), "web".to_string()),
+            ("tier".to_string(), "front".to_string()),
+        ]);
+        assert_eq!(metadata.labels_text(4), "app=web\n    tier=front");
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(PodMetadata::read(dir.path()), PodMetadata::default());
+    }
 
     #[test]
     fn latest_images_default_to_always() {

@@ -115,6 +115,11 @@ pub fn plan(
     for (i, volume) in spec_volumes.enumerate() {
         let field = format!("spec.volumes[{i}]");
         let error = |text: String| PodError::msg(format!("{context}: {field}{text}"));
+        if let Some(source) = default_user_of(volume) {
+            return Err(error(format!(
+                ".{source}.defaultUser: per-file owners are not supported (files belong to root)"
+            )));
+        }
         if let Some(empty_dir) = &volume.empty_dir {
             match empty_dir.medium.as_deref().unwrap_or_default() {
                 "" => {}
@@ -197,6 +202,29 @@ pub fn plan(
         }
     }
     Ok(volumes)
+}
+
+/// The source of `volume` that sets `defaultUser`, which podrun cannot honour.
+fn default_user_of(volume: &Volume) -> Option<&'static str> {
+    let sources = [
+        (
+            "configMap",
+            volume.config_map.as_ref().and_then(|v| v.default_user),
+        ),
+        (
+            "secret",
+            volume.secret.as_ref().and_then(|v| v.default_user),
+        ),
+        (
+            "downwardAPI",
+            volume.downward_api.as_ref().and_then(|v| v.default_user),
+        ),
+        (
+            "projected",
+            volume.projected.as_ref().and_then(|v| v.default_user),
+        ),
+    ];
+    sources.iter().find(|(_, user)| user.is_some()).map(|s| s.0)
 }
 
 fn memory_volume(
@@ -860,6 +888,18 @@ spec:
         assert!(
             all.dir.starts_with(dir.path().join("run")),
             "projected volumes may hold secrets: tmpfs"
+        );
+
+        let owned = DOWNWARD.replace(
+            "defaultMode: 0440",
+            "defaultMode: 0440\n      defaultUser: 1000",
+        );
+        let manifest = loaded(&owned);
+        let err = plan(&manifest.pods[0].pod, &manifest, &fields, &dirs, "t").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("spec.volumes[0].downwardAPI.defaultUser: per-file owners"),
+            "{err}"
         );
 
         let refused = DOWNWARD.replace(

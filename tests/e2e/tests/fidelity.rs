@@ -167,6 +167,24 @@ fn downward_api_environment_variables() {
         "{log}"
     );
     assert_eq!(vars["SIDECAR_MEM_REQUEST"], "0", "{log}");
+    // The pod's metadata, as `ps -o json` and `describe` show it.
+    assert_eq!(json["namespace"], "default");
+    assert_eq!(json["labels"]["app"], "dapi", "{json}");
+    assert_eq!(json["annotations"]["build"], "1234", "{json}");
+    let describe = env.podrun_ok(&["describe", "dapi-envars-fieldref"]);
+    let line = |key: &str| -> Vec<String> {
+        let line = describe
+            .lines()
+            .find(|l| l.starts_with(key))
+            .expect(&describe);
+        line.split_whitespace().map(str::to_string).collect()
+    };
+    assert_eq!(line("Labels:"), ["Labels:", "app=dapi"], "{describe}");
+    assert_eq!(
+        line("Annotations:"),
+        ["Annotations:", "build=1234"],
+        "{describe}"
+    );
     down_and_check(&env, &file, &["dapi-envars-fieldref"]);
 }
 
@@ -337,4 +355,84 @@ fn image_pull_secrets_authenticate_the_pull() {
     // Another pull of the image, without the pod's Secret, still needs a login.
     let err = env.podrun_err(&["pull", &format!("{registry}/library/busybox:latest")]);
     assert!(err.contains("requires credentials"), "{err}");
+}
+
+/// `podrun validate FILE`: what `play --strict` checks, without running anything.
+#[test]
+fn validate_checks_a_manifest_without_running_it() {
+    let env = TestEnv::new();
+    let good = write_manifest(&env, "dapi-volume.yaml", &manifest("dapi-volume.yaml"));
+    let out = env.podrun_ok(&["validate", &good]);
+    assert_eq!(
+        out,
+        format!("{good}: valid: 1 pod (default/kubernetes-downwardapi-volume-example), 1 ConfigMap, 1 Secret\n")
+    );
+
+    // A field podrun would ignore is an error, as with play --strict; exit 1.
+    let unsupported = write_manifest(
+        &env,
+        "unsupported.yaml",
+        "{ apiVersion: \"v1\", kind: \"Pod\", metadata: { name: \"p\" },\n  spec: { containers: [ { name: \"a\", image: \"busybox\", tty: true } ] } }\n",
+    );
+    let out = env.podrun(&["validate", &unsupported]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "unsupported.yaml: document 1: spec.containers[0].tty: not supported by podrun yet"
+        ),
+        "{err}"
+    );
+
+    // A syntax error names the file, line and column.
+    let broken = write_manifest(
+        &env,
+        "broken.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: [p}\n",
+    );
+    let err = env.podrun_err(&["validate", &broken]);
+    assert!(
+        err.contains("broken.yaml: document 1: line 3 column"),
+        "{err}"
+    );
+    assert_eq!(
+        env.podrun_ok(&["ps", "-o", "json"]).trim(),
+        "[]",
+        "nothing ran"
+    );
+}
+
+/// A pod's identity is namespace/name: the same name in two namespaces makes two pods, and
+/// the downward API reports each one's namespace.
+#[test]
+fn the_namespace_is_part_of_the_pod_identity() {
+    let env = TestEnv::new();
+    let pod = |namespace: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: same\n{namespace}spec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: busybox\n    command: [sh, -c, 'echo ns=$(NS); exec sleep 3600']\n    env:\n    - name: NS\n      valueFrom: {{fieldRef: {{fieldPath: metadata.namespace}}}}\n"
+        )
+    };
+    let default = write_manifest(&env, "default.yaml", &pod(""));
+    let team = write_manifest(&env, "team.yaml", &pod("  namespace: team-a\n"));
+    env.podrun_ok(&["play", &default]);
+    let _down = DownOnDrop(&env, default.clone());
+    env.podrun_ok(&["play", &team]);
+    let _down_team = DownOnDrop(&env, team.clone());
+    wait_for_logs(&env, &["same"], &["ns=default"]);
+    wait_for_logs(&env, &["team-a/same"], &["ns=team-a"]);
+    let ps: Vec<serde_json::Value> =
+        serde_json::from_str(&env.podrun_ok(&["ps", "-o", "json"])).unwrap();
+    let ids: Vec<String> = ps
+        .iter()
+        .map(|p| {
+            format!(
+                "{}/{}",
+                p["namespace"].as_str().unwrap(),
+                p["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(ids, ["default/same", "team-a/same"]);
+    env.podrun_ok(&["down", &team]);
+    env.podrun_ok(&["down", &default]);
 }

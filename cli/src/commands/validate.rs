@@ -1,0 +1,53 @@
+//! `podrun validate FILE`: the checks `podrun play --strict` makes of a manifest, without
+//! pulling or running anything: a file that passes is one a Kubernetes API server accepts
+//! and podrun runs in full.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use podrun_manifest::{LoadOptions, Manifest};
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The manifest: a YAML file of one or more documents, or `-` for stdin.
+    #[arg(value_name = "FILE")]
+    file: String,
+}
+
+/// Exit 0 with a one-line summary, or the errors (see `podrun_manifest`) and exit 1.
+pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+    let manifest = podrun_manifest::load_path(&args.file, &LoadOptions { strict: true })?;
+    for warning in &manifest.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let shown = if args.file == "-" {
+        "<stdin>"
+    } else {
+        args.file.as_str()
+    };
+    println!("{shown}: valid: {}", summary(&manifest));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `2 pods (default/web, default/db), 1 ConfigMap, 0 Secrets`.
+fn summary(manifest: &Manifest) -> String {
+    let plural = |n: usize, one: &str| {
+        if n == 1 {
+            format!("{n} {one}")
+        } else {
+            format!("{n} {one}s")
+        }
+    };
+    let pods: Vec<String> = manifest
+        .pods
+        .iter()
+        .map(|p| format!("{}/{}", p.namespace(), p.name()))
+        .collect();
+    format!(
+        "{} ({}), {}, {}",
+        plural(pods.len(), "pod"),
+        pods.join(", "),
+        plural(manifest.config_maps.len(), "ConfigMap"),
+        plural(manifest.secrets.len(), "Secret")
+    )
+}
