@@ -203,10 +203,61 @@ mod tests {
         }
     }
 
-    /// oci-spec's expression, for the comparison.
+    /// Strings built from the pieces of references (valid and broken ones).
+    fn reference_like() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            Just("nginx".to_string()),
+            Just("library/".to_string()),
+            Just("127.0.0.1:5858/".to_string()),
+            Just("host.example".to_string()),
+            Just(":".to_string()),
+            Just("/".to_string()),
+            Just("@".to_string()),
+            Just(format!("sha256:{HEX}")),
+            Just("__".to_string()),
+            Just("-".to_string()),
+            Just(".".to_string()),
+            Just("_".to_string()),
+            "[a-z0-9]{1,8}",
+            "[A-Za-z0-9._:/@+-]{1,12}",
+            "\\PC{1,3}",
+        ];
+        prop::collection::vec(piece, 0..8).prop_map(|parts| parts.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// Never a panic, and always oci-spec's verdict and parts, whatever the input.
+        #[test]
+        fn any_input_agrees_with_the_regular_expression(input in reference_like()) {
+            let ours = parse(&input).map(|p| {
+                (
+                    p.name.to_string(),
+                    p.tag.map(String::from),
+                    p.digest.map(String::from),
+                )
+            });
+            proptest::prop_assert_eq!(ours, regex_parse(&input), "input {:?}", input);
+        }
+
+        #[test]
+        fn arbitrary_strings_never_panic(input in proptest::prelude::any::<String>()) {
+            let _ = parse(&input);
+        }
+    }
+
+    /// oci-spec's expression, for the comparison, with one change: its `\w` is Unicode's
+    /// in Rust's regex crate, so oci-spec takes a tag such as `1.0ᚠ`, which the distribution
+    /// spec's grammar (ASCII `[a-zA-Z0-9_]`) and registries refuse; the grammar here follows
+    /// the spec (found by the property test above).
     fn regex_parse(input: &str) -> Option<(String, Option<String>, Option<String>)> {
         const REFERENCE_REGEXP: &str = r"^((?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))+)?(?::[0-9]+)?/)?[a-z0-9]+(?:(?:(?:[._]|__|[-]*)[a-z0-9]+)+)?(?:(?:/[a-z0-9]+(?:(?:(?:[._]|__|[-]*)[a-z0-9]+)+)?)+)?)(?::([\w][\w.-]{0,127}))?(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][[:xdigit:]]{32,}))?$";
-        let re = regex::Regex::new(REFERENCE_REGEXP).unwrap();
+        static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+            regex::Regex::new(&REFERENCE_REGEXP.replace("\\w", "[a-zA-Z0-9_]")).unwrap()
+        });
+        let re = &*RE;
         let captures = re.captures(input)?;
         Some((
             captures[1].to_string(),
