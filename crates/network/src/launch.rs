@@ -20,6 +20,30 @@ pub(crate) struct Launch {
     /// `Some(path)`: once released, the launcher opens this namespace file (e.g.
     /// `/proc/PID/ns/net`) and hands it to the helper as descriptor [`NAMESPACE_FD`].
     pub namespace: Option<CString>,
+    /// `Some(vars)`: the helper's whole environment (`NAME=value`); `None`: the supervisor's.
+    pub env: Option<Vec<CString>>,
+}
+
+/// The supervisor's environment with `name` set to `value` (appended, `:`-separated, to a
+/// value already there), for [`Launch::env`].
+pub(crate) fn environment_with(name: &str, value: &str) -> Vec<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut vars: Vec<CString> = Vec::new();
+    let mut merged = value.to_string();
+    for (key, current) in std::env::vars_os() {
+        if key == name {
+            merged = format!("{}:{value}", current.to_string_lossy());
+            continue;
+        }
+        let mut entry = key.as_bytes().to_vec();
+        entry.push(b'=');
+        entry.extend_from_slice(current.as_bytes());
+        if let Ok(entry) = CString::new(entry) {
+            vars.push(entry);
+        }
+    }
+    vars.extend(CString::new(format!("{name}={merged}")).ok());
+    vars
 }
 
 /// The descriptor a namespace opened by the launcher has in the helper.
@@ -111,7 +135,17 @@ impl Launch {
                 let mut argv: Vec<*const libc::c_char> =
                     self.argv.iter().map(|a| a.as_ptr()).collect();
                 argv.push(std::ptr::null());
-                libc::execv(argv[0], argv.as_ptr());
+                match &self.env {
+                    Some(env) => {
+                        let mut envp: Vec<*const libc::c_char> =
+                            env.iter().map(|e| e.as_ptr()).collect();
+                        envp.push(std::ptr::null());
+                        libc::execve(argv[0], argv.as_ptr(), envp.as_ptr());
+                    }
+                    None => {
+                        libc::execv(argv[0], argv.as_ptr());
+                    }
+                }
             }
             let message = b"podrun: cannot exec the network helper\n";
             libc::write(2, message.as_ptr().cast(), message.len());

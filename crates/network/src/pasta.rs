@@ -252,6 +252,7 @@ impl PendingPasta {
             namespace: host_root.then(|| {
                 CString::new(format!("/proc/{pod_pid}/ns/net")).expect("no NUL in a path")
             }),
+            env: None,
         };
         // The process is single-threaded (checked above).
         let launcher = launch.fork(HELPER)?;

@@ -43,6 +43,13 @@ pub const LOG_FILE: &str = "slirp4netns.log";
 const MTU: u32 = 65520;
 /// Ready in about 7 ms here; this only bounds a helper that hangs.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// glibc's malloc settings for slirp4netns: a fixed mmap threshold (the default one rises
+/// to whatever large block was freed last) and a small trim threshold, so that the socket
+/// and packet buffers libslirp grows while carrying bulk traffic go back to the system
+/// afterwards. Measured here (`scripts/bench/network.sh`, 3 × 5 s of iperf3 each way): the
+/// helper's PSS after the traffic fell from 6.1 MB to 3.6 MB, throughput unchanged.
+const MALLOC_TUNABLES: &str =
+    "glibc.malloc.trim_threshold=65536:glibc.malloc.mmap_threshold=65536:glibc.malloc.arena_max=1";
 
 /// What the helper is started with.
 #[derive(Debug, Clone)]
@@ -157,6 +164,10 @@ impl PendingSlirp {
             keep: vec![ready_write.as_raw_fd(), exit_read.as_raw_fd()],
             die_with_parent: None,
             namespace: None,
+            env: Some(crate::launch::environment_with(
+                "GLIBC_TUNABLES",
+                MALLOC_TUNABLES,
+            )),
         };
         // The process is single-threaded (checked above).
         let launcher = launch.fork(HELPER)?;
