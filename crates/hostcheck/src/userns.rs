@@ -16,8 +16,21 @@ pub(crate) fn check(host: &Host) -> Check {
     if host.host_root {
         return check.ok("not needed: podrun runs as host root, without a user namespace");
     }
-    if let Some(problem) = sysctl_problem(host) {
-        return check.error(problem.0, Some(problem.1));
+    let problem = sysctl_problem(host);
+    // AppArmor's restriction spares programs whose profile allows `userns`: only trying tells.
+    let apparmor_only = problem
+        .as_ref()
+        .is_some_and(|(detail, _)| detail.starts_with(APPARMOR_SYSCTL));
+    if let Some((detail, fix)) = problem {
+        if !(apparmor_only && host.is_real()) {
+            return check.error(detail, Some(fix));
+        }
+        return match child::run_in_child(probe) {
+            Ok(_) => check.ok(format!(
+                "{APPARMOR_SYSCTL} is 1, but an AppArmor profile lets podrun use user namespaces"
+            )),
+            Err(message) => check.error(format!("{detail} ({message})"), Some(fix)),
+        };
     }
     if !host.is_real() {
         return check.ok("allowed by the kernel's settings");
@@ -35,6 +48,8 @@ pub(crate) fn check(host: &Host) -> Check {
         ),
     }
 }
+
+const APPARMOR_SYSCTL: &str = "kernel.apparmor_restrict_unprivileged_userns";
 
 /// The first sysctl that forbids user namespaces: what it says, and the command that fixes it.
 fn sysctl_problem(host: &Host) -> Option<(String, String)> {
@@ -62,7 +77,7 @@ fn sysctl_problem(host: &Host) -> Option<(String, String)> {
     // capabilities in it unless an AppArmor profile allows it, so podrun cannot mount.
     if read("kernel/apparmor_restrict_unprivileged_userns") == Some(1) {
         return Some((
-            "kernel.apparmor_restrict_unprivileged_userns is 1: AppArmor denies capabilities in user namespaces to programs without a profile that allows `userns`".into(),
+            format!("{APPARMOR_SYSCTL} is 1: AppArmor denies capabilities in user namespaces to programs without a profile that allows `userns`"),
             persist("kernel.apparmor_restrict_unprivileged_userns", "0"),
         ));
     }
