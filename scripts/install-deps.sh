@@ -12,6 +12,8 @@ packages=(
   iperf3
   # test images and the loopback test registry
   docker-registry busybox-static debootstrap zstd python3 curl jq
+  # shell completion tests (tests/e2e/tests/cli.rs)
+  zsh fish
 )
 
 missing=()
