@@ -1514,11 +1514,15 @@ fn docker_config_secrets_need_their_key() {
 #[test]
 fn env_reads_config_map_data_not_binary_data() {
     let text = pod_with(
-        "    env:\n    - {name: B, valueFrom: {configMapKeyRef: {name: bin, key: blob}}}\n    - {name: 'bad\u{e9}', value: x}\n    - {name: 'ok name.1', value: x}\n",
+        "    env:\n    - {name: B, valueFrom: {configMapKeyRef: {name: bin, key: blob}}}\n    - {name: 'bad\u{e9}', value: x}\n    - {name: 'ok name.1', value: x}\n    envFrom:\n    - {configMapRef: {name: bin}, prefix: 'A='}\n",
         "",
     ) + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: bin}\nbinaryData: {blob: aGVsbG8=}\n";
     let errors = errors(&text);
-    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(
+        errors[2].contains("envFrom[0].prefix: Invalid value: \"A=\""),
+        "{errors:#?}"
+    );
     assert!(errors[0].contains(
         "env[0].valueFrom.configMapKeyRef.key: Invalid value: \"blob\": the key is in binaryData"
     ));

@@ -151,6 +151,18 @@ const BYTE_DIVISORS: &[&str] = &[
 ];
 const MAX_FILE_MODE: i32 = 0o777;
 
+const ENV_NAME_RULE: &str =
+    "a valid environment variable name must consist only of printable ASCII characters other than '='";
+
+/// Kubernetes' (relaxed) rule for environment variable names: printable ASCII, the space
+/// included, but `=`.
+fn is_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| (c.is_ascii_graphic() || c == ' ') && c != '=')
+}
+
 /// A downward API `fieldRef` at `path` (`env`: for an env variable, else a volume file).
 fn field_ref(diag: &mut Diag, doc: usize, path: &str, selector: &ObjectFieldSelector, env: bool) {
     if let Some(version) = selector.api_version.as_deref() {
@@ -1077,18 +1089,11 @@ fn container(
         let env_path = format!("{path}.env[{j}]");
         if env.name.is_empty() {
             diag.error(doc, &format!("{env_path}.name"), "Required value");
-        } else if !env
-            .name
-            .chars()
-            .all(|c| (c.is_ascii_graphic() || c == ' ') && c != '=')
-        {
+        } else if !is_env_name(&env.name) {
             diag.error(
                 doc,
                 &format!("{env_path}.name"),
-                format_args!(
-                    "Invalid value: {:?}: a valid environment variable name must consist only of printable ASCII characters other than '='",
-                    env.name
-                ),
+                format_args!("Invalid value: {:?}: {ENV_NAME_RULE}", env.name),
             );
         }
         let Some(from) = &env.value_from else {
@@ -1178,6 +1183,15 @@ fn container(
 
     for (j, from) in c.env_from.iter().flatten().enumerate() {
         let from_path = format!("{path}.envFrom[{j}]");
+        if let Some(prefix) = from.prefix.as_deref().filter(|p| !is_env_name(p)) {
+            if !prefix.is_empty() {
+                diag.error(
+                    doc,
+                    &format!("{from_path}.prefix"),
+                    format_args!("Invalid value: {prefix:?}: {ENV_NAME_RULE}"),
+                );
+            }
+        }
         if let Some(r) = &from.config_map_ref {
             refs.check_object(
                 diag,

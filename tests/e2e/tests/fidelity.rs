@@ -99,6 +99,9 @@ fn dependent_variables_and_command_arguments_expand_as_on_a_cluster() {
     assert_eq!(vars["FROM_CONFIG_MAP"], "cm-value/$(NOT_DEFINED)", "{log}");
     // The image's variables (PATH) are not the kubelet's to expand.
     assert_eq!(vars["IMAGE_PATH"], "$(PATH)", "{log}");
+    // An alias of an anchored value; a double-quoted string folded over two lines.
+    assert_eq!(vars["PROTOCOL_ALIAS"], "https", "{log}");
+    assert_eq!(vars["FOLDED"], "first line continued", "{log}");
     // command and args see every variable of the container, also later ones.
     let words: Vec<&str> = log.lines().skip_while(|l| *l != "--").skip(1).collect();
     assert_eq!(
