@@ -3,17 +3,19 @@
 //! the work; each subcommand lives in its own module under `commands/`.
 
 mod commands;
+mod complete;
 mod context;
 mod output;
 mod progress;
+mod version;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 /// Run Kubernetes pods on one host, rootless.
 #[derive(Debug, Parser)]
-#[command(name = "podrun", version, about, long_about = None)]
+#[command(name = "podrun", version = version::short(), about, long_about = None)]
 struct Cli {
     /// Show debug logs and the full chain of causes of an error (also: PODRUN_LOG=debug).
     #[arg(long, global = true)]
@@ -51,6 +53,11 @@ enum Command {
     Cp(commands::cp::CpArgs),
     /// Stop pods and remove them.
     Down(commands::down::DownArgs),
+    /// Print the shell script that completes podrun's commands, options, pods and containers.
+    Completions(commands::completions::CompletionsArgs),
+    /// Write the man pages (scripts/gen-man.sh).
+    #[command(name = "__man", hide = true)]
+    Man(commands::man::ManArgs),
     /// The pod supervisor (started by `podrun play`).
     #[command(name = "__supervise", hide = true)]
     Supervise(SuperviseArgs),
@@ -77,7 +84,10 @@ impl Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Before anything is printed: the shell's completion scripts call podrun back.
+    complete::complete_if_asked();
+    let cli = parse_arguments();
+    output::install_panic_hook(cli.debug);
     init_logging(cli.debug);
     match run(cli.command) {
         Ok(code) => code,
@@ -86,6 +96,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Parses the command line; `--version` (not `-V`) also lists the helpers, which takes
+/// running them, so only then.
+fn parse_arguments() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut command = Cli::command();
+    if version::asked_for(&args) {
+        command = command.long_version(version::long());
+    }
+    let matches = command.get_matches_from(args);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -113,6 +135,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Exec(args) => return commands::exec::run(args),
         // Forks a child that joins the container's namespaces: must stay single-threaded.
         Command::Cp(args) => return commands::cp::run(args),
+        Command::Completions(args) => return commands::completions::run(args),
+        Command::Man(args) => return commands::man::run(args),
         _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -2,11 +2,12 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{anyhow, bail};
 use clap::Args;
 use podrun_pod::cp::Location;
 
 use crate::context::pod_dirs;
+use crate::output::HintExt as _;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -27,15 +28,15 @@ Examples:
   podrun cp team/web:/var/log/nginx/. ./logs")]
 pub struct CpArgs {
     /// What to copy: `[NAMESPACE/]POD:PATH` or a host path.
-    #[arg(value_name = "SRC")]
+    #[arg(value_name = "SRC", add = crate::complete::cp_operand())]
     source: String,
 
     /// Where to: a host path (`-`: a tar stream on stdout) or `[NAMESPACE/]POD:PATH`.
-    #[arg(value_name = "DEST")]
+    #[arg(value_name = "DEST", add = crate::complete::cp_operand())]
     dest: String,
 
     /// The container (default: the pod's first container).
-    #[arg(short, long, value_name = "NAME")]
+    #[arg(short, long, value_name = "NAME", add = crate::complete::container())]
     container: Option<String>,
 }
 
@@ -67,15 +68,21 @@ pub fn run(args: CpArgs) -> anyhow::Result<ExitCode> {
             },
         ) => {
             if host == "-" {
-                bail!("copying a tar stream from stdin into a container is not supported");
+                return Err(anyhow!(
+                    "copying a tar stream from stdin into a container is not supported"
+                ))
+                .hint("unpack the stream into a host directory and copy that directory");
             }
             let target = podrun_pod::exec::running_container(&dirs, &namespace, &name, container)?;
             podrun_pod::cp::copy_into_container(&target, &host, &path)?;
         }
-        (Location::Host(_), Location::Host(_)) => bail!(
+        (Location::Host(_), Location::Host(_)) => return Err(anyhow!(
             "neither `{}` nor `{}` is a container path ([NAMESPACE/]POD:PATH)",
             args.source,
             args.dest
+        ))
+        .hint(
+            "write the container's side as POD:PATH, e.g. podrun cp ./app.conf web:/etc/app.conf",
         ),
         (Location::Container { .. }, Location::Container { .. }) => {
             bail!("copying from one container to another is not supported: copy through the host")

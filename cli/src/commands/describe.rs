@@ -8,6 +8,7 @@ use clap::Args;
 use podrun_pod::state::{age, ContainerState, PodEntry, PodState};
 
 use crate::context::pod_dirs;
+use crate::output::{print_data, Format, HintExt as _};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DescribeFormat {
@@ -15,12 +16,14 @@ pub enum DescribeFormat {
     Text,
     /// The pod's state file with its status, as JSON.
     Json,
+    /// The same data as YAML.
+    Yaml,
 }
 
 #[derive(Debug, Args)]
 pub struct DescribeArgs {
     /// The pod: NAME or NAMESPACE/NAME.
-    #[arg(value_name = "POD")]
+    #[arg(value_name = "POD", add = crate::complete::pod())]
     pod: String,
 
     /// Output format.
@@ -38,10 +41,15 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<ExitCode> {
         bail!("pod `{shown}` not found\nhint: podrun ps lists the pods");
     };
     let Some(state) = &entry.state else {
-        bail!("pod `{shown}` has no state yet (it is being started, or its start failed)");
+        return Err(anyhow::anyhow!(
+            "pod `{shown}` has no state yet (it is being started, or its start failed)"
+        ))
+        .hint(format!(
+            "run it again in a moment; if the start failed, `podrun down {shown}` removes the pod"
+        ));
     };
     match args.output {
-        DescribeFormat::Json => {
+        DescribeFormat::Json | DescribeFormat::Yaml => {
             let metadata = podrun_pod::plan::PodMetadata::read(&entry.runtime_dir);
             let json = serde_json::json!({
                 "namespace": entry.namespace,
@@ -52,7 +60,11 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<ExitCode> {
                 "supervisor_alive": entry.supervisor_alive,
                 "state": state,
             });
-            println!("{}", serde_json::to_string_pretty(&json)?);
+            let format = match args.output {
+                DescribeFormat::Yaml => Format::Yaml,
+                _ => Format::Json,
+            };
+            print_data(&json, format)?;
         }
         DescribeFormat::Text => print!("{}", describe(&entry, state)),
     }

@@ -15,7 +15,7 @@ use crate::context::{pod_dirs, remove_dirs};
 pub struct DownArgs {
     /// Pods (`NAME` in namespace `default`, or `NAMESPACE/NAME`), or manifests (a file, or
     /// `-` for stdin) whose pods to stop.
-    #[arg(required = true, value_name = "FILE|POD")]
+    #[arg(required = true, value_name = "FILE|POD", add = crate::complete::pod_or_file())]
     targets: Vec<String>,
 }
 

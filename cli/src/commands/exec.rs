@@ -26,11 +26,11 @@ Examples:
   podrun exec -it web -c debug -- sh")]
 pub struct ExecArgs {
     /// The pod: `NAME` (namespace `default`) or `NAMESPACE/NAME`.
-    #[arg(value_name = "POD")]
+    #[arg(value_name = "POD", add = crate::complete::pod())]
     pod: String,
 
     /// The container (default: the pod's first container).
-    #[arg(short, long, value_name = "NAME")]
+    #[arg(short, long, value_name = "NAME", add = crate::complete::container())]
     container: Option<String>,
 
     /// Pass stdin to the command (otherwise it reads /dev/null, or nothing with -t).

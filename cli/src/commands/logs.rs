@@ -10,22 +10,23 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::{anyhow, Context as _};
 use clap::Args;
 use podrun_pod::logs::{Line, Lines};
 use podrun_pod::plan::Plan;
 use podrun_pod::state::PodState;
 
 use crate::context::pod_dirs;
+use crate::output::HintExt as _;
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// The pod: `NAME` (namespace `default`) or `NAMESPACE/NAME`.
-    #[arg(value_name = "POD")]
+    #[arg(value_name = "POD", add = crate::complete::pod())]
     pod: String,
 
     /// The container (default: the pod's first container).
-    #[arg(short, long, value_name = "NAME")]
+    #[arg(short, long, value_name = "NAME", add = crate::complete::container())]
     container: Option<String>,
 
     /// Keep printing what the container writes, until the pod is removed.
@@ -47,10 +48,11 @@ pub fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
     let (namespace, name) = podrun_pod::parse_pod_ref(&args.pod);
     let dir = dirs.runtime_dir(&namespace, &name);
     if !dir.is_dir() {
-        bail!(
+        return Err(anyhow!(
             "pod `{}` not found",
             podrun_pod::display_name(&namespace, &name)
-        );
+        ))
+        .hint("podrun ps lists the pods");
     }
     let containers: Vec<String> = match PodState::read(&dir) {
         // The app containers first: the default is the first of them.
@@ -72,11 +74,15 @@ pub fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
     let container = match args.container.clone() {
         Some(container) => {
             if !containers.contains(&container) {
-                bail!(
+                return Err(anyhow!(
                     "container `{container}` is not in pod `{}` (its containers: {})",
                     podrun_pod::display_name(&namespace, &name),
                     containers.join(", ")
-                );
+                ))
+                .hint(format!(
+                    "name one of them: podrun logs {} -c NAME",
+                    args.pod
+                ));
             }
             container
         }

@@ -1,11 +1,13 @@
 //! One module per subcommand.
 
+pub mod completions;
 pub mod cp;
 pub mod describe;
 pub mod down;
 pub mod exec;
 pub mod images;
 pub mod logs;
+pub mod man;
 pub mod play;
 pub mod play_wait;
 pub mod ps;

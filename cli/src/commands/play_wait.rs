@@ -393,7 +393,7 @@ impl LogFollower {
         let width = streams.iter().map(|s| s.prefix.len()).max().unwrap_or(0);
         LogFollower {
             streams,
-            colour: use_colour(),
+            colour: crate::output::colour(crate::output::Stream::Stdout),
             width,
         }
     }
@@ -456,13 +456,6 @@ impl Stream {
         self.open_line = !line.complete;
         Ok(())
     }
-}
-
-/// Colour on a terminal, unless NO_COLOR is set (to anything but the empty string).
-fn use_colour() -> bool {
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    // SAFETY: isatty on stdout.
-    !no_color && unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1
 }
 
 #[cfg(test)]

@@ -6,30 +6,33 @@ use clap::Args;
 use podrun_pod::state::{age, PodEntry};
 
 use crate::context::pod_dirs;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PsFormat {
-    /// NAME READY STATUS RESTARTS AGE, as kubectl prints pods.
-    Table,
-    /// Also the namespace, the supervisor's pid and the pod uid.
-    Wide,
-    /// The pods' state files with their status, as a JSON array.
-    Json,
-}
+use crate::output::{print_data, print_names, Format};
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = PsFormat::Table)]
-    output: PsFormat,
+    /// Output format: table (NAME READY STATUS RESTARTS AGE, as kubectl prints pods), wide
+    /// (also the namespace, the supervisor's pid and the pod uid), json or yaml (the pods'
+    /// state files with their status).
+    #[arg(short, long, value_enum, default_value_t = Format::Table)]
+    output: Format,
+
+    /// Print only the pods' names (NAMESPACE/NAME outside the default namespace), one per
+    /// line.
+    #[arg(short, long, conflicts_with = "output")]
+    quiet: bool,
 }
 
 pub fn run(args: PsArgs) -> anyhow::Result<ExitCode> {
     let paths = podrun_config::Paths::from_env()?;
     let dirs = pod_dirs(&paths)?;
     let pods = podrun_pod::state::list(&dirs)?;
+    if args.quiet {
+        let names: Vec<String> = pods.iter().map(pod_ref).collect();
+        print_names(names.iter().map(String::as_str));
+        return Ok(ExitCode::SUCCESS);
+    }
     match args.output {
-        PsFormat::Json => {
+        format if format.is_data() => {
             let list: Vec<serde_json::Value> = pods
                 .iter()
                 .map(|pod| {
@@ -48,17 +51,26 @@ pub fn run(args: PsArgs) -> anyhow::Result<ExitCode> {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&list)?);
+            print_data(&list, format)?;
         }
-        PsFormat::Table | PsFormat::Wide => {
+        format => {
             if pods.is_empty() {
                 eprintln!("No pods found.");
             } else {
-                print_table(&pods, args.output == PsFormat::Wide);
+                print_table(&pods, format == Format::Wide);
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How commands take the pod: `NAME` in the default namespace, else `NAMESPACE/NAME`.
+pub fn pod_ref(pod: &PodEntry) -> String {
+    if pod.namespace == podrun_manifest::DEFAULT_NAMESPACE {
+        pod.name.clone()
+    } else {
+        podrun_pod::display_name(&pod.namespace, &pod.name)
+    }
 }
 
 fn ready(pod: &PodEntry) -> (usize, usize) {
