@@ -498,6 +498,30 @@ spec:
         "{numbers:?}"
     );
     assert!(numbers[0] > 3000, "the newest lines: {numbers:?}");
+    // `logs -f` follows the file across rotations: every line once, in order.
+    // (Into a file: a pipe nobody reads while the test sleeps would stop it at 64 KiB.)
+    let out_path = env.home().join("follow.txt");
+    let mut follow = env
+        .command(podrun_bin())
+        .args(["logs", "-f", "chatty"])
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    kill9(follow.id() as i64);
+    let _ = follow.wait();
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    // Whole lines only: the kill may cut the last one.
+    let whole = &text[..text.rfind('\n').unwrap_or(0)];
+    let numbers: Vec<u64> = whole
+        .lines()
+        .filter_map(|l| l.split(' ').nth(1)?.parse().ok())
+        .collect();
+    let rotated_while_following = size("talk.log.1") > 0;
+    assert!(rotated_while_following);
+    assert!(numbers.len() > 1000, "{} lines", numbers.len());
+    let gaps: Vec<_> = numbers.windows(2).filter(|w| w[1] != w[0] + 1).collect();
+    assert!(gaps.is_empty(), "lines missing or repeated around {gaps:?}");
     down_and_check(&env, &file, &["chatty"]);
 }
 
