@@ -44,13 +44,15 @@ pub fn enter_user_namespace() -> anyhow::Result<MappingPlan> {
     Ok(plan)
 }
 
-/// Where pods live; fails with a hint when XDG_RUNTIME_DIR is missing.
+/// Where pods live; fails with a hint when XDG_RUNTIME_DIR is missing (a host problem, so
+/// the hint points to `podrun system check` too).
 pub fn pod_dirs(paths: &podrun_config::Paths) -> anyhow::Result<podrun_pod::PodDirs> {
-    Ok(podrun_pod::PodDirs::new(
+    podrun_pod::PodDirs::new(
         paths.runtime_dir.as_deref(),
         paths.xdg_runtime_dir.as_deref(),
         &paths.data_dir,
-    )?)
+    )
+    .map_err(|e| anyhow::anyhow!("{e}; {}", podrun_hostcheck::DIAGNOSIS_HINT))
 }
 
 /// Removes directories that may hold files of subordinate ids (container layers, overlayfs

@@ -58,6 +58,9 @@ enum Command {
     /// Write the man pages (scripts/gen-man.sh).
     #[command(name = "__man", hide = true)]
     Man(commands::man::ManArgs),
+    /// Check the host for what rootless pods need (`system check`); show the effective
+    /// configuration and where each value came from (`system config`).
+    System(commands::system::SystemArgs),
     /// The pod supervisor (started by `podrun play`).
     #[command(name = "__supervise", hide = true)]
     Supervise(SuperviseArgs),
@@ -131,6 +134,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Describe(args) => return commands::describe::run(args),
         Command::Logs(args) => return commands::logs::run(args),
         Command::Down(args) => return commands::down::run(args),
+        // Forks probe children (user and mount namespaces): must stay single-threaded.
+        Command::System(args) => return commands::system::run(args),
         // Joins the pod's user namespace: must stay single-threaded.
         Command::Exec(args) => return commands::exec::run(args),
         // Forks a child that joins the container's namespaces: must stay single-threaded.

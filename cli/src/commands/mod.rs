@@ -13,5 +13,6 @@ pub mod play_wait;
 pub mod ps;
 pub mod pull;
 pub mod rmi;
+pub mod system;
 pub mod unshare;
 pub mod validate;
