@@ -105,7 +105,7 @@ fn read_table(file: &Path) -> Result<toml::Table, ConfigError> {
     }
 }
 
-/// The keys of `[pull]` and `[network]` with their defaults, written as the file would.
+/// The keys of `[pull]`, `[network]` and `[logs]` with their defaults, written as the file would.
 fn file_defaults() -> Vec<(&'static str, &'static str, toml::Value)> {
     let pull = PullConfig::default();
     let int = |n: u64| toml::Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
@@ -147,6 +147,11 @@ fn file_defaults() -> Vec<(&'static str, &'static str, toml::Value)> {
             "network",
             "allow_host_loopback",
             toml::Value::Boolean(false),
+        ),
+        (
+            "logs",
+            "max_size",
+            text(format_size(crate::DEFAULT_LOG_MAX_SIZE)),
         ),
     ]
 }
