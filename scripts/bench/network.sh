@@ -162,15 +162,17 @@ footprint() { # footprint TARGET PIDS…
 }
 
 podrun_target() {
-  local backend=$1 dir sup helper
+  local backend=$1 dir sup helper watchdog
   as_user "podrun play --network $backend $work/pod.yaml" >/dev/null
   dir="$runtime/podrun/pods/default_netbench"
   sup=$(cat "$dir/supervisor.pid")
   if [ "$backend" = pasta ]; then helper=$(cat "$dir/pasta.pid"); else helper=$(pgrep -P "$sup" -x slirp4netns); fi
+  # The watchdog that ends the pod if the supervisor is killed (podrun_pod::watchdog).
+  watchdog=$(pgrep -P "$sup" -x podrun-watchdog)
   sleep 1
-  footprint "podrun-$backend-idle" "$sup" "$helper"
+  footprint "podrun-$backend-idle" "$sup" "$helper" "$watchdog"
   measure "podrun-$backend" "podrun exec netbench --"
-  footprint "podrun-$backend-after" "$sup" "$helper"
+  footprint "podrun-$backend-after" "$sup" "$helper" "$watchdog"
   as_user "podrun down netbench" >/dev/null
 }
 
