@@ -158,6 +158,7 @@ fn container_text(
             _ => "Error",
         };
         field(out, 6, "Reason", reason);
+        show(out, "Message", &c.termination_message);
         show(out, "Exit Code", &c.exit_code.map(|e| e.to_string()));
         show(out, "Finished", &c.finished_at);
     }

@@ -94,6 +94,8 @@ pub const CONTAINER_FIELDS: &[&str] = &[
     "startupProbe.failureThreshold",
     "startupProbe.terminationGracePeriodSeconds",
     "lifecycle",
+    "terminationMessagePath",
+    "terminationMessagePolicy",
     // Parsed, and reported by the downward API; limits are not enforced yet (see
     // docs/kubernetes-compatibility.md).
     "resources",
@@ -125,17 +127,6 @@ pub fn pod_spec_defaults() -> &'static [(&'static str, Value)] {
                 "initContainers[*].volumeMounts[*].mountPropagation",
                 json!("None"),
             ),
-            // What the API server fills in; podrun keeps no termination message yet.
-            (
-                "containers[*].terminationMessagePath",
-                json!("/dev/termination-log"),
-            ),
-            (
-                "initContainers[*].terminationMessagePath",
-                json!("/dev/termination-log"),
-            ),
-            ("containers[*].terminationMessagePolicy", json!("File")),
-            ("initContainers[*].terminationMessagePolicy", json!("File")),
         ]
     });
     &DEFAULTS

@@ -1694,12 +1694,11 @@ fn fields_without_effect_yet_are_warned_not_ignored() {
         "    stdin: true\n    tty: true\n    terminationMessagePolicy: FallbackToLogsOnError\n    terminationMessagePath: /tmp/msg\n",
         "",
     ));
+    // The termination message fields are supported (podrun-pod's termination module).
     assert_eq!(
         m.warnings,
         [
             "pod.yaml: document 1: spec.containers[0].stdin: not supported by podrun yet; ignored",
-            "pod.yaml: document 1: spec.containers[0].terminationMessagePath: not supported by podrun yet; ignored",
-            "pod.yaml: document 1: spec.containers[0].terminationMessagePolicy: not supported by podrun yet; ignored",
             "pod.yaml: document 1: spec.containers[0].tty: not supported by podrun yet; ignored",
         ]
     );

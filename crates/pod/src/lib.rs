@@ -41,6 +41,7 @@ pub mod probe;
 pub mod state;
 pub mod stop;
 pub mod supervisor;
+pub mod termination;
 pub mod volumes;
 pub mod watchdog;
 

@@ -93,6 +93,9 @@ pub struct ContainerPlan {
         skip_serializing_if = "crate::probe::ContainerProbes::is_empty"
     )]
     pub probes: crate::probe::ContainerProbes,
+    /// `terminationMessagePath` and `terminationMessagePolicy` (see [`crate::termination`]).
+    #[serde(default)]
+    pub termination_message: crate::termination::TerminationMessage,
 }
 
 impl Plan {
@@ -364,6 +367,8 @@ pub fn build(
             sidecar: is_init && container.restart_policy.as_deref() == Some("Always"),
             hooks,
             probes: crate::probe::spec::container_probes(container, &field)
+                .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?,
+            termination_message: crate::termination::plan(container, &field)
                 .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?,
         });
     }

@@ -117,6 +117,10 @@ pub struct ContainerState {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub restart_count: u32,
+    /// The termination message of its last run (see [`crate::termination`]), also its
+    /// `message` while it stays exited: the kubelet's `lastState.terminated.message`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_message: Option<String>,
 }
 
 impl ContainerState {
@@ -441,6 +445,7 @@ mod tests {
             started_at: None,
             finished_at: None,
             restart_count: restarts,
+            termination_message: None,
         }
     }
 

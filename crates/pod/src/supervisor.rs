@@ -279,6 +279,7 @@ impl Supervisor {
                     started_at: None,
                     finished_at: None,
                     restart_count: 0,
+                    termination_message: None,
                 },
                 restart_at: None,
                 backoff: crate::backoff::Backoff::new(scale),
@@ -453,6 +454,14 @@ impl Supervisor {
             }));
         }
         let container_dir = self.plan.container_dir(&container.name);
+        let termination_log = crate::termination::file_path(&container_dir);
+        crate::termination::prepare_file(&termination_log)
+            .map_err(|e| PodError::msg(format!("{what}: {e}")))?;
+        mounts.push(Mount::Bind(BindMount {
+            source: termination_log,
+            destination: container.termination_message.path.clone(),
+            readonly: false,
+        }));
         if self.runs[index].state.restart_count > 0 {
             // The kubelet restarts a container as a new container of the same image: its
             // writable layer starts empty again (only volumes keep data).

@@ -439,3 +439,43 @@ fn the_namespace_is_part_of_the_pod_identity() {
     env.podrun_ok(&["down", &team]);
     env.podrun_ok(&["down", &default]);
 }
+
+/// "Determine the Reason for Pod Failure": what a container writes to its
+/// terminationMessagePath (the default one as a non-root user, or its own) becomes its
+/// terminated state's message; with FallbackToLogsOnError a failed container's last 80 log
+/// lines do.
+#[test]
+fn termination_message_from_the_file_and_from_the_logs() {
+    let env = TestEnv::new();
+    let file = play(&env, "termination.yaml");
+    let _down = DownOnDrop(&env, file.clone());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let json = loop {
+        let json = pod_json(&env, "termination-demo");
+        if json["state"]["phase"] == "Failed" {
+            break json;
+        }
+        assert!(Instant::now() < deadline, "never failed: {json:#}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let containers = json["state"]["containers"].as_array().unwrap();
+    let message = |i: usize| containers[i]["message"].as_str().unwrap_or_default();
+    assert_eq!(message(0), "Sleep expired\n", "{json:#}");
+    assert_eq!(containers[0]["exit_code"], 0);
+    assert_eq!(message(1), "quota exceeded\n", "{json:#}");
+    let expected: String = (22..=100)
+        .map(|i| format!("line {i}\n"))
+        .chain(["fatal: disk full\n".to_string()])
+        .collect();
+    assert_eq!(message(2), expected, "{json:#}");
+    assert_eq!(containers[2]["termination_message"], message(2));
+
+    let describe = env.podrun_ok(&["describe", "termination-demo"]);
+    assert!(
+        describe
+            .lines()
+            .any(|l| l.trim_start().starts_with("Message:") && l.ends_with(" Sleep expired")),
+        "{describe}"
+    );
+    env.podrun_ok(&["down", &file]);
+}

@@ -404,6 +404,7 @@ impl Supervisor {
                 },
             };
         let finished = Instant::now();
+        let termination_message = self.termination_message(index, code);
         let name = self.plan_of(index).name.clone();
         let pod = self.pod_name();
         let run = &mut self.runs[index];
@@ -414,6 +415,7 @@ impl Supervisor {
         run.state.ready = false;
         run.state.exit_code = Some(code);
         run.state.finished_at = Some(now());
+        run.state.termination_message = termination_message;
         if restart {
             let at = run.backoff.restart_at(finished);
             run.restart_at = Some(at);
@@ -438,6 +440,7 @@ impl Supervisor {
         } else {
             run.state.state = "exited".into();
             run.state.reason = Some(if code == 0 { "Completed" } else { "Error" }.into());
+            run.state.message = run.state.termination_message.clone();
             run.restart_at = None;
             if role == Role::Init && code != 0 && !self.stopping {
                 self.pod_failed = true;
@@ -456,6 +459,21 @@ impl Supervisor {
             // Only while `play` waits: afterwards failed starts are retried.
             self.start_error = Some(e.to_string());
         }
+    }
+
+    /// The message of the container's run that ended with `code` (see
+    /// [`crate::termination`]).
+    fn termination_message(&self, index: usize, code: i32) -> Option<String> {
+        let plan = self.plan_of(index);
+        let file = crate::termination::file_path(&self.plan.container_dir(&plan.name));
+        let log = self.dir.join("logs").join(format!("{}.log", plan.name));
+        crate::termination::message(
+            &plan.termination_message,
+            &file,
+            code,
+            &log,
+            self.runs[index].state.started_at.as_deref(),
+        )
     }
 
     /// Every app container has ended for good (none runs or waits for a restart).
