@@ -90,6 +90,11 @@ fn describe(entry: &PodEntry, state: &PodState) -> String {
     field(&mut out, 0, "Start Time", &state.created);
     field(&mut out, 0, "Status", &entry.status());
     field(&mut out, 0, "Phase", &state.phase);
+    for (key, value) in [("Reason", &state.reason), ("Message", &state.message)] {
+        if let Some(value) = value {
+            field(&mut out, 0, key, value);
+        }
+    }
     field(&mut out, 0, "Restart Policy", &state.restart_policy);
     field(&mut out, 0, "UID", &state.uid);
     field(&mut out, 0, "Supervisor", &supervisor(entry, state));

@@ -227,17 +227,19 @@ pub fn wait_for_completion(
 }
 
 /// 0 if every container succeeded, else the code of the failed container whose last run
-/// ended first (in container order when they ended in the same second).
+/// ended first (in container order when they ended in the same second); 1 for a pod that
+/// failed as a whole (`DeadlineExceeded`) with no failed container.
 fn exit_code(states: &[PodState]) -> u8 {
     let failed = states
         .iter()
         .flat_map(all_containers)
         .filter(|c| c.exit_code.unwrap_or(0) != 0);
+    let pod_failed = states.iter().any(|s| s.reason.is_some());
     failed
         .min_by(|a, b| a.finished_at.cmp(&b.finished_at))
         .and_then(|c| c.exit_code)
         .map(|code| code.clamp(1, 255) as u8)
-        .unwrap_or(0)
+        .unwrap_or(u8::from(pod_failed))
 }
 
 fn summarize(states: &[PodState]) {
@@ -248,8 +250,13 @@ fn summarize(states: &[PodState]) {
                 None => format!("{} did not run", c.name),
             })
             .collect();
+        let why = state
+            .reason
+            .as_ref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
         eprintln!(
-            "pod {} {}: {}",
+            "pod {} {}{why}: {}",
             display_name(&state.namespace, &state.pod),
             state.compute_phase().to_lowercase(),
             ended.join(", ")
@@ -535,6 +542,10 @@ mod tests {
             container("b", Some(7), "2026-01-01T00:00:09Z"),
             container("c", Some(137), "2026-01-01T00:00:03Z"),
         ]);
-        assert_eq!(exit_code(&[ok, failed]), 137);
+        assert_eq!(exit_code(&[ok.clone(), failed]), 137);
+        // Past its activeDeadlineSeconds, a pod whose containers exited 0 still failed.
+        let mut deadline = ok.clone();
+        deadline.reason = Some("DeadlineExceeded".into());
+        assert_eq!(exit_code(&[ok, deadline]), 1);
     }
 }

@@ -37,6 +37,7 @@ pub const POD_SPEC_FIELDS: &[&str] = &[
     "serviceAccount",
     "restartPolicy",
     "terminationGracePeriodSeconds",
+    "activeDeadlineSeconds",
     "shareProcessNamespace",
     "hostname",
     "securityContext.runAsUser",

@@ -1798,3 +1798,13 @@ fn docs_compatibility_table_matches_the_allow_list() {
     });
     assert!(caught.is_err());
 }
+
+#[test]
+fn active_deadline_must_be_positive() {
+    let m = ok(&pod_with("", "  activeDeadlineSeconds: 30\n"));
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    assert_error(
+        &pod_with("", "  activeDeadlineSeconds: 0\n"),
+        "pod.yaml: document 1: spec.activeDeadlineSeconds: Invalid value: 0: must be greater than or equal to 1",
+    );
+}

@@ -531,6 +531,13 @@ pub(crate) fn pod(
             );
         }
     }
+    if let Some(deadline) = spec.active_deadline_seconds.filter(|d| *d < 1) {
+        diag.error(
+            doc,
+            &format!("{prefix}.activeDeadlineSeconds"),
+            format_args!("Invalid value: {deadline}: must be greater than or equal to 1"),
+        );
+    }
     if let Some(hostname) = spec.hostname.as_deref().filter(|h| !h.is_empty()) {
         if let Some(e) = dns_label_error(hostname) {
             diag.error(doc, &format!("{prefix}.hostname"), e);

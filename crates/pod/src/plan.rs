@@ -34,6 +34,9 @@ pub struct Plan {
     /// `Always`, `OnFailure` or `Never`.
     pub restart_policy: String,
     pub termination_grace_period_seconds: u64,
+    /// `activeDeadlineSeconds`: how long the pod may run (see the supervisor's `deadline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_deadline_seconds: Option<u64>,
     pub runtime_dir: PathBuf,
     pub data_dir: PathBuf,
     /// The pod's volumes (see [`crate::volumes`]).
@@ -393,6 +396,7 @@ pub fn build(
             .clone()
             .unwrap_or_else(|| "Always".into()),
         termination_grace_period_seconds: grace,
+        active_deadline_seconds: spec.active_deadline_seconds.map(|s| s.max(1) as u64),
         runtime_dir,
         data_dir,
         volumes,

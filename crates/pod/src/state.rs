@@ -30,6 +30,13 @@ pub struct PodState {
     /// The pod is being stopped (`podrun down`): kubectl's `Terminating`.
     #[serde(default)]
     pub terminating: bool,
+    /// Why the pod failed as a whole, as the kubelet words it (`DeadlineExceeded`: see
+    /// `activeDeadlineSeconds`); the pod is Failed whatever its containers did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Details of `reason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     /// The app containers (`spec.containers`), in order.
     pub containers: Vec<ContainerState>,
     /// `spec.initContainers`, in order (native sidecars have `sidecar` set).
@@ -221,6 +228,9 @@ impl PodState {
     /// and every app container has started; then `Running` while some container runs or
     /// will be restarted; `Succeeded` or `Failed` when all have ended for good.
     pub fn compute_phase(&self) -> &'static str {
+        if self.reason.is_some() {
+            return "Failed";
+        }
         let never = self.restart_policy == "Never";
         for init in &self.init_containers {
             if init.sidecar {
@@ -270,10 +280,11 @@ impl PodState {
         if self.terminating {
             return "Terminating".into();
         }
-        let mut reason = if self.phase.is_empty() {
-            self.compute_phase().to_string()
-        } else {
-            self.phase.clone()
+        // kubectl: the pod's reason, else its phase; then the containers' say.
+        let mut reason = match (&self.reason, self.phase.is_empty()) {
+            (Some(reason), _) => reason.clone(),
+            (None, true) => self.compute_phase().to_string(),
+            (None, false) => self.phase.clone(),
         };
         if let Some(init) = self.init_status() {
             return init;
@@ -461,12 +472,27 @@ mod tests {
             termination_grace_period_seconds: 30,
             phase: String::new(),
             terminating: false,
+            reason: None,
+            message: None,
             containers,
             init_containers: Vec::new(),
             events: Vec::new(),
         };
         pod.phase = pod.compute_phase().into();
         pod
+    }
+
+    #[test]
+    fn a_pod_past_its_deadline_is_failed_whatever_its_containers_did() {
+        let mut p = pod("Always", vec![container("running", None, 0)]);
+        assert_eq!(p.compute_phase(), "Running");
+        p.reason = Some("DeadlineExceeded".into());
+        assert_eq!(p.compute_phase(), "Failed");
+        p.containers[0].ready = false;
+        assert_eq!(p.status(true), "DeadlineExceeded");
+        let mut done = pod("Never", vec![container("exited", Some(0), 0)]);
+        done.reason = Some("DeadlineExceeded".into());
+        assert_eq!(done.compute_phase(), "Failed");
     }
 
     #[test]

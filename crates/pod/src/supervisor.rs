@@ -28,6 +28,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use podrun_runtime::{BindMount, ContainerConfig, Mount, PodPidNamespace, SeccompProfile};
 
+mod deadline;
 mod lifecycle;
 mod probes;
 
@@ -194,6 +195,8 @@ struct Supervisor {
     written: Option<PodState>,
     /// The containers' probes.
     probes: crate::probe::Prober,
+    /// When `activeDeadlineSeconds` runs out (see [`deadline`]); `None` once it has.
+    active_deadline: Option<Instant>,
 }
 
 /// Enters podrun's user namespace unless this process is in one already (it inherits the one
@@ -298,12 +301,15 @@ impl Supervisor {
             termination_grace_period_seconds: plan.termination_grace_period_seconds,
             phase: "Pending".into(),
             terminating: false,
+            reason: None,
+            message: None,
             containers: Vec::new(),
             init_containers: Vec::new(),
             events: Vec::new(),
         };
         let probes = crate::probe::Prober::new(&plan, dir.join("libcontainer"));
         let mut supervisor = Supervisor {
+            active_deadline: deadline::start(&plan),
             probes,
             state_root: dir.join("libcontainer"),
             dir: dir.to_path_buf(),
@@ -642,6 +648,7 @@ impl Supervisor {
             self.reap();
             self.restart_due();
             self.stop_timers();
+            self.check_active_deadline();
             self.run_probes();
             if self.stopping {
                 self.stop_sidecars();
@@ -668,6 +675,7 @@ impl Supervisor {
             .filter_map(|r| r.restart_at)
             .chain(self.next_stop_timer())
             .chain(self.probes.next_due())
+            .chain(self.active_deadline)
             .min();
         match next {
             Some(at) => at

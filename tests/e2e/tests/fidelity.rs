@@ -479,3 +479,50 @@ fn termination_message_from_the_file_and_from_the_logs() {
     );
     env.podrun_ok(&["down", &file]);
 }
+
+/// activeDeadlineSeconds: once the pod has run that long it is Failed with the reason
+/// DeadlineExceeded, its container stopped and not restarted; `play --wait` fails.
+#[test]
+fn active_deadline_fails_the_pod() {
+    let env = TestEnv::new();
+    let start = Instant::now();
+    let file = play(&env, "active-deadline.yaml");
+    let _down = DownOnDrop(&env, file.clone());
+    wait_for_logs(&env, &["deadline-demo"], &["started"]);
+    let json = pod_json(&env, "deadline-demo");
+    assert_eq!(json["state"]["phase"], "Running", "{json:#}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let json = loop {
+        let json = pod_json(&env, "deadline-demo");
+        if json["state"]["containers"][0]["state"] == "exited" {
+            break json;
+        }
+        assert!(Instant::now() < deadline, "never stopped: {json:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let elapsed = start.elapsed();
+    assert!(elapsed >= Duration::from_secs(3), "{elapsed:?}");
+    assert_eq!(json["state"]["phase"], "Failed", "{json:#}");
+    assert_eq!(json["state"]["reason"], "DeadlineExceeded", "{json:#}");
+    // Not restarted (the pod's restartPolicy is Always).
+    std::thread::sleep(Duration::from_secs(2));
+    let json = pod_json(&env, "deadline-demo");
+    assert_eq!(
+        json["state"]["containers"][0]["state"], "exited",
+        "{json:#}"
+    );
+    assert_eq!(json["restarts"], 0, "{json:#}");
+    let describe = env.podrun_ok(&["describe", "deadline-demo"]);
+    assert!(
+        describe
+            .lines()
+            .any(|l| l.starts_with("Reason:") && l.ends_with(" DeadlineExceeded")),
+        "{describe}"
+    );
+    env.podrun_ok(&["down", &file]);
+
+    let output = env.podrun(&["play", "--wait", &file]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("failed (DeadlineExceeded)"), "{stderr}");
+}
