@@ -44,6 +44,7 @@ pub mod supervisor;
 pub mod termination;
 pub mod volumes;
 pub mod watchdog;
+pub mod workdir;
 
 use std::path::{Path, PathBuf};
 

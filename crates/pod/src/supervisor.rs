@@ -476,6 +476,12 @@ impl Supervisor {
                     .map_err(|e| PodError::msg(format!("{what}: {e}")))?;
             }
         }
+        crate::workdir::ensure(
+            &container.lower_dirs,
+            &container_dir.join("upper"),
+            &container.cwd,
+        )
+        .map_err(|e| PodError::msg(format!("{what}: {e}")))?;
         let id = self.container_id(index);
         let config = ContainerConfig {
             id: id.clone(),

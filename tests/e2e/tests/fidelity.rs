@@ -526,3 +526,19 @@ fn active_deadline_fails_the_pod() {
     assert_ne!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("failed (DeadlineExceeded)"), "{stderr}");
 }
+
+/// A workingDir missing from the image is created (as containerd and CRI-O do) and the
+/// container starts in it, whatever user it runs as.
+#[test]
+fn working_dir_is_created_when_missing() {
+    let env = TestEnv::new();
+    let file = play(&env, "working-dir.yaml");
+    let _down = DownOnDrop(&env, file.clone());
+    wait_for_logs(
+        &env,
+        &["working-dir", "-c", "missing"],
+        &["cwd=/srv/app/data", "drwxr-xr-x"],
+    );
+    wait_for_logs(&env, &["working-dir", "-c", "existing"], &["cwd=/etc"]);
+    env.podrun_ok(&["down", &file]);
+}
