@@ -1808,3 +1808,20 @@ fn active_deadline_must_be_positive() {
         "pod.yaml: document 1: spec.activeDeadlineSeconds: Invalid value: 0: must be greater than or equal to 1",
     );
 }
+
+#[test]
+fn dns_policy_none_needs_a_nameserver() {
+    let m = ok(&pod_with(
+        "",
+        "  dnsPolicy: None\n  dnsConfig:\n    nameservers: [192.0.2.1]\n    searches: [a.example]\n    options: [{name: ndots, value: \"2\"}]\n  hostAliases:\n  - {ip: 127.0.0.1, hostnames: [foo.local]}\n",
+    ));
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    assert_error(
+        &pod_with("", "  dnsPolicy: None\n"),
+        "pod.yaml: document 1: spec.dnsConfig.nameservers: Required value: must provide at least one DNS nameserver when `dnsPolicy` is None",
+    );
+    assert_error(
+        &pod_with("", "  dnsPolicy: Cluster\n"),
+        "pod.yaml: document 1: spec.dnsPolicy: Unsupported value: \"Cluster\": supported values: \"ClusterFirstWithHostNet\", \"ClusterFirst\", \"Default\", \"None\"",
+    );
+}

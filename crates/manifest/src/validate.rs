@@ -41,6 +41,34 @@ fn is_label(s: &str) -> bool {
 }
 
 /// Why `s` is not an RFC 1123 label (container, volume, namespace names), if it is not.
+/// `dnsPolicy`: one of Kubernetes' values; `None` needs a `dnsConfig` with a nameserver.
+fn dns_policy(diag: &mut Diag, doc: usize, prefix: &str, spec: &PodSpec) {
+    match spec.dns_policy.as_deref() {
+        None | Some("ClusterFirst" | "ClusterFirstWithHostNet" | "Default") => {}
+        Some("None") => {
+            let servers = spec
+                .dns_config
+                .as_ref()
+                .and_then(|c| c.nameservers.as_ref());
+            if servers.is_none_or(|s| s.is_empty()) {
+                diag.error(
+                    doc,
+                    &format!("{prefix}.dnsConfig.nameservers"),
+                    "Required value: must provide at least one DNS nameserver when `dnsPolicy` is None",
+                );
+            }
+        }
+        Some(other) => diag.error(
+            doc,
+            &format!("{prefix}.dnsPolicy"),
+            unsupported_value(
+                other,
+                &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
+            ),
+        ),
+    }
+}
+
 pub(crate) fn dns_label_error(s: &str) -> Option<String> {
     if s.len() > DNS1123_LABEL_MAX {
         return Some(format!(
@@ -538,6 +566,7 @@ pub(crate) fn pod(
             format_args!("Invalid value: {deadline}: must be greater than or equal to 1"),
         );
     }
+    dns_policy(diag, doc, prefix, spec);
     if let Some(hostname) = spec.hostname.as_deref().filter(|h| !h.is_empty()) {
         if let Some(e) = dns_label_error(hostname) {
             diag.error(doc, &format!("{prefix}.hostname"), e);

@@ -28,6 +28,7 @@
 
 pub mod backoff;
 pub mod cp;
+pub mod dns;
 pub mod exec;
 mod footprint;
 pub mod ids;

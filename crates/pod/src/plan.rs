@@ -37,6 +37,9 @@ pub struct Plan {
     /// `activeDeadlineSeconds`: how long the pod may run (see the supervisor's `deadline`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_deadline_seconds: Option<u64>,
+    /// `hostAliases`, `dnsPolicy` and `dnsConfig` (see [`crate::dns`]).
+    #[serde(default, skip_serializing_if = "crate::dns::PodDns::is_empty")]
+    pub dns: crate::dns::PodDns,
     pub runtime_dir: PathBuf,
     pub data_dir: PathBuf,
     /// The pod's volumes (see [`crate::volumes`]).
@@ -397,6 +400,8 @@ pub fn build(
             .unwrap_or_else(|| "Always".into()),
         termination_grace_period_seconds: grace,
         active_deadline_seconds: spec.active_deadline_seconds.map(|s| s.max(1) as u64),
+        dns: crate::dns::plan(spec, "spec")
+            .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?,
         runtime_dir,
         data_dir,
         volumes,

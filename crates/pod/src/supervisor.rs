@@ -357,12 +357,14 @@ impl Supervisor {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
                 .map_err(PodError::io(format!("cannot chmod {}", path.display())))
         };
-        write(
-            "hosts",
-            format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"),
-        )?;
+        let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
+        write("hosts", crate::dns::hosts(&hosts, &self.plan.dns))?;
         write("hostname", format!("{hostname}\n"))?;
-        write("resolv.conf", crate::network::resolv_conf(&self.plan))?;
+        let resolv = crate::network::resolv_conf(&self.plan);
+        write(
+            "resolv.conf",
+            crate::dns::resolv_conf(&resolv, &self.plan.dns),
+        )?;
         mkdir(&self.dir.join("shm"), 0o1777)?;
         mkdir(&self.dir.join("logs"), 0o755)?;
         mkdir(&self.state_root, 0o700)?;

@@ -542,3 +542,51 @@ fn working_dir_is_created_when_missing() {
     wait_for_logs(&env, &["working-dir", "-c", "existing"], &["cwd=/etc"]);
     env.podrun_ok(&["down", &file]);
 }
+
+/// hostAliases in /etc/hosts in the kubelet's format; dnsPolicy None with dnsConfig, and
+/// dnsConfig merged into the host-derived resolv.conf of the default policy.
+#[test]
+fn host_aliases_and_dns_config() {
+    let env = TestEnv::new();
+    let file = play(&env, "hostaliases-dns.yaml");
+    let _down = DownOnDrop(&env, file.clone());
+    let log = wait_for_logs(&env, &["hostaliases-pod"], &["--", "options"]);
+    let (hosts, resolv) = log.split_once("--\n").unwrap();
+    assert!(
+        hosts.ends_with(
+            "\n\n# Entries added by HostAliases.\n127.0.0.1\tfoo.local\tbar.local\n10.1.2.3\tfoo.remote\tbar.remote\n"
+        ),
+        "{hosts}"
+    );
+    assert!(hosts.starts_with("127.0.0.1\tlocalhost\n"), "{hosts}");
+    assert_eq!(
+        resolv,
+        "search ns1.svc.cluster-domain.example my.dns.search.suffix\nnameserver 192.0.2.1\noptions ndots:2 edns0\n"
+    );
+
+    // The default policy (ClusterFirst: the host's resolver here) with dnsConfig merged in.
+    let merged = write_manifest(
+        &env,
+        "merged.yaml",
+        "{ apiVersion: v1, kind: Pod, metadata: { name: merged },\n  spec: { restartPolicy: Never,\n    dnsConfig: { nameservers: [ 192.0.2.7 ], searches: [ my.dns.search.suffix ], options: [ { name: ndots, value: \"3\" } ] },\n    containers: [ { name: c, image: busybox, command: [ cat, /etc/resolv.conf ] } ] } }\n",
+    );
+    env.podrun_ok(&["play", &merged]);
+    let _down_merged = DownOnDrop(&env, merged.clone());
+    let resolv = wait_for_logs(&env, &["merged"], &["options"]);
+    let lines: Vec<&str> = resolv.lines().collect();
+    let servers: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("nameserver "))
+        .collect();
+    assert!(servers.len() >= 2, "{resolv}");
+    assert_eq!(servers.last(), Some(&"192.0.2.7"), "{resolv}");
+    assert!(
+        lines[0].starts_with("search ") && lines[0].ends_with(" my.dns.search.suffix")
+            || lines[0] == "search my.dns.search.suffix",
+        "{resolv}"
+    );
+    let options = lines.iter().find(|l| l.starts_with("options ")).unwrap();
+    assert!(options.split(' ').any(|o| o == "ndots:3"), "{resolv}");
+    env.podrun_ok(&["down", &merged]);
+    env.podrun_ok(&["down", &file]);
+}
