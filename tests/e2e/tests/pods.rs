@@ -80,7 +80,8 @@ spec:
   containers:
   - name: writer
     image: busybox
-    command: ["sh", "-c", "echo written-by-writer > /data/note; mkdir -p /data/sub; echo in-sub > /data/sub/f; sleep 3600"]
+    # The note last: the reader reads the subPath file once it sees the note.
+    command: ["sh", "-c", "mkdir -p /data/sub; echo in-sub > /data/sub/f; echo written-by-writer > /data/note; sleep 3600"]
     volumeMounts:
     - name: shared
       mountPath: /data
