@@ -441,10 +441,15 @@ fn check_supported<T: serde::Serialize>(
         } else {
             format!("{prefix}.{path}")
         };
-        if diag.strict {
-            diag.error(doc, &full, "not supported by podrun yet");
+        let why = if prefix.ends_with("spec") && crate::supported::is_scheduling_field(&path) {
+            "a scheduling field: podrun runs the pod on this host"
         } else {
-            diag.warn(doc, &full, "not supported by podrun yet; ignored");
+            "not supported by podrun yet"
+        };
+        if diag.strict {
+            diag.error(doc, &full, why);
+        } else {
+            diag.warn(doc, &full, format_args!("{why}; ignored"));
         }
     }
 }

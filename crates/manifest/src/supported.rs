@@ -48,6 +48,28 @@ pub const POD_SPEC_FIELDS: &[&str] = &[
     "hostNetwork",
 ];
 
+/// `PodSpec` fields that are for a cluster's scheduler and mean nothing when the pod runs on
+/// this one host: warned (an error with `--strict`) with words that say so.
+pub const SCHEDULING_FIELDS: &[&str] = &[
+    "nodeSelector",
+    "nodeName",
+    "affinity",
+    "tolerations",
+    "topologySpreadConstraints",
+    "priorityClassName",
+    "priority",
+    "preemptionPolicy",
+    "schedulerName",
+    "schedulingGates",
+];
+
+/// Whether `path` (relative to a `PodSpec`, as [`AllowList::unsupported`] gives it) is a
+/// scheduling field or below one.
+pub fn is_scheduling_field(path: &str) -> bool {
+    let top = path.split(['.', '[']).next().unwrap_or(path);
+    SCHEDULING_FIELDS.contains(&top)
+}
+
 /// `Container` fields podrun supports, for `containers[*]` and `initContainers[*]`.
 pub const CONTAINER_FIELDS: &[&str] = &[
     "name",
@@ -374,6 +396,17 @@ mod tests {
             list.unsupported(&spec),
             ["containers[0].readinessProbe.grpc"]
         );
+    }
+
+    #[test]
+    fn scheduling_fields_by_their_top_field() {
+        assert!(is_scheduling_field("nodeSelector"));
+        assert!(is_scheduling_field("affinity.nodeAffinity"));
+        assert!(is_scheduling_field("tolerations[0]"));
+        assert!(!is_scheduling_field(
+            "containers[0].securityContext.privileged"
+        ));
+        assert!(!is_scheduling_field("priorityClass"));
     }
 
     #[test]

@@ -674,7 +674,7 @@ fn unsupported_field_is_a_warning() {
         m.warnings,
         [
             "pod.yaml: document 1: spec.containers[0].securityContext.privileged: not supported by podrun yet; ignored",
-            "pod.yaml: document 1: spec.nodeSelector: not supported by podrun yet; ignored",
+            "pod.yaml: document 1: spec.nodeSelector: a scheduling field: podrun runs the pod on this host; ignored",
         ]
     );
     // The field is still in the typed pod for later milestones.
@@ -688,7 +688,7 @@ fn unsupported_field_is_an_error_in_strict_mode() {
         errors_of(load_strict(PRIVILEGED)),
         [
             "pod.yaml: document 1: spec.containers[0].securityContext.privileged: not supported by podrun yet",
-            "pod.yaml: document 1: spec.nodeSelector: not supported by podrun yet",
+            "pod.yaml: document 1: spec.nodeSelector: a scheduling field: podrun runs the pod on this host",
         ]
     );
 }

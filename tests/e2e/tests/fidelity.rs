@@ -590,3 +590,63 @@ fn host_aliases_and_dns_config() {
     env.podrun_ok(&["down", &merged]);
     env.podrun_ok(&["down", &file]);
 }
+
+/// Fields for a cluster's scheduler are named in a warning at play (the pod runs) and are
+/// errors with --strict; a PersistentVolumeClaim volume is refused by name.
+#[test]
+fn scheduling_fields_are_named_not_dropped() {
+    let env = TestEnv::new();
+    let spec = "  nodeSelector: {disktype: ssd}\n  affinity:\n    nodeAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n        nodeSelectorTerms:\n        - matchExpressions: [{key: zone, operator: In, values: [a]}]\n  tolerations:\n  - {key: example-key, operator: Exists, effect: NoSchedule}\n  topologySpreadConstraints:\n  - {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: sched}}}\n  priorityClassName: high-priority\n  schedulerName: my-scheduler\n";
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: sched\nspec:\n  terminationGracePeriodSeconds: 1\n{spec}  containers:\n  - name: c\n    image: busybox\n    command: [sh, -c, 'echo up; exec sleep 3600']\n"
+    );
+    let file = write_manifest(&env, "sched.yaml", &yaml);
+    let fields = [
+        "spec.nodeSelector",
+        "spec.affinity",
+        "spec.tolerations",
+        "spec.topologySpreadConstraints",
+        "spec.priorityClassName",
+        "spec.schedulerName",
+    ];
+    let strict = env.podrun(&["play", "--strict", &file]);
+    assert_eq!(strict.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&strict.stderr);
+    for field in fields {
+        assert!(
+            err.contains(&format!(
+                "{field}: a scheduling field: podrun runs the pod on this host"
+            )),
+            "{field}: {err}"
+        );
+    }
+    let played = env.podrun(&["play", &file]);
+    let _down = DownOnDrop(&env, file.clone());
+    let err = String::from_utf8_lossy(&played.stderr);
+    assert!(played.status.success(), "{err}");
+    for field in fields {
+        assert!(
+            err.contains(&format!(
+                "{field}: a scheduling field: podrun runs the pod on this host; ignored"
+            )),
+            "{field}: {err}"
+        );
+    }
+    wait_for_logs(&env, &["sched"], &["up"]);
+    env.podrun_ok(&["down", &file]);
+
+    let pvc = write_manifest(
+        &env,
+        "pvc.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: pvc}\nspec:\n  containers:\n  - {name: c, image: busybox, volumeMounts: [{name: data, mountPath: /data}]}\n  volumes:\n  - name: data\n    persistentVolumeClaim: {claimName: my-claim}\n",
+    );
+    let err = env.podrun_err(&["play", &pvc]);
+    assert!(
+        err.contains("spec.volumes[0].persistentVolumeClaim"),
+        "{err}"
+    );
+    assert!(
+        env.podrun_ok(&["ps", "-o", "json"]).trim() == "[]",
+        "nothing runs"
+    );
+}
