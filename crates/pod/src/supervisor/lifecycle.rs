@@ -440,7 +440,10 @@ impl Supervisor {
         } else {
             run.state.state = "exited".into();
             run.state.reason = Some(if code == 0 { "Completed" } else { "Error" }.into());
-            run.state.message = run.state.termination_message.clone();
+            if run.state.termination_message.is_some() {
+                // Otherwise what was said before stays (a failed hook's message).
+                run.state.message = run.state.termination_message.clone();
+            }
             run.restart_at = None;
             if role == Role::Init && code != 0 && !self.stopping {
                 self.pod_failed = true;
