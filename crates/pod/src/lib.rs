@@ -23,7 +23,7 @@
 //!   plan.json  state.json  supervisor.pid  supervisor.log
 //!   logs/<container>.log   libcontainer/   etc/{hosts,hostname,resolv.conf}   shm/
 //! $XDG_DATA_HOME/podrun/pods/<namespace>_<name>/      (/var/lib/podrun/pods/... for root)
-//!   containers/<name>/{bundle,upper,work}   volumes/<volume>/
+//!   containers/<name>/{bundle,upper,work,termination-log}   volumes/<volume>/
 //! ```
 
 pub mod backoff;
