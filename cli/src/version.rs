@@ -44,17 +44,9 @@ fn helper_line(name: &str, binary: Option<&Path>) -> String {
     }
 }
 
-/// The first line of `BINARY --version`, when it prints one and succeeds.
+/// The first line of `BINARY --version`, when it prints one.
 fn version_line(binary: &Path) -> Option<String> {
-    let output = std::process::Command::new(binary)
-        .arg("--version")
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let line = text.lines().next()?.trim();
-    (output.status.success() && !line.is_empty()).then(|| line.to_string())
+    podrun_network::helper_version(binary)
 }
 
 fn find_in_path(name: &str, path: &std::ffi::OsStr) -> Option<PathBuf> {

@@ -78,15 +78,7 @@ fn found(binary: &Path) -> String {
 }
 
 fn version(binary: &Path) -> Option<String> {
-    let output = std::process::Command::new(binary)
-        .arg("--version")
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let line = text.lines().next()?.trim();
-    (!line.is_empty()).then(|| line.to_string())
+    podrun_network::helper_version(binary)
 }
 
 fn missing(check: Check, backend: Backend, error: NetworkError) -> Check {

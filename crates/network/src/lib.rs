@@ -28,6 +28,20 @@ pub mod tun;
 pub use backend::{Backend, NetworkPlan};
 pub use pasta::{Pasta, PastaConfig, PendingPasta};
 pub use ports::{check_host_ports, parse_publish, PortMapping, Protocol};
+
+/// The first line of `BINARY --version` (a network helper's, newuidmap's), when it prints
+/// one: what `podrun --version`, `podrun system check` and the pasta stall check show.
+pub fn helper_version(binary: &std::path::Path) -> Option<String> {
+    let output = std::process::Command::new(binary)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().next()?.trim();
+    (!line.is_empty()).then(|| line.to_string())
+}
 pub use slirp::{PendingSlirp, Slirp4netns, SlirpConfig};
 
 /// Errors of this crate.

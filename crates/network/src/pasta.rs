@@ -88,14 +88,7 @@ pub fn find_binary_in(path: &std::ffi::OsStr) -> Result<PathBuf, NetworkError> {
 /// is the TCP sender (uploads to the host, a server answering a client that came through a
 /// published port on a non-loopback address).
 pub fn known_to_stall(binary: &Path) -> Option<String> {
-    let output = std::process::Command::new(binary)
-        .arg("--version")
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let first = text.lines().next().unwrap_or("").trim().to_string();
+    let first = crate::helper_version(binary).unwrap_or_default();
     version_stalls(&first).then_some(first)
 }
 
