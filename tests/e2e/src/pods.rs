@@ -67,6 +67,17 @@ pub fn pod_json(env: &TestEnv, pod: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("pod {pod} not in ps: {out}"))
 }
 
+/// Every process: its pid and its /proc directory.
+pub fn processes() -> impl Iterator<Item = (i64, PathBuf)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<i64>().ok()?;
+            Some((pid, entry.path()))
+        })
+}
+
 pub fn is_live(pid: i64) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
@@ -79,17 +90,10 @@ pub fn is_live(pid: i64) -> bool {
 
 pub fn processes_in_user_namespace(userns: &str) -> Vec<String> {
     let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i64>().ok())
-        else {
-            continue;
-        };
-        if let Ok(ns) = std::fs::read_link(entry.path().join("ns/user")) {
+    for (pid, dir) in processes() {
+        if let Ok(ns) = std::fs::read_link(dir.join("ns/user")) {
             if ns.to_str() == Some(userns) && is_live(pid) {
-                let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+                let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
                 found.push(format!("{pid} {}", comm.trim()));
             }
         }
@@ -139,15 +143,8 @@ pub fn down_and_check(env: &TestEnv, target: &str, pods: &[&str]) {
         .uid
         .as_raw()
         .to_string();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i64>().ok())
-        else {
-            continue;
-        };
-        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+    for (pid, dir) in processes() {
+        let Ok(status) = std::fs::read_to_string(dir.join("status")) else {
             continue;
         };
         let of_user = status

@@ -33,15 +33,8 @@ spec:
 fn marked_processes(marker: u32) -> Vec<i64> {
     let wanted = format!("sleep\0{marker}\0");
     let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i64>().ok())
-        else {
-            continue;
-        };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+    for (pid, dir) in processes() {
+        let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
         if cmdline == wanted.as_bytes() && is_live(pid) {
             found.push(pid);
         }
@@ -406,14 +399,7 @@ fn zombies_of(parent: i64, userns: &str) -> Vec<String> {
     };
     let scan = || -> Vec<(i64, String)> {
         let mut found = Vec::new();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<i64>().ok())
-            else {
-                continue;
-            };
+        for (pid, _) in processes() {
             let Some(stat) = stat_of(pid) else { continue };
             let rest: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
             let (state, ppid) = (rest[0], rest[1].parse::<i64>().unwrap_or(0));
