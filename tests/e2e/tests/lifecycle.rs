@@ -468,13 +468,13 @@ spec:
     volumeMounts: [{{name: out, mountPath: /out}}, {{name: scratch, mountPath: /scratch}}]
   - name: quitter
     image: busybox
-    command: ["sh", "-c", "trap 'echo quit >> /out/quitter; exit 0' QUIT; trap '' TERM; while :; do sleep 0.1; done"]
+    command: ["sh", "-c", "trap 'echo quit >> /out/quitter; exit 0' QUIT; trap '' TERM; touch /out/quitter-ready; while :; do sleep 0.1; done"]
     lifecycle:
       stopSignal: SIGQUIT
     volumeMounts: [{{name: out, mountPath: /out}}]
   - name: stubborn
     image: busybox
-    command: ["sh", "-c", "trap 'echo ignored >> /out/stubborn' TERM; while :; do sleep 0.1; done"]
+    command: ["sh", "-c", "trap 'echo ignored >> /out/stubborn' TERM; touch /out/stubborn-ready; while :; do sleep 0.1; done"]
     volumeMounts: [{{name: out, mountPath: /out}}]
 "#,
         out = out_dir.display()
@@ -488,6 +488,16 @@ spec:
         .find(|l| l.starts_with("stopping "))
         .expect(&out);
     assert!(row.contains("3/3") && row.contains("Running"), "{out}");
+    // A shell that is pid 1 of its container ignores a signal it has no trap for yet: stop
+    // the pod only once the traps are set.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(out_dir.join("quitter-ready").exists() && out_dir.join("stubborn-ready").exists()) {
+        assert!(
+            Instant::now() < deadline,
+            "the containers never set their traps"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let started = Instant::now();
     down_and_check(&env, &file, &["stopping"]);
     let took = started.elapsed();
