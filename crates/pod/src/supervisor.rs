@@ -67,8 +67,59 @@ extern "C" fn on_signal(signal: libc::c_int) {
     }
 }
 
+/// Every signal back to its default action and none blocked. Ignored signals and the signal
+/// mask survive `fork` and `execve`: a `podrun play` started where SIGQUIT or SIGINT is
+/// ignored (a background job of a non-interactive shell, `nohup`, some CI runners) would
+/// pass that on to every container, whose shell then cannot even trap the signal (POSIX:
+/// signals ignored on entry cannot be trapped). Containers start as a kubelet's do.
+fn reset_signal_dispositions() {
+    for signal in Signal::iterator() {
+        if matches!(signal, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: the default action, no handler.
+        let _ = unsafe { nix::sys::signal::signal(signal, nix::sys::signal::SigHandler::SigDfl) };
+    }
+    // The real-time signals too: glibc refuses to touch 32 and 33 (its own), which the
+    // kernel still lets a process inherit as ignored (cargo's test runs do).
+    // SAFETY: SIGRTMAX reads a constant of the C library.
+    for signal in 32..=unsafe { libc::__libc_current_sigrtmax() } {
+        default_action(signal);
+    }
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
+}
+
+/// `rt_sigaction(signal, SIG_DFL)` straight to the kernel.
+fn default_action(signal: libc::c_int) {
+    /// The kernel's `struct sigaction` on x86_64 and aarch64.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: libc::sighandler_t,
+        flags: libc::c_ulong,
+        restorer: usize,
+        mask: u64,
+    }
+    let action = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: a valid action for a valid signal number, no old action asked for.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signal,
+            &action as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            std::mem::size_of::<u64>(),
+        );
+    }
+}
+
 /// Installs the self-pipe handlers; returns the pipe's read end.
 fn install_signal_handlers() -> Result<OwnedFd, PodError> {
+    reset_signal_dispositions();
     let (read_end, write_end) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
             .map_err(|e| PodError::msg(format!("cannot create the signal pipe: {e}")))?;

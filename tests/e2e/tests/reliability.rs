@@ -644,3 +644,62 @@ fn a_full_disk_fails_pulls_and_plays_clearly_and_leaves_the_store_sound() {
     assert_none_left(3750, Duration::from_secs(10), "after down");
     assert_pod_gone(&env, "full");
 }
+
+/// `SigIgn:` and `SigBlk:` of process `pid`, as /proc shows them (hex masks).
+fn ignored_and_blocked(pid: i64) -> (String, String) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    (field("SigIgn:"), field("SigBlk:"))
+}
+
+#[test]
+fn containers_start_with_default_signal_dispositions_whatever_play_inherited() {
+    use std::os::unix::process::CommandExt;
+    let env = TestEnv::new();
+    env.podrun_ok(&["pull", "-q", "busybox"]);
+    let file = write_manifest(&env, "sig.yaml", &marked_pod("sig", 3760));
+    let _down = DownOnDrop(&env, file.clone());
+    // As a background job of a non-interactive shell (or under nohup) podrun would start:
+    // SIGINT, SIGQUIT and SIGHUP ignored, and here SIGUSR1 blocked too.
+    let mut play = env.command(podrun_bin());
+    play.args(["play", &file]);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        play.pre_exec(|| {
+            for signal in [nix::libc::SIGINT, nix::libc::SIGQUIT, nix::libc::SIGHUP] {
+                nix::libc::signal(signal, nix::libc::SIG_IGN);
+            }
+            let mut set: nix::libc::sigset_t = std::mem::zeroed();
+            nix::libc::sigemptyset(&mut set);
+            nix::libc::sigaddset(&mut set, nix::libc::SIGUSR1);
+            nix::libc::sigprocmask(nix::libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let output = play.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let pids = marked_processes(3760);
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    for pid in pids {
+        assert_eq!(
+            ignored_and_blocked(pid),
+            (
+                "0000000000000000".to_string(),
+                "0000000000000000".to_string()
+            ),
+            "container process {pid}"
+        );
+    }
+    down_and_check(&env, &file, &["sig"]);
+}
