@@ -293,6 +293,12 @@ fn a_restarted_container_keeps_its_earlier_runs_lines() {
 #[test]
 fn a_container_writing_fast_loses_nothing() {
     let env = TestEnv::new();
+    // 300,000 records of about 48 bytes: above the default cap of a container's log (10 MiB,
+    // tests/e2e/tests/reliability.rs checks it); this test is about losing nothing.
+    env.write_config(&format!(
+        "[registries.\"docker.io\"]\nmirrors = [\"http://{}\"]\n[logs]\nmax_size = \"64MiB\"\n",
+        podrun_e2e::registry()
+    ));
     // Far more than a pipe holds, as fast as the container can write it, on both streams; the
     // supervisor reads 256 KiB per pipe per round, the rest waits in the pipes.
     play(
