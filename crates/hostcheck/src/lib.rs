@@ -131,7 +131,7 @@ impl Host {
             root: PathBuf::from("/"),
             uid,
             gid: nix::unistd::getegid().as_raw(),
-            user: user_name(uid),
+            user: podrun_userns::user_name(uid),
             host_root: podrun_userns::is_root_in_initial_namespace(),
             path_env: std::env::var_os("PATH").unwrap_or_default(),
             paths,
@@ -178,15 +178,6 @@ pub fn run_all(host: &Host) -> Vec<Check> {
         config::check_file(host, &config),
         config::check_credentials(host),
     ]
-}
-
-/// The login name of `uid`, or the number when it has none.
-fn user_name(uid: u32) -> String {
-    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string())
 }
 
 /// The login name of the group `gid`, or the number.

@@ -145,34 +145,10 @@ fn unsupported_value(value: &str, supported: &[&str]) -> String {
     )
 }
 
-/// The `fieldPath`s of the downward API (Kubernetes' lists), for env variables and for
-/// volume files; both also take `metadata.labels['KEY']` and `metadata.annotations['KEY']`.
-const ENV_FIELD_PATHS: &[&str] = &[
-    "metadata.name",
-    "metadata.namespace",
-    "metadata.uid",
-    "spec.nodeName",
-    "spec.serviceAccountName",
-    "status.hostIP",
-    "status.hostIPs",
-    "status.podIP",
-    "status.podIPs",
-];
-const VOLUME_FIELD_PATHS: &[&str] = &[
-    "metadata.name",
-    "metadata.namespace",
-    "metadata.uid",
-    "metadata.labels",
-    "metadata.annotations",
-];
-const RESOURCE_FIELDS: &[&str] = &[
-    "limits.cpu",
-    "limits.memory",
-    "limits.ephemeral-storage",
-    "requests.cpu",
-    "requests.memory",
-    "requests.ephemeral-storage",
-];
+// The downward API's `fieldPath`s and resources, and the env-name rule: the lists and rule
+// `podrun_process` applies when it builds a container's environment.
+use podrun_process::env::{is_env_name, ENV_FIELD_PATHS, RESOURCE_FIELDS, VOLUME_FIELD_PATHS};
+
 const CPU_DIVISORS: &[&str] = &["1m", "1"];
 const BYTE_DIVISORS: &[&str] = &[
     "1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei",
@@ -181,15 +157,6 @@ const MAX_FILE_MODE: i32 = 0o777;
 
 const ENV_NAME_RULE: &str =
     "a valid environment variable name must consist only of printable ASCII characters other than '='";
-
-/// Kubernetes' (relaxed) rule for environment variable names: printable ASCII, the space
-/// included, but `=`.
-fn is_env_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| (c.is_ascii_graphic() || c == ' ') && c != '=')
-}
 
 /// A downward API `fieldRef` at `path` (`env`: for an env variable, else a volume file).
 fn field_ref(diag: &mut Diag, doc: usize, path: &str, selector: &ObjectFieldSelector, env: bool) {

@@ -103,16 +103,36 @@ pub fn exec_config(
     args: Vec<String>,
 ) -> Result<ExecConfig, PodError> {
     let target = running_container(dirs, namespace, name, container)?;
-    Ok(ExecConfig {
-        id: target.id,
-        state_root: target.runtime_dir.join("libcontainer"),
-        user_namespace_of: target.supervisor_pid,
+    Ok(container_exec(
+        &target.plan,
+        target.id,
+        target.runtime_dir.join("libcontainer"),
+        target.supervisor_pid,
         args,
-        env: target.plan.env,
-        cwd: target.plan.cwd,
-        uid: target.plan.uid,
-        gid: target.plan.gid,
-        additional_gids: target.plan.additional_gids,
+    ))
+}
+
+/// `args` run in container `id` (libcontainer state under `state_root`) as the container's
+/// own process runs: its environment, working directory and user; `supervisor` is the pod
+/// supervisor's pid, whose user namespace the process joins. For `podrun exec`, exec probes
+/// and exec hooks alike.
+pub(crate) fn container_exec(
+    plan: &crate::plan::ContainerPlan,
+    id: String,
+    state_root: std::path::PathBuf,
+    supervisor: i32,
+    args: Vec<String>,
+) -> ExecConfig {
+    ExecConfig {
+        id,
+        state_root,
+        user_namespace_of: supervisor,
+        args,
+        env: plan.env.clone(),
+        cwd: plan.cwd.clone(),
+        uid: plan.uid,
+        gid: plan.gid,
+        additional_gids: plan.additional_gids.clone(),
         tty: None,
-    })
+    }
 }

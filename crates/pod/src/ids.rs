@@ -22,11 +22,7 @@ pub fn check_ids(plan: &Plan, mapping: &MappingPlan) -> Result<(), PodError> {
     let Some((uids, gids)) = mapped_counts(mapping) else {
         return Ok(());
     };
-    let uid = nix::unistd::getuid();
-    let user = nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map_or_else(|| uid.to_string(), |u| u.name);
+    let user = podrun_userns::user_name(nix::unistd::getuid().as_raw());
     let hint = format!(
         "hint: ids 0–{} exist in a pod of user {user} (its own id and its ranges in \
          /etc/subuid and /etc/subgid); give the user a larger range, e.g. as root \

@@ -392,7 +392,13 @@ impl Prober {
                 let job = Job {
                     action: &worker.plan.action,
                     timeout: Duration::from_secs(worker.plan.timeout_seconds.into()),
-                    exec: exec_config(&container.plan, &id, &self.state_root, supervisor),
+                    exec: crate::exec::container_exec(
+                        &container.plan,
+                        id.clone(),
+                        self.state_root.clone(),
+                        supervisor,
+                        Vec::new(),
+                    ),
                 };
                 match spawn(&job) {
                     Ok((pid, output)) => {
@@ -451,27 +457,6 @@ struct Job<'a> {
     action: &'a ProbeAction,
     timeout: Duration,
     exec: podrun_runtime::ExecConfig,
-}
-
-fn exec_config(
-    plan: &ContainerPlan,
-    id: &str,
-    state_root: &std::path::Path,
-    supervisor: i32,
-) -> podrun_runtime::ExecConfig {
-    podrun_runtime::ExecConfig {
-        id: id.to_string(),
-        state_root: state_root.to_path_buf(),
-        user_namespace_of: supervisor,
-        // Set by the exec probe itself.
-        args: Vec::new(),
-        env: plan.env.clone(),
-        cwd: plan.cwd.clone(),
-        uid: plan.uid,
-        gid: plan.gid,
-        additional_gids: plan.additional_gids.clone(),
-        tty: None,
-    }
 }
 
 /// The message a probe's process wrote (at most [`MAX_MESSAGE`] bytes, trimmed).

@@ -429,7 +429,7 @@ pub fn merge(image_env: &[String], pod_env: &[(String, String)]) -> Vec<String> 
 /// Kubernetes' rule for environment variable names since the relaxed validation (GA and
 /// always on in the Kubernetes this follows): printable ASCII but `=`. The kubelet skips
 /// `envFrom` keys that break it; every valid ConfigMap or Secret key passes.
-fn is_env_name(name: &str) -> bool {
+pub fn is_env_name(name: &str) -> bool {
     // Go's unicode.IsPrint, as Kubernetes uses it, counts the ASCII space as printable.
     !name.is_empty()
         && name

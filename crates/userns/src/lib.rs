@@ -20,7 +20,7 @@ mod mapping;
 mod subid;
 
 pub use enter::{enter_user_namespace, is_root_in_initial_namespace, write_id_maps};
-pub use mapping::{IdMap, IdMapping, MappingPlan};
+pub use mapping::{user_name, IdMap, IdMapping, MappingPlan};
 pub use subid::{subordinate_ranges, SubordinateRange};
 
 /// Errors setting up a user namespace. Each says what the user can do about it.

@@ -131,7 +131,7 @@ impl MappingPlan {
 }
 
 /// The login name of `uid`, or the number when it has none (as shadow's tools accept both).
-fn user_name(uid: u32) -> String {
+pub fn user_name(uid: u32) -> String {
     nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
         .ok()
         .flatten()

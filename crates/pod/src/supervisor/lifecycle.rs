@@ -215,18 +215,13 @@ impl Supervisor {
         let dir = self.dir.join("hooks");
         let _ = std::fs::create_dir_all(&dir);
         let output = dir.join(format!("{}.{}", plan.name, kind.name()));
-        let exec = podrun_runtime::ExecConfig {
-            id: self.runs[index].state.id.clone(),
-            state_root: self.state_root.clone(),
-            user_namespace_of: std::process::id() as i32,
-            args: Vec::new(),
-            env: plan.env.clone(),
-            cwd: plan.cwd.clone(),
-            uid: plan.uid,
-            gid: plan.gid,
-            additional_gids: plan.additional_gids.clone(),
-            tty: None,
-        };
+        let exec = crate::exec::container_exec(
+            &plan,
+            self.runs[index].state.id.clone(),
+            self.state_root.clone(),
+            std::process::id() as i32,
+            Vec::new(),
+        );
         match crate::lifecycle::spawn(handler, exec, &output) {
             Ok(pid) => self.hooks.push(HookChild {
                 pid,
