@@ -259,6 +259,24 @@ pub fn rotated_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Makes `path`'s file the rotated one and puts an empty file at `path`, so that a reader
+/// never finds `path` missing (`podrun logs -f` opening it mid-rotation failed before): the
+/// old file is hard-linked to a temporary name that replaces the rotated file in one
+/// rename, then an empty file replaces `path` in another.
+fn rotate_file(path: &Path) -> std::io::Result<()> {
+    let with_suffix = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    let (old_tmp, new_tmp) = (with_suffix(".1.tmp"), with_suffix(".tmp"));
+    let _ = std::fs::remove_file(&old_tmp);
+    std::fs::hard_link(path, &old_tmp)?;
+    std::fs::rename(&old_tmp, rotated_path(path))?;
+    File::create(&new_tmp)?;
+    std::fs::rename(&new_tmp, path)
+}
+
 /// The log of one container: its file, and the read ends of its runs' stdout and stderr
 /// pipes that are still open.
 pub(crate) struct ContainerLog {
@@ -315,9 +333,8 @@ impl ContainerLog {
     /// Renames the full file to [`rotated_path`] (replacing the older one) and begins a new
     /// one. `podrun logs -f` notices the rename and goes on with the new file.
     fn rotate(&mut self) {
-        let rotated = rotated_path(&self.path);
         self.file = None;
-        if let Err(e) = std::fs::rename(&self.path, &rotated) {
+        if let Err(e) = rotate_file(&self.path) {
             eprintln!("warning: cannot rotate {}: {e}", self.path.display());
         }
         if let Err(e) = self.open() {

@@ -493,7 +493,19 @@ spec:
         .stdout(std::fs::File::create(&out_path).unwrap())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(4));
+    // At least 4 s of following (several rotations), and until it has printed something:
+    // on a loaded machine the first lines can take a while.
+    let started = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let printed = std::fs::read(&out_path).unwrap_or_default();
+        let lines = printed.iter().filter(|&&b| b == b'\n').count();
+        if (started.elapsed() >= Duration::from_secs(4) && lines > 1000)
+            || started.elapsed() > Duration::from_secs(30)
+        {
+            break;
+        }
+    }
     kill9(follow.id() as i64);
     let _ = follow.wait();
     let text = std::fs::read_to_string(&out_path).unwrap();
