@@ -26,7 +26,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use cgroup::{parse_cgroup_layout, CgroupLayout};
+pub use cgroup::{
+    delegated_cgroup, parse_cgroup_layout, CgroupLayout, DelegatedCgroup, NoDelegatedCgroup,
+    LIMIT_CONTROLLERS,
+};
 pub use userns::parse_sysctl;
 
 /// The hint podrun's errors about host problems end with.
