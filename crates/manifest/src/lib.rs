@@ -26,6 +26,7 @@ use std::io::Read;
 pub use k8s_openapi;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 
+pub mod hostname;
 mod load;
 pub mod supported;
 mod validate;

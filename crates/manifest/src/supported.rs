@@ -43,6 +43,8 @@ pub const POD_SPEC_FIELDS: &[&str] = &[
     "dnsConfig",
     "shareProcessNamespace",
     "hostname",
+    "subdomain",
+    "setHostnameAsFQDN",
     "securityContext.runAsUser",
     "securityContext.runAsGroup",
     "hostNetwork",

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, DownwardAPIVolumeFile, ObjectFieldSelector, PodSpec,
+    ConfigMap, Container, DownwardAPIVolumeFile, ObjectFieldSelector, Pod, PodSpec,
     ResourceFieldSelector, Secret, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -496,6 +496,28 @@ impl Refs<'_> {
     }
 }
 
+/// `hostname` and `subdomain` (DNS-1123 labels, as the API server checks them), and, as
+/// the kubelet refuses it, a `setHostnameAsFQDN` FQDN longer than a kernel hostname.
+fn hostname(diag: &mut Diag, doc: usize, prefix: &str, pod: &Pod, spec: &PodSpec) {
+    let mut labels_valid = true;
+    for (field, value) in [("hostname", &spec.hostname), ("subdomain", &spec.subdomain)] {
+        if let Some(e) = value
+            .as_deref()
+            .filter(|v| !v.is_empty())
+            .and_then(dns_label_error)
+        {
+            diag.error(doc, &format!("{prefix}.{field}"), e);
+            labels_valid = false;
+        }
+    }
+    // Not for a pod on the host's network: it has the host's hostname.
+    if labels_valid && spec.host_network != Some(true) {
+        if let Err(e) = crate::hostname::pod_hostname(pod) {
+            diag.error(doc, &format!("{prefix}.setHostnameAsFQDN"), e);
+        }
+    }
+}
+
 /// Validates one pod (a Pod document or a workload's pod template).
 pub(crate) fn pod(
     diag: &mut Diag,
@@ -534,11 +556,7 @@ pub(crate) fn pod(
         );
     }
     dns_policy(diag, doc, prefix, spec);
-    if let Some(hostname) = spec.hostname.as_deref().filter(|h| !h.is_empty()) {
-        if let Some(e) = dns_label_error(hostname) {
-            diag.error(doc, &format!("{prefix}.hostname"), e);
-        }
-    }
+    hostname(diag, doc, prefix, &candidate.pod, spec);
 
     image_pull_secrets(diag, doc, prefix, spec, secrets);
     let all_containers: BTreeSet<&str> = spec

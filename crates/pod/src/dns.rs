@@ -1,5 +1,6 @@
-//! The pod's name resolution, as the kubelet writes it: `hostAliases` appended to
-//! /etc/hosts, and `dnsPolicy` / `dnsConfig` applied to /etc/resolv.conf.
+//! The pod's name resolution, as the kubelet writes it: /etc/hosts with the pod's address
+//! and names (its FQDN with `subdomain`, see podrun-manifest's `hostname`) and
+//! `hostAliases`, and `dnsPolicy` / `dnsConfig` applied to /etc/resolv.conf.
 //!
 //! There is no cluster DNS on one host, so the policies mean:
 //! * `Default`: the host's resolver (through the network helper's forwarder, see
@@ -14,10 +15,21 @@
 
 use std::net::IpAddr;
 
+use podrun_manifest::hostname::PodHostname;
 use podrun_manifest::k8s_openapi::api::core::v1::PodSpec;
+use podrun_network::Backend;
 use serde::{Deserialize, Serialize};
 
+use crate::plan::Plan;
 use crate::PodError;
+
+/// The first line of the kubelet's /etc/hosts (`managedHostsHeader`), and of the one it
+/// makes from the node's for a pod on the host's network.
+const MANAGED_HOSTS_HEADER: &str = "# Kubernetes-managed hosts file.\n";
+const MANAGED_HOSTS_HEADER_HOST_NETWORK: &str = "# Kubernetes-managed hosts file (host network).\n";
+
+/// The node's hosts file, the base of a host-network pod's.
+const NODE_HOSTS: &str = "/etc/hosts";
 
 /// The kubelet's limits (`validation.MaxDNSNameservers`, `MaxDNSSearchPaths`).
 const MAX_NAMESERVERS: usize = 3;
@@ -40,6 +52,27 @@ pub struct PodDns {
     /// `hostAliases`: an address and its names.
     #[serde(default)]
     pub host_aliases: Vec<(String, Vec<String>)>,
+    /// `subdomain`: the pod's short hostname and its domain, for its /etc/hosts line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<PodDomain>,
+}
+
+/// A pod's FQDN in parts: `<hostname>.<domain>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodDomain {
+    pub hostname: String,
+    /// `<subdomain>.<namespace>.svc.cluster.local`.
+    pub domain: String,
+}
+
+/// The names of the pod of `pod` (see podrun-manifest's `hostname`); `field` is `spec` (or a
+/// workload's `spec.template.spec`). The manifest's validation refuses the same error.
+pub fn hostname(
+    pod: &podrun_manifest::k8s_openapi::api::core::v1::Pod,
+    field: &str,
+) -> Result<PodHostname, PodError> {
+    podrun_manifest::hostname::pod_hostname(pod)
+        .map_err(|e| PodError::msg(format!("{field}.setHostnameAsFQDN: {e}")))
 }
 
 impl PodDns {
@@ -51,7 +84,7 @@ impl PodDns {
 
 /// The pod's settings, checked as the API server checks them; `field` is `spec` (or a
 /// workload's `spec.template.spec`).
-pub fn plan(spec: &PodSpec, field: &str) -> Result<PodDns, PodError> {
+pub fn plan(spec: &PodSpec, names: &PodHostname, field: &str) -> Result<PodDns, PodError> {
     let policy = spec.dns_policy.as_deref().unwrap_or("ClusterFirst");
     let policy_none = match policy {
         "ClusterFirst" | "ClusterFirstWithHostNet" | "Default" => false,
@@ -108,21 +141,62 @@ pub fn plan(spec: &PodSpec, field: &str) -> Result<PodDns, PodError> {
         searches: config.searches.unwrap_or_default(),
         options,
         host_aliases,
+        domain: names.domain.clone().map(|domain| PodDomain {
+            hostname: names.hostname.clone(),
+            domain,
+        }),
     })
 }
 
-/// /etc/hosts: `base` (podrun's own entries), then the host aliases as the kubelet writes
-/// them.
-pub fn hosts(base: &str, dns: &PodDns) -> String {
-    let mut text = base.to_string();
+/// The pod's /etc/hosts, as the kubelet writes it (`ensureHostsFile`): for a pod with a
+/// network of its own, the localhost entries and the pod's address with its names; for a
+/// pod on the host's network, the host's file. Then the host aliases.
+pub fn hosts_file(plan: &Plan) -> Result<String, PodError> {
+    if plan.network.backend == Backend::Host {
+        let node = std::fs::read_to_string(NODE_HOSTS)
+            .map_err(PodError::io(format!("cannot read {NODE_HOSTS}")))?;
+        return Ok(host_network_hosts(&node, &plan.dns));
+    }
+    let pod_ip = crate::node::pod_ip(plan.network.backend);
+    Ok(managed_hosts(&pod_ip, &plan.hostname, &plan.dns))
+}
+
+/// The kubelet's `managedHostsFileContent`: `hostname` is the kernel's, the pod's own name
+/// when it has no domain.
+fn managed_hosts(pod_ip: &str, hostname: &str, dns: &PodDns) -> String {
+    let mut text = String::from(MANAGED_HOSTS_HEADER);
+    text.push_str("127.0.0.1\tlocalhost\n");
+    text.push_str("::1\tlocalhost ip6-localhost ip6-loopback\n");
+    text.push_str("fe00::0\tip6-localnet\n");
+    text.push_str("fe00::0\tip6-mcastprefix\n");
+    text.push_str("fe00::1\tip6-allnodes\n");
+    text.push_str("fe00::2\tip6-allrouters\n");
+    match &dns.domain {
+        Some(PodDomain { hostname, domain }) => {
+            text.push_str(&format!("{pod_ip}\t{hostname}.{domain}\t{hostname}\n"))
+        }
+        None => text.push_str(&format!("{pod_ip}\t{hostname}\n")),
+    }
+    push_host_aliases(&mut text, dns);
+    text
+}
+
+/// The kubelet's `nodeHostsFileContent`.
+fn host_network_hosts(node: &str, dns: &PodDns) -> String {
+    let mut text = format!("{MANAGED_HOSTS_HEADER_HOST_NETWORK}{node}");
+    push_host_aliases(&mut text, dns);
+    text
+}
+
+/// The kubelet's `hostsEntriesFromHostAliases`: one line per address.
+fn push_host_aliases(text: &mut String, dns: &PodDns) {
     if dns.host_aliases.is_empty() {
-        return text;
+        return;
     }
     text.push_str("\n# Entries added by HostAliases.\n");
     for (ip, names) in &dns.host_aliases {
         text.push_str(&format!("{ip}\t{}\n", names.join("\t")));
     }
-    text
 }
 
 /// /etc/resolv.conf: `policy` (what podrun writes for the pod's network, from the host's)
@@ -195,19 +269,78 @@ mod tests {
         serde_json::from_value(json).unwrap()
     }
 
+    /// A pod `web` without a domain.
+    fn names() -> PodHostname {
+        PodHostname {
+            hostname: "web".into(),
+            domain: None,
+            kernel: "web".into(),
+        }
+    }
+
+    /// What the kubelet writes before the pod's own line.
+    const MANAGED: &str = "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n";
+
+    #[test]
+    fn the_pod_s_line_has_its_address_fqdn_and_hostname() {
+        let pod: podrun_manifest::k8s_openapi::api::core::v1::Pod =
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "busybox1", "namespace": "default"},
+                "spec": {"containers": [], "hostname": "busybox-1", "subdomain": "busybox-subdomain"}
+            }))
+            .unwrap();
+        let names = hostname(&pod, "spec").unwrap();
+        let dns = plan(pod.spec.as_ref().unwrap(), &names, "spec").unwrap();
+        assert!(!dns.is_empty(), "the domain is kept in the plan");
+        assert_eq!(
+            managed_hosts("10.0.2.100", &names.kernel, &dns),
+            format!("{MANAGED}10.0.2.100\tbusybox-1.busybox-subdomain.default.svc.cluster.local\tbusybox-1\n")
+        );
+        // With setHostnameAsFQDN the kernel's name is the FQDN; the line is the same.
+        let mut fqdn_pod = pod.clone();
+        fqdn_pod.spec.as_mut().unwrap().set_hostname_as_fqdn = Some(true);
+        let fqdn_names = hostname(&fqdn_pod, "spec").unwrap();
+        assert_eq!(
+            fqdn_names.kernel,
+            "busybox-1.busybox-subdomain.default.svc.cluster.local"
+        );
+        assert_eq!(
+            managed_hosts("10.0.2.100", &fqdn_names.kernel, &dns),
+            managed_hosts("10.0.2.100", &names.kernel, &dns)
+        );
+        // Too long for the kernel: refused, naming the field and the length.
+        fqdn_pod.spec.as_mut().unwrap().subdomain = Some("s".repeat(30));
+        let e = hostname(&fqdn_pod, "spec.template.spec")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "spec.template.spec.setHostnameAsFQDN: Invalid value: true: the pod's FQDN"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("is 66 characters long"), "{e}");
+    }
+
     const POLICY: &str = "nameserver 10.0.2.3\nsearch example.org\noptions edns0 ndots:1\n";
 
     #[test]
     fn without_settings_the_files_are_podrun_s() {
-        let dns = plan(&spec(serde_json::json!({"containers": []})), "spec").unwrap();
+        let dns = plan(
+            &spec(serde_json::json!({"containers": []})),
+            &names(),
+            "spec",
+        )
+        .unwrap();
         assert!(dns.is_empty());
         assert_eq!(resolv_conf(POLICY, &dns), POLICY);
-        assert_eq!(
-            hosts("127.0.0.1\tlocalhost\n", &dns),
-            "127.0.0.1\tlocalhost\n"
+        assert!(
+            !managed_hosts("10.0.2.100", "web", &dns).contains("HostAliases"),
+            "no alias section without aliases"
         );
         let default = plan(
             &spec(serde_json::json!({"containers": [], "dnsPolicy": "Default"})),
+            &names(),
             "spec",
         )
         .unwrap();
@@ -226,6 +359,7 @@ mod tests {
                     "options": [{"name": "ndots", "value": "2"}, {"name": "edns0"}, {"name": "trust-ad"}]
                 }
             })),
+            &names(),
             "spec",
         )
         .unwrap();
@@ -245,6 +379,7 @@ mod tests {
                 "dnsPolicy": "None",
                 "dnsConfig": {"nameservers": ["192.0.2.1"], "searches": ["a.example"]}
             })),
+            &names(),
             "spec",
         )
         .unwrap();
@@ -254,6 +389,7 @@ mod tests {
         );
         let e = plan(
             &spec(serde_json::json!({"containers": [], "dnsPolicy": "None"})),
+            &names(),
             "spec",
         )
         .unwrap_err()
@@ -265,6 +401,7 @@ mod tests {
         assert!(e.contains("hint:"), "{e}");
         let e = plan(
             &spec(serde_json::json!({"containers": [], "dnsPolicy": "Cluster"})),
+            &names(),
             "spec",
         )
         .unwrap_err()
@@ -275,6 +412,7 @@ mod tests {
         );
         let e = plan(
             &spec(serde_json::json!({"containers": [], "dnsConfig": {"nameservers": ["dns.example"]}})),
+            &names(),
             "spec",
         )
         .unwrap_err()
@@ -309,15 +447,25 @@ mod tests {
                     {"ip": "10.1.2.3", "hostnames": ["foo.remote", "bar.remote"]}
                 ]
             })),
+            &names(),
             "spec",
         )
         .unwrap();
+        let aliases = "\n# Entries added by HostAliases.\n127.0.0.1\tfoo.local\tbar.local\n10.1.2.3\tfoo.remote\tbar.remote\n";
         assert_eq!(
-            hosts("127.0.0.1\tlocalhost\n", &dns),
-            "127.0.0.1\tlocalhost\n\n# Entries added by HostAliases.\n127.0.0.1\tfoo.local\tbar.local\n10.1.2.3\tfoo.remote\tbar.remote\n"
+            managed_hosts("10.0.2.100", "web", &dns),
+            format!("{MANAGED}10.0.2.100\tweb\n{aliases}")
+        );
+        // On the host's network: the host's file, then the aliases.
+        assert_eq!(
+            host_network_hosts("127.0.0.1\tlocalhost\n", &dns),
+            format!(
+                "# Kubernetes-managed hosts file (host network).\n127.0.0.1\tlocalhost\n{aliases}"
+            )
         );
         let e = plan(
             &spec(serde_json::json!({"containers": [], "hostAliases": [{"ip": "local", "hostnames": ["a"]}]})),
+            &names(),
             "spec",
         )
         .unwrap_err()

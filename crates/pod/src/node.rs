@@ -13,19 +13,22 @@ pub const HELPER_POD_IP: &str = podrun_network::pasta::POD_ADDRESS;
 /// The downward API's runtime fields of a pod with `uid` on the network `backend`; `storage`
 /// is a directory on the filesystem that holds the pods (for ephemeral-storage).
 pub fn pod_fields(uid: &str, backend: Backend, storage: &Path) -> PodFields {
-    let host_ip = host_ip().to_string();
-    let pod_ip = match backend {
-        Backend::Slirp4netns | Backend::Pasta => HELPER_POD_IP.to_string(),
-        Backend::Host => host_ip.clone(),
-        // Loopback only: the one address the pod has.
-        Backend::None => Ipv4Addr::LOCALHOST.to_string(),
-    };
     PodFields {
         uid: uid.to_string(),
-        pod_ip,
-        host_ip,
+        pod_ip: pod_ip(backend),
+        host_ip: host_ip().to_string(),
         node_name: node_name(),
         node: allocatable(storage),
+    }
+}
+
+/// The pod's address (`status.podIP`) on the network `backend`.
+pub fn pod_ip(backend: Backend) -> String {
+    match backend {
+        Backend::Slirp4netns | Backend::Pasta => HELPER_POD_IP.to_string(),
+        Backend::Host => host_ip().to_string(),
+        // Loopback only: the one address the pod has.
+        Backend::None => Ipv4Addr::LOCALHOST.to_string(),
     }
 }
 

@@ -382,12 +382,10 @@ pub fn build(
         .termination_grace_period_seconds
         .map(|s| s.max(0) as u64)
         .unwrap_or(DEFAULT_GRACE_SECONDS);
+    let names = crate::dns::hostname(&pod.pod, "spec")
+        .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?;
     Ok(Plan {
-        hostname: spec
-            .hostname
-            .clone()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| name.clone()),
+        hostname: names.kernel.clone(),
         namespace,
         name,
         uid,
@@ -400,7 +398,7 @@ pub fn build(
             .unwrap_or_else(|| "Always".into()),
         termination_grace_period_seconds: grace,
         active_deadline_seconds: spec.active_deadline_seconds.map(|s| s.max(1) as u64),
-        dns: crate::dns::plan(spec, "spec")
+        dns: crate::dns::plan(spec, &names, "spec")
             .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?,
         runtime_dir,
         data_dir,

@@ -408,8 +408,7 @@ impl Supervisor {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
                 .map_err(PodError::io(format!("cannot chmod {}", path.display())))
         };
-        let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
-        write("hosts", crate::dns::hosts(&hosts, &self.plan.dns))?;
+        write("hosts", crate::dns::hosts_file(&self.plan)?)?;
         write("hostname", format!("{hostname}\n"))?;
         let resolv = crate::network::resolv_conf(&self.plan);
         write(

@@ -558,7 +558,11 @@ fn host_aliases_and_dns_config() {
         ),
         "{hosts}"
     );
-    assert!(hosts.starts_with("127.0.0.1\tlocalhost\n"), "{hosts}");
+    assert!(
+        hosts.starts_with("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"),
+        "{hosts}"
+    );
+    assert!(hosts.contains("\n10.0.2.100\thostaliases-pod\n"), "{hosts}");
     assert_eq!(
         resolv,
         "search ns1.svc.cluster-domain.example my.dns.search.suffix\nnameserver 192.0.2.1\noptions ndots:2 edns0\n"
@@ -648,5 +652,65 @@ fn scheduling_fields_are_named_not_dropped() {
     assert!(
         env.podrun_ok(&["ps", "-o", "json"]).trim() == "[]",
         "nothing runs"
+    );
+}
+
+/// "DNS for Services and Pods": with `hostname` and `subdomain` the pod's FQDN is
+/// `<hostname>.<subdomain>.<namespace>.svc.cluster.local`, in /etc/hosts as the kubelet
+/// writes it, so `hostname -f` prints it; with `setHostnameAsFQDN` the kernel's hostname
+/// (and /etc/hostname) is the FQDN.
+#[test]
+fn hostname_subdomain_and_fqdn_as_on_a_cluster() {
+    let env = TestEnv::new();
+    let file = play(&env, "pod-hostname.yaml");
+    let _down = DownOnDrop(&env, file.clone());
+    let fqdn = "busybox-1.busybox-subdomain.default.svc.cluster.local";
+    let log = wait_for_logs(&env, &["busybox1"], &["--", "busybox-1\n"]);
+    let (names, hosts) = log.split_once("--\n").unwrap();
+    assert_eq!(names, format!("busybox-1\n{fqdn}\nbusybox-1\n"), "{log}");
+    assert!(
+        hosts.starts_with("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"),
+        "{hosts}"
+    );
+    assert!(
+        hosts.ends_with(&format!("\n10.0.2.100\t{fqdn}\tbusybox-1\n")),
+        "{hosts}"
+    );
+
+    let fqdn = "busybox-2.busybox-subdomain.team-a.svc.cluster.local";
+    let log = wait_for_logs(&env, &["team-a/busybox2"], &["--", "busybox-2\n"]);
+    let (names, hosts) = log.split_once("--\n").unwrap();
+    assert_eq!(names, format!("{fqdn}\n{fqdn}\n{fqdn}\n"), "{log}");
+    assert!(
+        hosts.ends_with(&format!("\n10.0.2.100\t{fqdn}\tbusybox-2\n")),
+        "{hosts}"
+    );
+    env.podrun_ok(&["down", &file]);
+}
+
+/// setHostnameAsFQDN with a FQDN longer than the kernel's 64 characters: the kubelet
+/// refuses the pod; play and validate refuse it before anything is pulled or created,
+/// naming the field and the length.
+#[test]
+fn a_fqdn_too_long_for_the_kernel_is_refused() {
+    let env = TestEnv::new();
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: long\nspec:\n  hostname: a-rather-long-hostname-for-a-pod\n  subdomain: with-a-subdomain\n  setHostnameAsFQDN: true\n  containers:\n  - name: c\n    image: busybox\n";
+    let file = write_manifest(&env, "long.yaml", yaml);
+    let fqdn = "a-rather-long-hostname-for-a-pod.with-a-subdomain.default.svc.cluster.local";
+    for command in ["play", "validate"] {
+        let err = env.podrun_err(&[command, &file]);
+        assert!(
+            err.contains(&format!(
+                "long.yaml: document 1: spec.setHostnameAsFQDN: Invalid value: true: the pod's FQDN \"{fqdn}\" is {} characters long, and a hostname may have at most 64",
+                fqdn.len()
+            )),
+            "{command}: {err}"
+        );
+        assert!(err.contains("hint:"), "{command}: {err}");
+    }
+    assert_eq!(
+        env.podrun_ok(&["ps", "-o", "json"]).trim(),
+        "[]",
+        "nothing ran"
     );
 }
