@@ -20,6 +20,9 @@ pub struct Paths {
     pub home: PathBuf,
     /// `$XDG_RUNTIME_DIR` itself, for containers' auth.json.
     pub xdg_runtime_dir: Option<PathBuf>,
+    /// Seccomp profiles for `seccompProfile: {type: Localhost}`:
+    /// `$XDG_CONFIG_HOME/podrun/seccomp` (the kubelet's /var/lib/kubelet/seccomp).
+    pub seccomp_dir: PathBuf,
 }
 
 impl Paths {
@@ -48,14 +51,12 @@ impl Paths {
         } else {
             xdg_runtime_dir.as_ref().map(|d| d.join("podrun"))
         };
+        let config_dir = non_empty("XDG_CONFIG_HOME")
+            .unwrap_or_else(|| home.join(".config"))
+            .join("podrun");
         let (config_file, config_file_explicit) = match non_empty("PODRUN_CONFIG") {
             Some(file) => (file, true),
-            None => (
-                non_empty("XDG_CONFIG_HOME")
-                    .unwrap_or_else(|| home.join(".config"))
-                    .join("podrun/config.toml"),
-                false,
-            ),
+            None => (config_dir.join("config.toml"), false),
         };
         Ok(Paths {
             data_dir,
@@ -64,6 +65,7 @@ impl Paths {
             runtime_dir,
             home,
             xdg_runtime_dir,
+            seccomp_dir: config_dir.join("seccomp"),
         })
     }
 

@@ -3,7 +3,9 @@
 //! `securityContext.runAsUser`/`runAsGroup` (the container's over the pod's) win; otherwise the
 //! image's USER, which may be `uid`, `uid:gid`, `name` or `name:group`, names resolved through
 //! the image's own /etc/passwd and /etc/group (as runc does). The supplementary groups are
-//! those /etc/group lists the user in, plus the pod's `supplementalGroups`.
+//! those /etc/group lists the user in (not with `supplementalGroupsPolicy: Strict`), plus the
+//! pod's `supplementalGroups` and `fsGroup`. `runAsNonRoot` is checked as the kubelet checks
+//! it.
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 use oci_spec::image::Config as ImageConfig;
@@ -89,12 +91,21 @@ pub fn resolve(
     let run_as_group = ctx
         .and_then(|c| c.run_as_group)
         .or(pod_ctx.and_then(|c| c.run_as_group));
+    // The kubelet adds fsGroup to the process's groups, after supplementalGroups.
     let supplemental: Vec<u32> = pod_ctx
         .and_then(|c| c.supplemental_groups.clone())
         .unwrap_or_default()
         .into_iter()
+        .chain(pod_ctx.and_then(|c| c.fs_group))
         .filter_map(|g| u32::try_from(g).ok())
         .collect();
+    // `Strict`: only the groups the pod names, not those the image's /etc/group adds.
+    let strict_groups =
+        pod_ctx.and_then(|c| c.supplemental_groups_policy.as_deref()) == Some("Strict");
+    let run_as_non_root = ctx
+        .and_then(|c| c.run_as_non_root)
+        .or(pod_ctx.and_then(|c| c.run_as_non_root))
+        .unwrap_or(false);
 
     let image_user = image
         .and_then(|i| i.user().clone())
@@ -111,6 +122,10 @@ pub fn resolve(
         field: field.to_string(),
         message,
     };
+    if run_as_non_root {
+        check_non_root(run_as_user, &user_part, &image_user)
+            .map_err(|message| invalid("securityContext.runAsNonRoot", message))?;
+    }
 
     let (uid, user_name, primary_gid) = match run_as_user {
         Some(uid) => {
@@ -165,6 +180,7 @@ pub fn resolve(
         _ => primary_gid.unwrap_or(0),
     };
     let mut additional_gids: Vec<u32> = user_name
+        .filter(|_| !strict_groups)
         .map(|user| {
             group_table
                 .iter()
@@ -181,6 +197,30 @@ pub fn resolve(
         gid,
         additional_gids,
     })
+}
+
+/// The kubelet's `runAsNonRoot` rule: a `runAsUser` of 0 breaks it; without one, the image's
+/// USER must be a numeric, non-zero uid (a name cannot be verified before the container
+/// runs, so the kubelet refuses it too, and so does podrun, to run the same way).
+fn check_non_root(
+    run_as_user: Option<i64>,
+    user_part: &str,
+    image_user: &str,
+) -> Result<(), String> {
+    match run_as_user {
+        Some(0) => Err("true, but runAsUser is 0: the container's runAsUser breaks the non-root policy".into()),
+        Some(_) => Ok(()),
+        None => match user_part.parse::<u32>() {
+            Ok(0) => Err(format!(
+                "true, but the image will run as root (its USER is {}); set securityContext.runAsUser to a non-zero uid",
+                if image_user == "0" { "unset or 0".to_string() } else { format!("`{image_user}`") }
+            )),
+            Ok(_) => Ok(()),
+            Err(_) => Err(format!(
+                "true, but the image has a non-numeric user (`{user_part}`), so it cannot be verified to be non-root (a kubelet refuses it too); set securityContext.runAsUser to its uid"
+            )),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -266,6 +306,107 @@ mod tests {
         assert!(err
             .to_string()
             .contains("`nobody` is not in the image's /etc/passwd"));
+    }
+
+    fn non_root(pod_value: Option<bool>, run_as: Option<i64>) -> Pod {
+        Pod {
+            spec: Some(PodSpec {
+                security_context: Some(PodSecurityContext {
+                    run_as_non_root: pod_value,
+                    run_as_user: run_as,
+                    ..PodSecurityContext::default()
+                }),
+                ..PodSpec::default()
+            }),
+            ..Pod::default()
+        }
+    }
+
+    #[test]
+    fn run_as_non_root_as_the_kubelet_checks_it() {
+        let root_image = image_user("");
+        let pod = non_root(Some(true), None);
+        let err = resolve("c", &container(None), &pod, Some(&root_image), &Files).unwrap_err();
+        assert!(
+            err.to_string().contains("securityContext.runAsNonRoot"),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("will run as root (its USER is unset or 0)"),
+            "{err}"
+        );
+        let err = resolve(
+            "c",
+            &container(None),
+            &pod,
+            Some(&image_user("www-data")),
+            &Files,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("non-numeric user (`www-data`)"),
+            "{err}"
+        );
+        // A numeric non-root USER, or a non-root runAsUser, passes.
+        resolve(
+            "c",
+            &container(None),
+            &pod,
+            Some(&image_user("33:33")),
+            &Files,
+        )
+        .unwrap();
+        resolve("c", &container(Some(33)), &pod, Some(&root_image), &Files).unwrap();
+        let err = resolve("c", &container(Some(0)), &pod, None, &Files).unwrap_err();
+        assert!(err.to_string().contains("runAsUser is 0"), "{err}");
+        // The container's runAsNonRoot: false wins over the pod's true.
+        let mut lenient = container(None);
+        lenient.security_context = Some(SecurityContext {
+            run_as_non_root: Some(false),
+            ..SecurityContext::default()
+        });
+        resolve("c", &lenient, &pod, Some(&root_image), &Files).unwrap();
+    }
+
+    #[test]
+    fn fs_group_and_strict_supplemental_groups() {
+        let mut pod = non_root(None, None);
+        let ctx = pod
+            .spec
+            .as_mut()
+            .unwrap()
+            .security_context
+            .as_mut()
+            .unwrap();
+        ctx.fs_group = Some(2000);
+        ctx.supplemental_groups = Some(vec![3000]);
+        let user = resolve(
+            "c",
+            &container(None),
+            &pod,
+            Some(&image_user("www-data")),
+            &Files,
+        )
+        .unwrap();
+        assert_eq!(user.additional_gids, vec![4, 2000, 3000]);
+        let ctx = pod
+            .spec
+            .as_mut()
+            .unwrap()
+            .security_context
+            .as_mut()
+            .unwrap();
+        ctx.supplemental_groups_policy = Some("Strict".into());
+        let user = resolve(
+            "c",
+            &container(None),
+            &pod,
+            Some(&image_user("www-data")),
+            &Files,
+        )
+        .unwrap();
+        assert_eq!(user.additional_gids, vec![2000, 3000]);
     }
 
     #[test]

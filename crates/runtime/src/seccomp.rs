@@ -30,6 +30,12 @@ struct Profile {
     default_errno_ret: Option<u32>,
     #[serde(default)]
     arch_map: Vec<ArchMap>,
+    /// OCI form: the architectures, when a profile names them itself.
+    #[serde(default)]
+    architectures: Vec<String>,
+    #[serde(default)]
+    flags: Vec<String>,
+    #[serde(default)]
     syscalls: Vec<Rule>,
 }
 
@@ -103,7 +109,7 @@ fn parse_version(text: &str) -> Option<(u32, u32)> {
 /// (names like `CAP_CHOWN`).
 fn convert(
     profile_json: &str,
-    capabilities: &[&str],
+    capabilities: &[impl AsRef<str>],
     sub_architectures: bool,
 ) -> Result<LinuxSeccomp, RuntimeError> {
     let profile: Profile = serde_json::from_str(profile_json)
@@ -114,11 +120,13 @@ fn convert(
             std::env::consts::ARCH
         ))
     })?;
-    let caps: HashSet<&str> = capabilities.iter().copied().collect();
+    let caps: HashSet<&str> = capabilities.iter().map(AsRef::as_ref).collect();
     let kernel = kernel_version();
 
     let mut architectures = vec![scmp_arch.to_string()];
-    if let Some(entry) = profile
+    if !profile.architectures.is_empty() {
+        architectures = profile.architectures.clone();
+    } else if let Some(entry) = profile
         .arch_map
         .iter()
         .find(|entry| entry.architecture == scmp_arch && sub_architectures)
@@ -158,6 +166,9 @@ fn convert(
     if let Some(errno) = profile.default_errno_ret {
         seccomp["defaultErrnoRet"] = json!(errno);
     }
+    if !profile.flags.is_empty() {
+        seccomp["flags"] = json!(profile.flags);
+    }
     serde_json::from_value(seccomp)
         .map_err(|e| RuntimeError::Seccomp(format!("cannot convert the profile to OCI form: {e}")))
 }
@@ -179,16 +190,41 @@ pub fn native_seccomp_profile() -> Result<&'static LinuxSeccomp, RuntimeError> {
     cached(&PROFILE, false)
 }
 
+/// podman's default profile for a process holding `capabilities` (names without `CAP_`):
+/// some rules depend on them (CAP_SYS_ADMIN allows `mount`, CAP_SYS_PTRACE `ptrace`...).
+/// The default capabilities get the cached [`default_seccomp_profile`].
+pub fn runtime_default_profile_for(capabilities: &[String]) -> Result<LinuxSeccomp, RuntimeError> {
+    let mut wanted: Vec<&str> = capabilities.iter().map(String::as_str).collect();
+    let mut defaults = crate::DEFAULT_CAPABILITIES.to_vec();
+    wanted.sort_unstable();
+    defaults.sort_unstable();
+    if wanted == defaults {
+        return default_seccomp_profile().cloned();
+    }
+    convert(DOCKER_PROFILE, &with_prefix(capabilities), true)
+}
+
+/// A profile of the user's (Kubernetes' `Localhost` type), in Docker's format or the OCI one
+/// (`defaultAction`, `architectures`, `syscalls`), for a process holding `capabilities`
+/// (names without `CAP_`). Without `architectures`, the native one and its
+/// sub-architectures.
+pub fn seccomp_profile_from_json(
+    json: &str,
+    capabilities: &[String],
+) -> Result<LinuxSeccomp, RuntimeError> {
+    convert(json, &with_prefix(capabilities), true)
+}
+
+fn with_prefix(capabilities: &[String]) -> Vec<String> {
+    capabilities.iter().map(|c| format!("CAP_{c}")).collect()
+}
+
 fn cached(
     cell: &'static OnceLock<Result<LinuxSeccomp, String>>,
     sub_architectures: bool,
 ) -> Result<&'static LinuxSeccomp, RuntimeError> {
     cell.get_or_init(|| {
-        let caps: Vec<String> = crate::DEFAULT_CAPABILITIES
-            .iter()
-            .map(|c| format!("CAP_{c}"))
-            .collect();
-        let caps: Vec<&str> = caps.iter().map(String::as_str).collect();
+        let caps = with_prefix(&crate::DEFAULT_CAPABILITIES.map(String::from));
         convert(DOCKER_PROFILE, &caps, sub_architectures).map_err(|e| e.to_string())
     })
     .as_ref()
@@ -259,7 +295,7 @@ mod tests {
 
     #[test]
     fn fewer_capabilities_refuse_more_syscalls() {
-        let seccomp = convert(DOCKER_PROFILE, &[], true).unwrap();
+        let seccomp = convert(DOCKER_PROFILE, &[] as &[&str], true).unwrap();
         let chroot = rules_for(&seccomp, "chroot");
         assert_eq!(chroot.len(), 1);
         assert_eq!(chroot[0].action(), LinuxSeccompAction::ScmpActErrno);
@@ -267,6 +303,41 @@ mod tests {
         assert!(socket
             .iter()
             .any(|s| s.action() == LinuxSeccompAction::ScmpActErrno && s.errno_ret() == Some(22)));
+    }
+
+    #[test]
+    fn added_capabilities_allow_their_syscalls() {
+        let mut caps = crate::DEFAULT_CAPABILITIES.map(String::from).to_vec();
+        assert_eq!(
+            &runtime_default_profile_for(&caps).unwrap(),
+            default_seccomp_profile().unwrap()
+        );
+        caps.push("SYS_ADMIN".into());
+        let seccomp = runtime_default_profile_for(&caps).unwrap();
+        let bpf = rules_for(&seccomp, "bpf");
+        assert!(bpf
+            .iter()
+            .all(|s| s.action() == LinuxSeccompAction::ScmpActAllow));
+        assert!(!bpf.is_empty());
+    }
+
+    #[test]
+    fn user_profiles_in_oci_form() {
+        let json = r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}"#;
+        let seccomp = seccomp_profile_from_json(json, &[]).unwrap();
+        assert_eq!(seccomp.default_action(), LinuxSeccompAction::ScmpActAllow);
+        assert_eq!(
+            seccomp.architectures().as_ref().unwrap(),
+            &vec![Arch::ScmpArchX86_64]
+        );
+        let mkdir = rules_for(&seccomp, "mkdirat");
+        assert_eq!(mkdir[0].action(), LinuxSeccompAction::ScmpActErrno);
+        assert_eq!(mkdir[0].errno_ret(), Some(1));
+        let bare = seccomp_profile_from_json(r#"{"defaultAction": "SCMP_ACT_LOG"}"#, &[]).unwrap();
+        assert_eq!(bare.default_action(), LinuxSeccompAction::ScmpActLog);
+        assert!(seccomp_profile_from_json("{", &[]).is_err());
+        assert!(seccomp_profile_from_json(r#"{"defaultAction": "SCMP_ACT_NOPE"}"#, &[]).is_err());
     }
 
     #[test]
