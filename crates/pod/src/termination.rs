@@ -5,6 +5,12 @@
 //! state's message. With `terminationMessagePolicy: FallbackToLogsOnError`, a container that
 //! failed (non-zero exit) and left the file empty gets the tail of its log instead: its last
 //! 80 lines, at most their last 2 KiB (the kubelet's `MaxContainerTerminationMessageLog*`).
+//!
+//! Over all that, the kubelet keeps at most 12 KiB of messages per pod
+//! (`MaxPodTerminationMessageLogLength`): its status manager (`normalizeStatus`) divides
+//! them evenly among the pod's containers and init containers and keeps the first
+//! `12288 / containers` bytes of each message. That only cuts with four containers or more
+//! (three share 4 KiB each, the most a file gives anyway).
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -22,6 +28,9 @@ pub const MAX_MESSAGE: usize = 4096;
 /// The log lines and bytes a failed container's message falls back to.
 pub const FALLBACK_LINES: usize = 80;
 pub const FALLBACK_BYTES: usize = 2048;
+/// The most of all the termination messages of a pod together (the kubelet's
+/// `MaxPodTerminationMessageLogLength`).
+pub const MAX_POD_MESSAGES: usize = 12 * 1024;
 /// The bytes read from the end of a log file to find its last lines: records carry about 45
 /// bytes besides the text, so this holds 80 lines of up to 300 characters; with longer lines
 /// fewer are read, which the 2 KiB cap would cut anyway.
@@ -92,8 +101,43 @@ pub fn prepare_file(path: &Path) -> Result<(), PodError> {
 
 /// The message of a container that ended with `exit_code`: the end of its file, else (when
 /// it failed and its policy says so) the tail of its log `log_path` from `started_at`
-/// (RFC 3339) on. `None` when there is nothing to say.
+/// (RFC 3339) on, cut to its share of the pod's budget ([`pod_share`]) among the pod's
+/// `pod_containers` (containers and init containers). `None` when there is nothing to say.
 pub fn message(
+    settings: &TerminationMessage,
+    file: &Path,
+    exit_code: i32,
+    log_path: &Path,
+    started_at: Option<&str>,
+    pod_containers: usize,
+) -> Option<String> {
+    let text = unshared_message(settings, file, exit_code, log_path, started_at)?;
+    Some(cut_to_share(text, pod_share(pod_containers)))
+}
+
+/// The bytes of each container's message the kubelet keeps in a pod of `containers`
+/// containers and init containers: the pod's 12 KiB divided evenly (integer division, as in
+/// the kubelet's `normalizeStatus`).
+pub fn pod_share(containers: usize) -> usize {
+    MAX_POD_MESSAGES / containers.max(1)
+}
+
+/// The first `share` bytes of `text`, as the kubelet keeps them; a character `share` would
+/// split is left out whole (the kubelet cuts bytes, which a Go JSON encoder then shows as
+/// U+FFFD).
+fn cut_to_share(mut text: String, share: usize) -> String {
+    if text.len() > share {
+        let mut end = share;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+/// The message before the pod's cap.
+fn unshared_message(
     settings: &TerminationMessage,
     file: &Path,
     exit_code: i32,
@@ -228,16 +272,16 @@ mod tests {
             dir.path(),
             &[("2026-01-01T00:00:01.000000000Z", Stream::Stdout, "out\n")],
         );
-        assert_eq!(message(&settings, &file, 0, &log, None), None);
+        assert_eq!(message(&settings, &file, 0, &log, None, 1), None);
         std::fs::write(&file, "Sleep expired\n").unwrap();
         assert_eq!(
-            message(&settings, &file, 1, &log, None).as_deref(),
+            message(&settings, &file, 1, &log, None, 1).as_deref(),
             Some("Sleep expired\n")
         );
         let long = format!("{}{}", "a".repeat(100), "b".repeat(MAX_MESSAGE));
         std::fs::write(&file, &long).unwrap();
         assert_eq!(
-            message(&settings, &file, 0, &log, None),
+            message(&settings, &file, 0, &log, None, 1),
             Some("b".repeat(MAX_MESSAGE))
         );
         // Emptied for the next start.
@@ -271,11 +315,14 @@ mod tests {
         };
         let started = Some("2026-01-01T00:00:01Z");
         let expected: String = (20..100).map(|i| format!("{i}\n")).collect();
-        assert_eq!(message(&fallback, &file, 2, &log, started), Some(expected));
-        // Only on failure, and only under FallbackToLogsOnError.
-        assert_eq!(message(&fallback, &file, 0, &log, started), None);
         assert_eq!(
-            message(&TerminationMessage::default(), &file, 2, &log, started),
+            message(&fallback, &file, 2, &log, started, 1),
+            Some(expected)
+        );
+        // Only on failure, and only under FallbackToLogsOnError.
+        assert_eq!(message(&fallback, &file, 0, &log, started, 1), None);
+        assert_eq!(
+            message(&TerminationMessage::default(), &file, 2, &log, started, 1),
             None
         );
         // A few lines from this run: the earlier run's are left out.
@@ -322,5 +369,54 @@ mod tests {
         );
         std::fs::write(crate::logs::rotated_path(&path), old).unwrap();
         assert_eq!(log_tail(&path, None), b"old\nnew\n");
+    }
+
+    #[test]
+    fn the_pod_s_12_kib_are_shared_evenly_among_its_containers() {
+        // Three containers or fewer: each keeps the 4 KiB its file gives.
+        assert_eq!(pod_share(0), 12288);
+        assert_eq!(pod_share(3), 4096);
+        assert_eq!(pod_share(4), 3072);
+        assert_eq!(pod_share(5), 2457, "integer division, as the kubelet's");
+        assert_eq!(pod_share(48), 256);
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("termination-log");
+        let log = dir.path().join("c.log");
+        let written = format!("{}{}", "a".repeat(3000), "b".repeat(1096));
+        std::fs::write(&file, &written).unwrap();
+        let settings = TerminationMessage::default();
+        let message_of = |containers| message(&settings, &file, 1, &log, None, containers);
+        assert_eq!(message_of(3).as_deref(), Some(written.as_str()));
+        // Its first bytes are kept (the file's last 4096 bytes, then the first share).
+        assert_eq!(message_of(4), Some(written[..3072].to_string()));
+        assert_eq!(message_of(6), Some("a".repeat(2048)));
+        // The fallback to the logs (at most 2 KiB) is cut the same way.
+        std::fs::write(&file, "").unwrap();
+        let mut records = Vec::new();
+        for i in 0..80 {
+            format_records(
+                &mut records,
+                "2026-01-01T00:00:01.000000000Z",
+                Stream::Stderr,
+                format!("error {i:03} {}\n", "x".repeat(20)).as_bytes(),
+            );
+        }
+        std::fs::write(&log, records).unwrap();
+        let fallback = TerminationMessage {
+            fallback_to_logs: true,
+            ..Default::default()
+        };
+        let tail = message(&fallback, &file, 1, &log, None, 1).unwrap();
+        assert_eq!(tail.len(), FALLBACK_BYTES);
+        let shared = message(&fallback, &file, 1, &log, None, 8).unwrap();
+        assert_eq!(shared, tail[..1536]);
+    }
+
+    #[test]
+    fn the_cut_never_splits_a_character() {
+        assert_eq!(cut_to_share("ab\u{e9}c".to_string(), 3), "ab");
+        assert_eq!(cut_to_share("ab\u{e9}c".to_string(), 4), "ab\u{e9}");
+        assert_eq!(cut_to_share("abc".to_string(), 10), "abc");
     }
 }

@@ -443,7 +443,7 @@ fn the_namespace_is_part_of_the_pod_identity() {
 /// "Determine the Reason for Pod Failure": what a container writes to its
 /// terminationMessagePath (the default one as a non-root user, or its own) becomes its
 /// terminated state's message; with FallbackToLogsOnError a failed container's last 80 log
-/// lines do.
+/// lines do; the pod's 12 KiB of messages are shared evenly by its containers.
 #[test]
 fn termination_message_from_the_file_and_from_the_logs() {
     let env = TestEnv::new();
@@ -469,6 +469,9 @@ fn termination_message_from_the_file_and_from_the_logs() {
         .collect();
     assert_eq!(message(2), expected, "{json:#}");
     assert_eq!(containers[2]["termination_message"], message(2));
+    // Four containers share the pod's 12 KiB: 3072 bytes each, the first ones kept.
+    let long: String = "message\n".repeat(512);
+    assert_eq!(message(3), &long[..3072], "{json:#}");
 
     let describe = env.podrun_ok(&["describe", "termination-demo"]);
     assert!(

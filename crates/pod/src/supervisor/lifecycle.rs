@@ -471,6 +471,7 @@ impl Supervisor {
             code,
             &log,
             self.runs[index].state.started_at.as_deref(),
+            self.plan.containers.len() + self.plan.init_containers.len(),
         )
     }
 
