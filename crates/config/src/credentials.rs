@@ -178,6 +178,7 @@ mod tests {
             runtime_dir: None,
             home,
             xdg_runtime_dir: Some(runtime),
+            seccomp_dir: dir.path().join("seccomp"),
         };
         let mut creds = Credentials::load(&paths).unwrap();
         let hub = creds.for_host("docker.io").unwrap();
