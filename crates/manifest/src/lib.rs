@@ -28,6 +28,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 
 pub mod hostname;
 mod load;
+mod security;
 pub mod supported;
 mod validate;
 

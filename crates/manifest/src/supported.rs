@@ -47,6 +47,13 @@ pub const POD_SPEC_FIELDS: &[&str] = &[
     "setHostnameAsFQDN",
     "securityContext.runAsUser",
     "securityContext.runAsGroup",
+    "securityContext.runAsNonRoot",
+    "securityContext.supplementalGroups",
+    "securityContext.supplementalGroupsPolicy",
+    "securityContext.fsGroup",
+    "securityContext.fsGroupChangePolicy",
+    "securityContext.seccompProfile",
+    "securityContext.sysctls",
     "hostNetwork",
 ];
 
@@ -94,6 +101,13 @@ pub const CONTAINER_FIELDS: &[&str] = &[
     "ports",
     "securityContext.runAsUser",
     "securityContext.runAsGroup",
+    "securityContext.runAsNonRoot",
+    "securityContext.capabilities",
+    "securityContext.privileged",
+    "securityContext.allowPrivilegeEscalation",
+    "securityContext.readOnlyRootFilesystem",
+    "securityContext.seccompProfile",
+    "securityContext.procMount",
     "livenessProbe.exec",
     "livenessProbe.httpGet",
     "livenessProbe.tcpSocket",
@@ -349,7 +363,7 @@ mod tests {
             "containers": [{
                 "name": "a",
                 "image": "x",
-                "securityContext": {"runAsUser": 1, "privileged": true, "capabilities": {"add": ["NET_ADMIN"]}},
+                "securityContext": {"runAsUser": 1, "privileged": true, "seLinuxOptions": {"level": "s0"}, "appArmorProfile": {"type": "Unconfined"}},
                 "env": [{"name": "A", "valueFrom": {"fileKeyRef": {"path": "a", "key": "A", "volumeName": "v"}}}],
                 "volumeMounts": [{"name": "v", "mountPath": "/v", "mountPropagation": "None"}]
             }],
@@ -365,8 +379,8 @@ mod tests {
             got,
             [
                 "containers[0].env[0].valueFrom.fileKeyRef",
-                "containers[0].securityContext.capabilities",
-                "containers[0].securityContext.privileged",
+                "containers[0].securityContext.appArmorProfile",
+                "containers[0].securityContext.seLinuxOptions",
                 "nodeSelector",
                 "volumes[0].nfs",
             ]

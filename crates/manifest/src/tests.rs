@@ -665,30 +665,82 @@ fn unknown_field_in_merged_document() {
     );
 }
 
-const PRIVILEGED: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  nodeSelector: {disk: ssd}\n  containers:\n  - name: a\n    image: busybox\n    securityContext:\n      runAsUser: 1000\n      privileged: true\n      allowPrivilegeEscalation: false\n";
+const SELINUX: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  nodeSelector: {disk: ssd}\n  containers:\n  - name: a\n    image: busybox\n    securityContext:\n      runAsUser: 1000\n      seLinuxOptions: {level: \"s0:c1\"}\n      allowPrivilegeEscalation: false\n";
 
 #[test]
 fn unsupported_field_is_a_warning() {
-    let m = ok(PRIVILEGED);
+    let m = ok(SELINUX);
     assert_eq!(
         m.warnings,
         [
-            "pod.yaml: document 1: spec.containers[0].securityContext.privileged: not supported by podrun yet; ignored",
+            "pod.yaml: document 1: spec.containers[0].securityContext.seLinuxOptions: not supported by podrun yet; ignored",
             "pod.yaml: document 1: spec.nodeSelector: a scheduling field: podrun runs the pod on this host; ignored",
         ]
     );
     // The field is still in the typed pod for later milestones.
     let c = &m.pods[0].pod.spec.as_ref().unwrap().containers[0];
-    assert_eq!(c.security_context.as_ref().unwrap().privileged, Some(true));
+    let se_linux = c
+        .security_context
+        .as_ref()
+        .unwrap()
+        .se_linux_options
+        .as_ref();
+    assert_eq!(se_linux.unwrap().level.as_deref(), Some("s0:c1"));
 }
 
 #[test]
 fn unsupported_field_is_an_error_in_strict_mode() {
     assert_eq!(
-        errors_of(load_strict(PRIVILEGED)),
+        errors_of(load_strict(SELINUX)),
         [
-            "pod.yaml: document 1: spec.containers[0].securityContext.privileged: not supported by podrun yet",
+            "pod.yaml: document 1: spec.containers[0].securityContext.seLinuxOptions: not supported by podrun yet",
             "pod.yaml: document 1: spec.nodeSelector: a scheduling field: podrun runs the pod on this host",
+        ]
+    );
+}
+
+#[test]
+fn security_contexts_are_validated_as_the_api_server_does() {
+    let errors = errors_of(load(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  securityContext:
+    fsGroup: -1
+    fsGroupChangePolicy: Sometimes
+    seccompProfile: {type: Localhost}
+    sysctls: [{name: "Net.x", value: "1"}, {name: kernel.shmmax, value: "1"}, {name: kernel/shmmax, value: "2"}]
+  containers:
+  - name: a
+    image: busybox
+    securityContext:
+      privileged: true
+      allowPrivilegeEscalation: false
+      procMount: Hidden
+      seccompProfile: {type: RuntimeDefault, localhostProfile: x.json}
+  - name: b
+    image: busybox
+    securityContext:
+      capabilities: {add: [SYS_ADMIN]}
+      allowPrivilegeEscalation: false
+      seccompProfile: {type: Strict}
+"#,
+    ));
+    assert_eq!(
+        errors,
+        [
+            "pod.yaml: document 1: spec.securityContext.fsGroup: Invalid value: -1: must be between 0 and 2147483647, inclusive",
+            "pod.yaml: document 1: spec.securityContext.fsGroupChangePolicy: Unsupported value: \"Sometimes\": supported values: \"OnRootMismatch\", \"Always\"",
+            "pod.yaml: document 1: spec.securityContext.seccompProfile.localhostProfile: Required value: must be set when seccomp type is Localhost",
+            "pod.yaml: document 1: spec.securityContext.sysctls[0].name: Invalid value: \"Net.x\": sysctl \"Net.x\" must have at most 253 characters and match the regex ^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$",
+            "pod.yaml: document 1: spec.securityContext.sysctls[2].name: Duplicate value: \"kernel/shmmax\"",
+            "pod.yaml: document 1: spec.containers[0].securityContext.procMount: Unsupported value: \"Hidden\": supported values: \"Default\", \"Unmasked\"",
+            "pod.yaml: document 1: spec.containers[0].securityContext.seccompProfile.localhostProfile: Invalid value: \"x.json\": can only be set when seccomp type is Localhost",
+            "pod.yaml: document 1: spec.containers[0].securityContext.allowPrivilegeEscalation: Invalid value: false: cannot set allowPrivilegeEscalation to false and privileged to true",
+            "pod.yaml: document 1: spec.containers[1].securityContext.seccompProfile.type: Unsupported value: \"Strict\": supported values: \"Localhost\", \"RuntimeDefault\", \"Unconfined\"",
+            "pod.yaml: document 1: spec.containers[1].securityContext.allowPrivilegeEscalation: Invalid value: false: cannot set allowPrivilegeEscalation to false and capabilities.Add CAP_SYS_ADMIN",
         ]
     );
 }
@@ -1691,17 +1743,28 @@ fn schema_check_rejects_what_a_cluster_rejects() {
 #[test]
 fn fields_without_effect_yet_are_warned_not_ignored() {
     let m = ok(&pod_with(
-        "    stdin: true\n    tty: true\n    terminationMessagePolicy: FallbackToLogsOnError\n    terminationMessagePath: /tmp/msg\n",
+        "    volumeDevices: [{name: d, devicePath: /dev/xvda}]\n    terminationMessagePolicy: FallbackToLogsOnError\n    terminationMessagePath: /tmp/msg\n",
         "",
     ));
     // The termination message fields are supported (podrun-pod's termination module).
     assert_eq!(
         m.warnings,
-        [
-            "pod.yaml: document 1: spec.containers[0].stdin: not supported by podrun yet; ignored",
-            "pod.yaml: document 1: spec.containers[0].tty: not supported by podrun yet; ignored",
-        ]
+        ["pod.yaml: document 1: spec.containers[0].volumeDevices: not supported by podrun yet; ignored"]
     );
+}
+
+#[test]
+fn stdin_stdin_once_and_tty_are_supported_in_any_combination() {
+    // Kubernetes validates none of them against the others.
+    for fields in [
+        "    stdin: true\n    stdinOnce: true\n    tty: true\n",
+        "    stdinOnce: true\n",
+        "    tty: true\n",
+        "    stdin: true\n",
+    ] {
+        let m = ok(&pod_with(fields, ""));
+        assert!(m.warnings.is_empty(), "{fields}: {:?}", m.warnings);
+    }
 }
 
 /// The rows of the table under `## {section}` of the compatibility page: field → status.
@@ -1787,7 +1850,7 @@ fn docs_compatibility_table_matches_the_allow_list() {
     );
     // The check itself: a field the allow-list forbids cannot be called supported.
     let mut wrong = doc_table(&doc, "Container");
-    wrong.insert("tty".into(), "supported".into());
+    wrong.insert("volumeDevices".into(), "supported".into());
     let caught = std::panic::catch_unwind(|| {
         check_table(
             &wrong,

@@ -137,7 +137,7 @@ pub(crate) fn relative_path_error(s: &str) -> Option<String> {
     None
 }
 
-fn unsupported_value(value: &str, supported: &[&str]) -> String {
+pub(crate) fn unsupported_value(value: &str, supported: &[&str]) -> String {
     let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
     format!(
         "Unsupported value: {value:?}: supported values: {}",
@@ -556,6 +556,7 @@ pub(crate) fn pod(
         );
     }
     dns_policy(diag, doc, prefix, spec);
+    crate::security::pod(diag, doc, prefix, spec);
     hostname(diag, doc, prefix, &candidate.pod, spec);
 
     image_pull_secrets(diag, doc, prefix, spec, secrets);
