@@ -717,3 +717,49 @@ fn a_fqdn_too_long_for_the_kernel_is_refused() {
         "nothing ran"
     );
 }
+
+/// "Use a named port" (Configure Liveness, Readiness and Startup Probes): httpGet and
+/// tcpSocket probes name the container's port; a name the container's `ports` lack is an
+/// error at play, naming the probe's field, before anything is created.
+#[test]
+fn probes_use_the_container_s_named_port() {
+    let env = TestEnv::new();
+    let file = play(&env, "probe-named-port.yaml");
+    let _down = DownOnDrop(&env, file.clone());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let json = pod_json(&env, "named-port");
+        let container = &json["state"]["containers"][0];
+        assert_eq!(container["restart_count"], 0, "liveness failed: {json:#}");
+        if container["ready"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ready: {json:#}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Two more liveness periods: still no restart.
+    std::thread::sleep(Duration::from_secs(2));
+    let json = pod_json(&env, "named-port");
+    assert_eq!(
+        json["state"]["containers"][0]["restart_count"], 0,
+        "{json:#}"
+    );
+    env.podrun_ok(&["down", &file]);
+
+    let typo = manifest("probe-named-port.yaml").replace(
+        "        path: /healthz\n        port: liveness-port",
+        "        path: /healthz\n        port: liveness",
+    );
+    let typo = write_manifest(&env, "typo.yaml", &typo);
+    let err = env.podrun_err(&["play", &typo]);
+    assert!(
+        err.contains("spec.containers[0].livenessProbe.httpGet.port: the container has no port named `liveness` (its named ports: liveness-port)"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    assert_eq!(
+        env.podrun_ok(&["ps", "-o", "json"]).trim(),
+        "[]",
+        "nothing ran"
+    );
+}
