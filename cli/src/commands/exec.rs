@@ -94,12 +94,12 @@ fn stdin_is_terminal() -> bool {
 }
 
 /// podrun's terminal (stdin) in raw mode while this lives.
-struct RawMode {
+pub(crate) struct RawMode {
     saved: Termios,
 }
 
 impl RawMode {
-    fn enter() -> nix::Result<RawMode> {
+    pub(crate) fn enter() -> nix::Result<RawMode> {
         let stdin = stdin_fd();
         let saved = termios::tcgetattr(stdin)?;
         let mut raw = saved.clone();

@@ -9,6 +9,7 @@ pub mod images;
 pub mod logs;
 pub mod man;
 pub mod play;
+pub mod play_attach;
 pub mod play_wait;
 pub mod ps;
 pub mod pull;

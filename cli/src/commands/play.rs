@@ -59,6 +59,8 @@ pub struct PlayArgs {
     /// then remove the pods. Exit status: 0 when every container succeeded, else the exit
     /// code of the container that failed first (128+N when killed by signal N); 130/143
     /// when interrupted by SIGINT/SIGTERM (the pods are removed), 124 on --timeout.
+    /// Run from a terminal, it attaches the terminal (raw mode, window size) to the first
+    /// container with `stdin: true` and `tty: true`, like `kubectl run -it`.
     #[arg(long, conflicts_with = "wait_ready")]
     wait: bool,
 

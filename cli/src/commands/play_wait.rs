@@ -80,18 +80,19 @@ extern "C" fn on_stop_signal(signal: libc::c_int) {
 /// play: the pods it starts are removed first. Handlers (not ignored signals) are reset by
 /// `execve`, so the supervisors play starts do not inherit them.
 pub fn catch_stop_signals() {
+    catch_stop_signal(nix::sys::signal::Signal::SIGINT);
+    catch_stop_signal(nix::sys::signal::Signal::SIGTERM);
+}
+
+/// Notes `signal` as [`catch_stop_signals`] does SIGINT and SIGTERM.
+pub fn catch_stop_signal(signal: nix::sys::signal::Signal) {
     let action = nix::sys::signal::SigAction::new(
         nix::sys::signal::SigHandler::Handler(on_stop_signal),
         nix::sys::signal::SaFlags::SA_RESTART,
         nix::sys::signal::SigSet::empty(),
     );
-    for signal in [
-        nix::sys::signal::Signal::SIGINT,
-        nix::sys::signal::Signal::SIGTERM,
-    ] {
-        // SAFETY: the handler only stores into an atomic.
-        let _ = unsafe { nix::sys::signal::sigaction(signal, &action) };
-    }
+    // SAFETY: the handler only stores into an atomic.
+    let _ = unsafe { nix::sys::signal::sigaction(signal, &action) };
 }
 
 /// The SIGINT or SIGTERM received since [`catch_stop_signals`], if any.
@@ -192,8 +193,22 @@ pub fn wait_for_completion(
 ) -> anyhow::Result<ExitCode> {
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut logs = LogFollower::new(dirs, pods);
+    let candidates = super::play_attach::candidates(dirs, pods);
+    let mut terminal = super::play_attach::AttachedTerminal::attach_first(&candidates).map(
+        |(terminal, attached)| {
+            // Its output comes on the terminal: not again from its log.
+            logs.mute(&attached.shown);
+            logs.crlf = true;
+            terminal
+        },
+    );
     loop {
         logs.print_new(false);
+        let over = received_signal().is_some() || deadline.is_some_and(|d| Instant::now() >= d);
+        if over {
+            // The terminal's mode is restored before anything is said.
+            terminal = None;
+        }
         if let Some(code) = interrupted(dirs, pods) {
             return Ok(code);
         }
@@ -202,6 +217,7 @@ pub fn wait_for_completion(
             match read_state(dirs, namespace, name) {
                 Ok(state) => states.push(state),
                 Err(e) => {
+                    drop(terminal.take());
                     logs.print_new(true);
                     eprintln!("error: {e}");
                     tear_down(dirs, pods);
@@ -210,6 +226,11 @@ pub fn wait_for_completion(
             }
         }
         if states.iter().all(completed) {
+            if let Some(terminal) = &mut terminal {
+                // What the container wrote last, before the terminal's mode is restored.
+                terminal.relay(Duration::ZERO);
+            }
+            drop(terminal.take());
             // The supervisor writes a container's last output before its exit.
             logs.print_new(true);
             let code = exit_code(&states);
@@ -222,7 +243,14 @@ pub fn wait_for_completion(
             logs.print_new(true);
             return Ok(code);
         }
-        std::thread::sleep(POLL);
+        match &mut terminal {
+            Some(attached) => {
+                if !attached.relay(POLL) {
+                    terminal = None;
+                }
+            }
+            None => std::thread::sleep(POLL),
+        }
     }
 }
 
@@ -356,6 +384,8 @@ struct LogFollower {
     streams: Vec<Stream>,
     colour: bool,
     width: usize,
+    /// Lines end in `\r\n`: the terminal is in raw mode (attached to a container).
+    crlf: bool,
 }
 
 struct Stream {
@@ -366,6 +396,8 @@ struct Stream {
     lines: Lines,
     /// The last line printed was not complete: its rest follows without a prefix.
     open_line: bool,
+    /// Read but not printed: the container's terminal is attached.
+    muted: bool,
 }
 
 /// docker compose's palette.
@@ -394,6 +426,7 @@ impl LogFollower {
                     file: None,
                     lines: Lines::default(),
                     open_line: false,
+                    muted: false,
                 });
             }
         }
@@ -402,24 +435,57 @@ impl LogFollower {
             streams,
             colour: crate::output::colour(crate::output::Stream::Stdout),
             width,
+            crlf: false,
+        }
+    }
+
+    /// Stops printing the lines of container `shown` (`pod/container`, the pod's namespace
+    /// only when it is not `default`).
+    fn mute(&mut self, shown: &str) {
+        let shown = shown
+            .strip_prefix(podrun_manifest::DEFAULT_NAMESPACE)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .unwrap_or(shown);
+        for stream in self.streams.iter_mut().filter(|s| s.prefix == shown) {
+            stream.muted = true;
         }
     }
 
     /// Prints the lines written since the last call; `flush`: also the lines not ended yet
     /// (the pods are done).
     fn print_new(&mut self, flush: bool) {
-        let mut out = std::io::stdout().lock();
+        let mut text = Vec::new();
         for stream in &mut self.streams {
             let mut lines = stream.read_new();
             if flush {
                 lines.extend(stream.lines.flush());
             }
+            if stream.muted {
+                continue;
+            }
             for line in lines {
-                let _ = stream.print(&mut out, &line, self.colour, self.width);
+                let _ = stream.print(&mut text, &line, self.colour, self.width);
             }
         }
+        if self.crlf {
+            text = crlf(&text);
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(&text);
         let _ = out.flush();
     }
+}
+
+/// `text` with `\r\n` for each `\n`: a terminal in raw mode does not add the `\r`.
+fn crlf(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    for &byte in text {
+        if byte == b'\n' {
+            out.push(b'\r');
+        }
+        out.push(byte);
+    }
+    out
 }
 
 impl Stream {
@@ -491,6 +557,7 @@ mod tests {
             file: None,
             lines: Lines::default(),
             open_line: false,
+            muted: false,
         };
         let line = |text: &str, complete: bool, continued: bool| Line {
             timestamp: None,

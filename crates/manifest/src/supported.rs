@@ -138,6 +138,9 @@ pub const CONTAINER_FIELDS: &[&str] = &[
     "lifecycle",
     "terminationMessagePath",
     "terminationMessagePolicy",
+    "stdin",
+    "stdinOnce",
+    "tty",
     // Parsed, and reported by the downward API; limits are not enforced yet (see
     // docs/kubernetes-compatibility.md).
     "resources",

@@ -17,15 +17,18 @@
 //! * [`state`]: the pod's on-disk state, as `podrun ps`, `logs` and `down` read it.
 //! * [`stop`]: stopping a pod from another process (`podrun down`), with a fallback when the
 //!   supervisor does not answer.
+//! * [`attach`]: containers' `stdin`, `stdinOnce` and `tty`; attaching a terminal to a
+//!   container (`attach.sock`, served by the supervisor).
 //!
 //! ```text
 //! $XDG_RUNTIME_DIR/podrun/pods/<namespace>_<name>/    (/run/podrun/pods/... for root)
-//!   plan.json  state.json  supervisor.pid  supervisor.log
+//!   plan.json  state.json  supervisor.pid  supervisor.log  attach.sock
 //!   logs/<container>.log   libcontainer/   etc/{hosts,hostname,resolv.conf}   shm/
 //! $XDG_DATA_HOME/podrun/pods/<namespace>_<name>/      (/var/lib/podrun/pods/... for root)
 //!   containers/<name>/{bundle,upper,work,termination-log}   volumes/<volume>/
 //! ```
 
+pub mod attach;
 pub mod backoff;
 pub mod cp;
 pub mod dns;

@@ -404,8 +404,16 @@ impl ContainerLog {
 
     /// Appends the first `n` bytes of the buffer as records, in one write.
     fn append(&mut self, stream: Stream, n: usize) {
-        let mut records = Vec::with_capacity(n + 64);
-        format_records(&mut records, &timestamp_now(), stream, &self.buffer[..n]);
+        let buffer = std::mem::take(&mut self.buffer);
+        self.record(stream, &buffer[..n]);
+        self.buffer = buffer;
+    }
+
+    /// Appends `data`, read from `stream` (or from the container's terminal), as records,
+    /// in one write.
+    pub(crate) fn record(&mut self, stream: Stream, data: &[u8]) {
+        let mut records = Vec::with_capacity(data.len() + 64);
+        format_records(&mut records, &timestamp_now(), stream, data);
         let Some(file) = &mut self.file else {
             return;
         };

@@ -102,6 +102,9 @@ pub struct ContainerPlan {
     /// `terminationMessagePath` and `terminationMessagePolicy` (see [`crate::termination`]).
     #[serde(default)]
     pub termination_message: crate::termination::TerminationMessage,
+    /// `stdin`, `stdinOnce` and `tty` (see [`crate::attach`]).
+    #[serde(default)]
+    pub stdio: crate::attach::Stdio,
 }
 
 impl Plan {
@@ -360,10 +363,11 @@ pub fn build(
         };
         target.push(ContainerPlan {
             name: container.name.clone(),
+            stdio: crate::attach::Stdio::plan(container),
             image,
             lower_dirs,
             args: process.args,
-            env: process.env,
+            env: crate::attach::Stdio::plan(container).environment(process.env),
             cwd: process.cwd,
             uid: process.user.uid,
             gid: process.user.gid,

@@ -248,6 +248,8 @@ struct Supervisor {
     probes: crate::probe::Prober,
     /// When `activeDeadlineSeconds` runs out (see [`deadline`]); `None` once it has.
     active_deadline: Option<Instant>,
+    /// The containers' stdin and terminals, and the clients attached to them.
+    attach: crate::attach::Attachments,
 }
 
 /// Enters podrun's user namespace unless this process is in one already (it inherits the one
@@ -359,6 +361,14 @@ impl Supervisor {
             events: Vec::new(),
         };
         let probes = crate::probe::Prober::new(&plan, dir.join("libcontainer"));
+        // In the supervisor's container order: the app containers, then the init containers.
+        let attach = crate::attach::Attachments::new(
+            dir,
+            plan.containers
+                .iter()
+                .chain(&plan.init_containers)
+                .map(|c| (c.name.clone(), c.stdio)),
+        )?;
         let mut supervisor = Supervisor {
             active_deadline: deadline::start(&plan),
             probes,
@@ -379,6 +389,7 @@ impl Supervisor {
             pod_failed: false,
             hooks: Vec::new(),
             written: None,
+            attach,
         };
         if let Err(e) = supervisor.prepare().and_then(|()| supervisor.advance()) {
             supervisor.abort();
@@ -554,6 +565,7 @@ impl Supervisor {
             shm_dir: Some(self.dir.join("shm")),
             stdout,
             stderr,
+            stdin: self.attach.new_run(index)?,
             hostname: None,
             readonly_rootfs: false,
             seccomp: SeccompProfile::RuntimeDefault,
@@ -571,13 +583,15 @@ impl Supervisor {
         starting: podrun_runtime::StartingContainer,
         id: String,
     ) -> Result<(), PodError> {
-        let pid = starting.wait().map_err(|e| {
+        let started = starting.wait().map_err(|e| {
             let image = &self.plan_of(index).image;
             PodError::msg(format!(
                 "{} (image `{image}`): {e}",
                 self.container_what(index)
             ))
         })?;
+        let pid = started.pid;
+        self.attach.started(index, started.terminal);
         tracing::info!(container = %self.plan_of(index).name, pid, "started");
         let run = &mut self.runs[index];
         run.state.state = "running".into();
@@ -649,6 +663,10 @@ impl Supervisor {
             // Its output is in its pipes now: record it before the exit, so that `podrun logs`
             // has it once `ps` shows the container ended.
             self.runs[index].log.pump(EXIT_BUDGET);
+            let runs = &mut self.runs;
+            self.attach.ended(index, &mut |i, output: &[u8]| {
+                runs[i].log.record(crate::logs::Stream::Stdout, output)
+            });
             let id = self.runs[index].state.id.clone();
             if let Err(e) = podrun_runtime::delete_container(&self.state_root, &id) {
                 eprintln!("warning: cannot delete container {id}: {e}");
@@ -703,6 +721,10 @@ impl Supervisor {
             for run in &mut self.runs {
                 run.log.pump(ROUND_BUDGET);
             }
+            let runs = &mut self.runs;
+            self.attach.pump(&mut |i, output: &[u8]| {
+                runs[i].log.record(crate::logs::Stream::Stdout, output)
+            });
             self.reap();
             self.restart_due();
             self.stop_timers();
@@ -758,6 +780,7 @@ impl Supervisor {
                 events: libc::POLLIN,
                 revents: 0,
             })
+            .chain(self.attach.poll_fds())
             .collect();
         // SAFETY: poll on valid descriptors that outlive the call.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };

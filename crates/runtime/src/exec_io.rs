@@ -131,14 +131,20 @@ impl ConsoleSocket {
         self.path.clone()
     }
 
-    /// Takes the master side that the exec'd process sent (it has connected already, while
-    /// libcontainer started it) and gives it the caller's window size.
-    pub(crate) fn receive_terminal(self, tty: &ExecTty) -> Result<Terminal, RuntimeError> {
+    /// Takes the master side that the process sent: libcontainer connected while it built
+    /// the process, which sends the master before libcontainer's build returns.
+    pub(crate) fn receive_master(self) -> Result<OwnedFd, RuntimeError> {
         let (stream, _) = self
             .listener
             .accept()
             .map_err(|e| RuntimeError::io("cannot accept on the console socket", e))?;
-        let master = receive_fd(stream.as_raw_fd())?;
+        receive_fd(stream.as_raw_fd())
+    }
+
+    /// [`ConsoleSocket::receive_master`] for the exec'd process, with the caller's window
+    /// size.
+    pub(crate) fn receive_terminal(self, tty: &ExecTty) -> Result<Terminal, RuntimeError> {
+        let master = self.receive_master()?;
         set_nonblocking(master.as_raw_fd())?;
         let terminal = Terminal {
             master: Some(master),
@@ -187,7 +193,7 @@ fn receive_fd(socket: RawFd) -> Result<OwnedFd, RuntimeError> {
     let mut fds = fds.into_iter();
     let Some(fd) = fds.next() else {
         return Err(RuntimeError::Libcontainer(
-            "the exec'd process sent no terminal on the console socket".into(),
+            "the process sent no terminal on the console socket".into(),
         ));
     };
     for extra in fds {
@@ -323,7 +329,7 @@ impl Terminal {
 }
 
 /// The window size of terminal `fd`, if it is one.
-pub(crate) fn window_size(fd: RawFd) -> Option<libc::winsize> {
+pub fn window_size(fd: RawFd) -> Option<libc::winsize> {
     let mut size = libc::winsize {
         ws_row: 0,
         ws_col: 0,

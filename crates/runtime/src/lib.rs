@@ -61,9 +61,10 @@ mod seccomp;
 mod spec;
 
 pub use exec::{exec_in_container, exec_in_container_with_timeout, ExecConfig, ExecTty};
+pub use exec_io::window_size;
 pub use in_container::{ChildError, ContainerFs, InContainer};
 pub use manage::{delete_container, kill_container, remove_container_dirs};
-pub use runner::{spawn_container, start_container, StartingContainer};
+pub use runner::{spawn_container, start_container, StartedContainer, StartingContainer};
 pub use sandbox::{
     become_pod_sandbox, become_pod_sandbox_in_host_network, create_pod_pid_namespace,
     PodPidNamespace,
@@ -110,9 +111,11 @@ pub struct ContainerConfig {
     /// When `Some`, this host directory is bind-mounted at /dev/shm instead of a fresh tmpfs, so
     /// that containers of a pod share POSIX shared memory.
     pub shm_dir: Option<PathBuf>,
-    /// The container's stdout and stderr (log files); stdin is /dev/null.
+    /// The container's stdout and stderr (log files), unless `stdin` is a terminal.
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
+    /// The container's stdin, or its terminal.
+    pub stdin: ContainerInput,
     /// `None`: join the pod's UTS namespace and keep its hostname (the usual case).
     /// `Some(name)`: a UTS namespace of the container's own with this hostname.
     pub hostname: Option<String>,
@@ -124,6 +127,27 @@ pub struct ContainerConfig {
     /// host's /sys bind-mounted read-only, as sysfs may only be mounted by the owner of the
     /// network namespace.
     pub host_network: bool,
+}
+
+/// What a container reads on stdin (Kubernetes' `stdin` and `tty`).
+#[derive(Debug, Default)]
+pub enum ContainerInput {
+    /// `/dev/null`: reads end at once (the default).
+    #[default]
+    Null,
+    /// The read end of a pipe whose write end the caller keeps (`stdin: true`): reads block
+    /// until the caller writes, or closes it.
+    Pipe(OwnedFd),
+    /// A pseudo-terminal of the container's devpts as stdin, stdout, stderr and controlling
+    /// terminal (`tty: true`); `stdout` and `stderr` go unused. Its master side is sent to
+    /// the caller: [`StartedContainer::terminal`].
+    Terminal,
+}
+
+impl ContainerInput {
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, ContainerInput::Terminal)
+    }
 }
 
 /// Which seccomp filter the container gets.

@@ -15,7 +15,8 @@ use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
 
-use crate::{ensure_single_threaded, error_chain, ContainerConfig, RuntimeError};
+use crate::exec_io::ConsoleSocket;
+use crate::{ensure_single_threaded, error_chain, ContainerConfig, ContainerInput, RuntimeError};
 
 /// Creates and starts the container described by `config`, returns its init's host pid.
 ///
@@ -34,9 +35,22 @@ use crate::{ensure_single_threaded, error_chain, ContainerConfig, RuntimeError};
 /// exit status. The overlay mount exists only in the container's mount namespace: nothing stays
 /// mounted when the container ends.
 ///
-/// The caller must be single-threaded, inside the pod's user namespace.
+/// The caller must be single-threaded, inside the pod's user namespace. For a container
+/// with a terminal ([`ContainerInput::Terminal`]) use [`spawn_container`]: this drops the
+/// terminal's master, which hangs the terminal up.
 pub fn start_container(config: ContainerConfig) -> Result<i32, RuntimeError> {
-    spawn_container(config)?.wait()
+    spawn_container(config)?.wait().map(|started| started.pid)
+}
+
+/// A container that runs.
+#[derive(Debug)]
+pub struct StartedContainer {
+    /// Its init's host pid.
+    pub pid: i32,
+    /// The master side of its terminal ([`ContainerInput::Terminal`]): what the container
+    /// writes is read from it, what is written to it is the container's input. Closing it
+    /// hangs the terminal up.
+    pub terminal: Option<OwnedFd>,
 }
 
 /// A container whose runner is at work: [`spawn_container`] returns at once, so that the
@@ -47,16 +61,18 @@ pub struct StartingContainer {
     id: String,
     runner: Pid,
     answer: OwnedFd,
+    /// Where the container's init sends its terminal's master (libcontainer's console socket).
+    console: Option<ConsoleSocket>,
 }
 
 impl StartingContainer {
-    /// Waits for the runner; returns the container init's host pid.
-    pub fn wait(self) -> Result<i32, RuntimeError> {
+    /// Waits for the runner; returns the container init's host pid and its terminal.
+    pub fn wait(self) -> Result<StartedContainer, RuntimeError> {
         let status = wait_for(self.runner);
         let message = read_available(self.answer);
         if let Some(pid) = message.strip_prefix("ok ") {
             if let Ok(pid) = pid.trim().parse() {
-                return Ok(pid);
+                return receive_terminal(self.id, self.console, pid);
             }
         }
         let message = match message.strip_prefix("err ") {
@@ -68,6 +84,30 @@ impl StartingContainer {
             message,
         })
     }
+}
+
+/// The started container `pid` with its terminal, if it has one. The init sent the master
+/// while libcontainer created it, before the runner reported success: it waits on the
+/// console socket already.
+fn receive_terminal(
+    id: String,
+    console: Option<ConsoleSocket>,
+    pid: i32,
+) -> Result<StartedContainer, RuntimeError> {
+    let terminal = match console.map(ConsoleSocket::receive_master) {
+        None => None,
+        Some(Ok(master)) => Some(master),
+        Some(Err(e)) => {
+            // Nobody could read its terminal: it would block on its first lines. The caller
+            // reaps it.
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            return Err(RuntimeError::Start {
+                id,
+                message: format!("no terminal from the container: {e}"),
+            });
+        }
+    };
+    Ok(StartedContainer { pid, terminal })
 }
 
 /// The first half of [`start_container`]: checks and writes the bundle, forks the runner
@@ -105,6 +145,11 @@ pub fn spawn_container(config: ContainerConfig) -> Result<StartingContainer, Run
         RuntimeError::InvalidConfig(format!("cannot write {}: {e}", config_path.display()))
     })?;
     let overlay = OverlayMount::new(&config);
+    let console = match config.stdin {
+        ContainerInput::Terminal => Some(ConsoleSocket::bind(&config.bundle_dir)?),
+        _ => None,
+    };
+    let console_path = console.as_ref().map(ConsoleSocket::path);
 
     let (read_end, write_end) = pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| RuntimeError::sys("cannot create a pipe", e))?;
@@ -113,7 +158,7 @@ pub fn spawn_container(config: ContainerConfig) -> Result<StartingContainer, Run
         ForkResult::Child => {
             drop(read_end);
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                run_runner(config, &overlay)
+                run_runner(config, &overlay, console_path)
             }));
             let (code, message) = match outcome {
                 Ok(Ok(pid)) => (0, format!("ok {pid}")),
@@ -130,6 +175,7 @@ pub fn spawn_container(config: ContainerConfig) -> Result<StartingContainer, Run
                 id: config.id.clone(),
                 runner: child,
                 answer: read_end,
+                console,
             })
         }
     }
@@ -208,7 +254,11 @@ fn read_available(read_end: OwnedFd) -> String {
 }
 
 /// In the runner child. Returns the init's pid or an error message.
-fn run_runner(config: ContainerConfig, overlay: &OverlayMount) -> Result<i32, String> {
+fn run_runner(
+    config: ContainerConfig,
+    overlay: &OverlayMount,
+    console_socket: Option<PathBuf>,
+) -> Result<i32, String> {
     unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("unshare(CLONE_NEWNS): {e}"))?;
     mount(
         None::<&str>,
@@ -233,7 +283,13 @@ fn run_runner(config: ContainerConfig, overlay: &OverlayMount) -> Result<i32, St
         }
     }
 
-    let stdin = std::fs::File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
+    let stdin = match config.stdin {
+        ContainerInput::Pipe(read_end) => read_end,
+        // A terminal replaces it (and stdout and stderr) in the init.
+        ContainerInput::Null | ContainerInput::Terminal => std::fs::File::open("/dev/null")
+            .map_err(|e| format!("/dev/null: {e}"))?
+            .into(),
+    };
     let container_dir = config.state_root.join(&config.id);
     let built = ContainerBuilder::new(config.id.clone(), SyscallType::default())
         .with_root_path(&config.state_root)
@@ -242,6 +298,7 @@ fn run_runner(config: ContainerConfig, overlay: &OverlayMount) -> Result<i32, St
                 .with_stdin(stdin)
                 .with_stdout(config.stdout)
                 .with_stderr(config.stderr)
+                .with_console_socket(console_socket)
                 .as_init(&config.bundle_dir)
                 .with_systemd(false)
                 .with_detach(true)

@@ -105,7 +105,7 @@ pub fn build_spec(config: &ContainerConfig, nofile_hard_limit: u64) -> Result<Sp
 
     // Process.
     let mut process = spec.process().clone().unwrap_or_default();
-    process.set_terminal(Some(false));
+    process.set_terminal(Some(config.stdin.is_terminal()));
     process.set_args(Some(config.args.clone()));
     process.set_env(Some(config.env.clone()));
     process.set_cwd(PathBuf::from(if config.cwd.is_empty() {
@@ -272,6 +272,7 @@ mod tests {
             shm_dir: Some("/pod/shm".into()),
             stdout: null(),
             stderr: null(),
+            stdin: crate::ContainerInput::Null,
             hostname: None,
             readonly_rootfs: true,
             seccomp: SeccompProfile::Unconfined,

@@ -24,8 +24,8 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use podrun_runtime::{
     become_pod_sandbox, create_pod_pid_namespace, delete_container, kill_container,
-    remove_container_dirs, start_container, BindMount, ContainerConfig, Mount, RuntimeError,
-    SeccompProfile, TmpfsMount,
+    remove_container_dirs, start_container, BindMount, ContainerConfig, ContainerInput, Mount,
+    RuntimeError, SeccompProfile, TmpfsMount,
 };
 
 const ROLE_ENV: &str = "PODRUN_RUNTIME_TEST_ROLE";
@@ -259,6 +259,7 @@ impl Pod {
             shm_dir: None,
             stdout: log.try_clone().unwrap().into(),
             stderr: log.into(),
+            stdin: ContainerInput::Null,
             hostname: None,
             readonly_rootfs: false,
             seccomp: SeccompProfile::RuntimeDefault,
