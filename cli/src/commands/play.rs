@@ -12,6 +12,7 @@ use anyhow::{bail, Context as _};
 use clap::Args;
 use podrun_manifest::{LoadOptions, Manifest, PodManifest};
 use podrun_network::{Backend, PortMapping};
+use podrun_pod::cgroup::HostCgroups;
 use podrun_pod::lock::{CreateError, PodLock};
 use podrun_pod::network::{NetworkOptions, PodNetwork};
 use podrun_pod::plan::{pull_policy, PullPolicy};
@@ -144,6 +145,8 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     for warning in podrun_pod::network::preflight(&networks.iter().collect::<Vec<_>>())? {
         eprintln!("warning: {warning}");
     }
+    let cgroups = host_cgroups(&context);
+    warn_unenforced_limits(&cgroups, &manifest);
     let images = pull_images(&context, &manifest)?;
 
     if args.wait || args.wait_ready {
@@ -152,7 +155,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     }
     let mut started: Vec<(String, String)> = Vec::new();
     for (pod, network) in manifest.pods.iter().zip(networks) {
-        if let Err(error) = start_pod(&context, &dirs, &manifest, pod, &images, network) {
+        if let Err(error) = start_pod(&context, &dirs, &manifest, pod, &images, network, &cgroups) {
             // All or nothing: stop the pods of this file that did start.
             for (namespace, name) in started.iter().rev() {
                 let _ = podrun_pod::stop::stop_processes(
@@ -357,11 +360,13 @@ fn start_pod(
     pod: &PodManifest,
     images: &BTreeMap<String, ImageRecord>,
     network: PodNetwork,
+    cgroups: &HostCgroups,
 ) -> anyhow::Result<()> {
     let mut plan =
         podrun_pod::plan::build(pod, manifest, &context.store, images, dirs, &network.plan)?;
     podrun_pod::network::apply(&mut plan, network);
     plan.log_max_size = context.config.logs.max_size;
+    plan.cgroup = cgroups.pod_cgroup(&pod.pod, &plan);
     // Before anything is created: a uid or gid the pod's user namespace lacks.
     podrun_pod::ids::check_ids(&plan, &podrun_userns::MappingPlan::for_current_user()?)?;
     let pod_name = display_name(&plan.namespace, &plan.name);
@@ -384,6 +389,9 @@ fn start_pod(
         std::fs::create_dir(&plan.data_dir)
             .with_context(|| format!("cannot create {}", plan.data_dir.display()))?;
         plan.write()?;
+        if let Some(cgroup) = &plan.cgroup {
+            cgroup.create()?;
+        }
         tracing::debug!(pod = %pod_name, "plan written, starting the supervisor");
         let (child, ready) = spawn_supervisor(&plan.runtime_dir)?;
         wait_ready(child, ready, &plan.runtime_dir)?;
@@ -403,6 +411,38 @@ fn start_pod(
         return Err(error.context(format!("cannot start pod `{pod_name}`")));
     }
     Ok(())
+}
+
+/// Where this play's pods get their cgroups (see `podrun_pod::cgroup`).
+fn host_cgroups(context: &Context) -> HostCgroups {
+    let host = podrun_hostcheck::Host::current(context.paths.clone());
+    match podrun_hostcheck::delegated_cgroup(&host) {
+        Ok(cgroup) => HostCgroups::Delegated {
+            dir: cgroup.dir,
+            path: cgroup.path,
+            controllers: cgroup.controllers,
+            user: host.user,
+        },
+        Err(none) => HostCgroups::Missing {
+            reason: none.reason,
+        },
+    }
+}
+
+/// One warning per pod whose limits will not be enforced (a host property, so never an
+/// error, not even with --strict), and one hint for them all.
+fn warn_unenforced_limits(cgroups: &HostCgroups, manifest: &Manifest) {
+    let warnings: Vec<String> = manifest
+        .pods
+        .iter()
+        .filter_map(|pod| cgroups.unenforced(&display_name(pod.namespace(), pod.name()), &pod.pod))
+        .collect();
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
+    if !warnings.is_empty() {
+        eprintln!("hint: `podrun system check` says what this host lacks; see \"Resource limits\" in docs/user-guide.md");
+    }
 }
 
 /// The pod as `podrun down` takes it: the bare name in the default namespace.

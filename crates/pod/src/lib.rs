@@ -30,6 +30,7 @@
 
 pub mod attach;
 pub mod backoff;
+pub mod cgroup;
 pub mod cp;
 pub mod dns;
 pub mod exec;

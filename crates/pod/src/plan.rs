@@ -62,6 +62,10 @@ pub struct Plan {
     /// [`crate::logs`]).
     #[serde(default = "default_log_max_size")]
     pub log_max_size: u64,
+    /// The pod's cgroup, when the user has a delegated cgroup and the pod declares resources
+    /// (see [`crate::cgroup`]); set by `play`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<crate::cgroup::PodCgroup>,
 }
 
 fn default_log_max_size() -> u64 {
@@ -99,6 +103,9 @@ pub struct ContainerPlan {
         skip_serializing_if = "crate::probe::ContainerProbes::is_empty"
     )]
     pub probes: crate::probe::ContainerProbes,
+    /// Its resources as cgroup values, applied when the pod has a cgroup.
+    #[serde(default)]
+    pub limits: crate::cgroup::ContainerLimits,
     /// `terminationMessagePath` and `terminationMessagePolicy` (see [`crate::termination`]).
     #[serde(default)]
     pub termination_message: crate::termination::TerminationMessage,
@@ -378,6 +385,8 @@ pub fn build(
             hooks,
             probes: crate::probe::spec::container_probes(container, &field)
                 .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?,
+            limits: crate::cgroup::ContainerLimits::of(container)
+                .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?,
             termination_message: crate::termination::plan(container, &field)
                 .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?,
         });
@@ -414,6 +423,7 @@ pub fn build(
         network: Default::default(),
         ports: Vec::new(),
         log_max_size: default_log_max_size(),
+        cgroup: None,
     })
 }
 

@@ -96,6 +96,10 @@ pub fn stop_processes(
         .as_ref()
         .map(|s| s.user_namespace.clone())
         .unwrap_or_default();
+    // Read before the supervisor removes the plan: its cgroup, if it does not remove it.
+    let cgroup = crate::plan::Plan::read(&runtime_dir)
+        .ok()
+        .and_then(|plan| plan.cgroup);
 
     if let Some(pid) = pid.filter(|pid| is_supervisor_of(*pid, &runtime_dir)) {
         let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
@@ -109,6 +113,11 @@ pub fn stop_processes(
         }
     }
     kill_leftovers(&user_namespace);
+    if let Some(cgroup) = cgroup {
+        if let Err(e) = cgroup.remove() {
+            tracing::warn!("pod {namespace}/{name}: {e}");
+        }
+    }
     Ok(Stopped::Forced)
 }
 

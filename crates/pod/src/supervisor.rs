@@ -570,6 +570,7 @@ impl Supervisor {
             readonly_rootfs: false,
             seccomp: SeccompProfile::RuntimeDefault,
             host_network: self.plan.network.backend == podrun_network::Backend::Host,
+            cgroup: crate::cgroup::container_cgroup(self.plan.cgroup.as_ref(), &container),
         };
         let starting = podrun_runtime::spawn_container(config)
             .map_err(|e| PodError::msg(format!("{what} (image `{}`): {e}", container.image)))?;
@@ -835,6 +836,11 @@ impl Supervisor {
         for run in &self.runs {
             if !run.state.id.is_empty() {
                 let _ = podrun_runtime::delete_container(&self.state_root, &run.state.id);
+            }
+        }
+        if let Some(cgroup) = &self.plan.cgroup {
+            if let Err(e) = cgroup.remove() {
+                eprintln!("warning: {e}");
             }
         }
         for volume in &self.plan.volumes.memory {

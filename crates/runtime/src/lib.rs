@@ -37,8 +37,9 @@
 //!   init and live on until [`PodPidNamespace::shutdown`] (there is no cgroup to find them).
 //! * Provide /etc/hosts, /etc/resolv.conf and /etc/hostname as files and pass them as
 //!   [`BindMount`]s; create the pod's /dev/shm directory and pass it as `shm_dir`.
-//! * No resource limits can be enforced rootless on this host (`linux.resources` is left out):
-//!   tell the user when a pod asks for limits.
+//! * Resource limits need a cgroup v2 directory delegated to the user, in which the caller
+//!   creates the pod's cgroup; each container's goes below it ([`ContainerConfig::cgroup`]).
+//!   Without one, `linux.resources` is left out: tell the user when a pod asks for limits.
 //! * Keep one `state_root` per pod and remove it when the pod ends; a crashed supervisor
 //!   leaves state directories behind (a later start with the same id gets `AlreadyExists`).
 //! * If the supervisor dies, its containers are reparented to the host's init (or the next
@@ -51,6 +52,7 @@
 //!  └─ container init  <── reparented to the supervisor ───┘
 //! ```
 
+mod cgroup;
 mod exec;
 mod exec_io;
 mod in_container;
@@ -60,6 +62,7 @@ mod sandbox;
 mod seccomp;
 mod spec;
 
+pub use cgroup::{ContainerCgroup, CpuMax};
 pub use exec::{exec_in_container, exec_in_container_with_timeout, ExecConfig, ExecTty};
 pub use exec_io::window_size;
 pub use in_container::{ChildError, ContainerFs, InContainer};
@@ -127,6 +130,9 @@ pub struct ContainerConfig {
     /// host's /sys bind-mounted read-only, as sysfs may only be mounted by the owner of the
     /// network namespace.
     pub host_network: bool,
+    /// The container's cgroup and limits (see [`ContainerCgroup`]); `None` when the pod has
+    /// no cgroup (no delegated cgroup, or nothing to enforce).
+    pub cgroup: Option<ContainerCgroup>,
 }
 
 /// What a container reads on stdin (Kubernetes' `stdin` and `tty`).

@@ -87,7 +87,7 @@ fn bind_options(readonly: bool) -> Vec<String> {
 
 /// The spec for `config`: `Spec::default()` (default mounts, masked and read-only paths) with
 /// the process, root, namespaces and mounts of the pod container, no user namespace (the runner
-/// is already in the pod's), no `linux.resources` (cannot be enforced rootless here), and the
+/// is already in the pod's), the cgroup and limits of `config.cgroup` (none without), and the
 /// seccomp profile asked for. `nofile_hard_limit` is the runner's RLIMIT_NOFILE hard limit.
 pub fn build_spec(config: &ContainerConfig, nofile_hard_limit: u64) -> Result<Spec, RuntimeError> {
     if !config.bundle_dir.is_absolute() {
@@ -222,7 +222,7 @@ pub fn build_spec(config: &ContainerConfig, nofile_hard_limit: u64) -> Result<Sp
     }
     let mut linux = spec.linux().clone().unwrap_or_default();
     linux.set_namespaces(Some(namespaces));
-    linux.set_resources(None);
+    crate::cgroup::apply(&mut linux, config.cgroup.as_ref())?;
     linux.set_seccomp(match config.seccomp {
         SeccompProfile::RuntimeDefault => Some(crate::default_seccomp_profile()?.clone()),
         SeccompProfile::RuntimeDefaultNativeOnly => Some(crate::native_seccomp_profile()?.clone()),
@@ -277,6 +277,7 @@ mod tests {
             readonly_rootfs: true,
             seccomp: SeccompProfile::Unconfined,
             host_network: false,
+            cgroup: None,
         }
     }
 

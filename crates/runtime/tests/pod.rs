@@ -264,6 +264,7 @@ impl Pod {
             readonly_rootfs: false,
             seccomp: SeccompProfile::RuntimeDefault,
             host_network: false,
+            cgroup: None,
         }
     }
 

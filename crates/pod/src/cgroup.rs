@@ -1,0 +1,567 @@
+//! Resource limits: a pod's cgroup and its containers' limits as cgroup values.
+//!
+//! When the user has a delegated cgroup v2 (`podrun_hostcheck::delegated_cgroup`), `play`
+//! plans a cgroup for each pod that declares resources, creates it in the delegated one
+//! ([`PodCgroup::create`]) and the supervisor gives each container a cgroup below it through
+//! libcontainer (`linux.cgroupsPath` and `linux.resources`, see [`ContainerLimits`]). The
+//! pod's cgroup is removed when the pod ends ([`PodCgroup::remove`]: by the supervisor, or by
+//! `play` and `down` when they clean up after it).
+//!
+//! The values are the kubelet's: `limits.memory` → `memory.max`; `limits.cpu` → `cpu.max`
+//! (quota per 100 ms period, at least 1 ms); `requests.cpu` (else `limits.cpu`, as the API
+//! server defaults it) → CPU shares (1024 per CPU, 2 at least), which libcontainer turns into
+//! `cpu.weight` as runc does. `requests.memory` sets nothing (the kubelet sets `memory.min`
+//! only with the MemoryQoS feature gate).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use podrun_manifest::k8s_openapi::api::core::v1::{Container, Pod};
+use podrun_process::Quantity;
+use serde::{Deserialize, Serialize};
+
+use crate::PodError;
+
+/// The controllers podrun uses for limits, in the order it names them.
+pub const CONTROLLERS: [&str; 2] = ["memory", "cpu"];
+
+/// The CFS period the kubelet uses, in microseconds.
+pub const CPU_PERIOD: u64 = 100_000;
+/// The smallest quota the kernel accepts (1 ms), as the kubelet's `MinQuotaPeriod`.
+const MIN_CPU_QUOTA: u64 = 1_000;
+const MIN_SHARES: u64 = 2;
+const MAX_SHARES: u64 = 262_144;
+const SHARES_PER_CPU: u64 = 1_024;
+
+/// A pod's cgroup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodCgroup {
+    /// Its directory on the host, in the user's delegated cgroup.
+    pub dir: PathBuf,
+    /// Its path in the cgroup v2 hierarchy: each container's `cgroupsPath` is
+    /// `<path>/<container name>`.
+    pub path: String,
+    /// The controllers enabled for the containers (those of [`CONTROLLERS`] the delegated
+    /// cgroup has); limits of the others are not applied.
+    pub controllers: Vec<String>,
+}
+
+impl PodCgroup {
+    /// The cgroup of pod `namespace/name` (uid `uid`) in the delegated cgroup `delegated_dir`
+    /// (hierarchy path `delegated_path`) with `available` controllers. The uid keeps pods of
+    /// the same name apart (other podrun directories of the same user).
+    pub fn new(
+        delegated_dir: &Path,
+        delegated_path: &str,
+        available: &[String],
+        namespace: &str,
+        name: &str,
+        uid: &str,
+    ) -> PodCgroup {
+        let short_uid: String = uid.chars().filter(|c| *c != '-').take(8).collect();
+        let leaf = format!("podrun-{namespace}_{name}-{short_uid}");
+        PodCgroup {
+            dir: delegated_dir.join(&leaf),
+            path: format!("{}/{leaf}", delegated_path.trim_end_matches('/')),
+            controllers: CONTROLLERS
+                .iter()
+                .filter(|c| available.iter().any(|a| a == *c))
+                .map(|c| c.to_string())
+                .collect(),
+        }
+    }
+
+    /// The `cgroupsPath` of container `name`.
+    pub fn container_path(&self, name: &str) -> String {
+        format!("{}/{name}", self.path)
+    }
+
+    /// Enables the controllers in the delegated cgroup for its children, creates the pod's
+    /// cgroup and enables them there for the containers'. Neither holds processes of its own
+    /// (cgroup v2 allows controllers for children only then).
+    pub fn create(&self) -> Result<(), PodError> {
+        let parent = self.dir.parent().unwrap_or(Path::new("/"));
+        self.enable_controllers(parent)?;
+        match std::fs::create_dir(&self.dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(PodError::io(format!(
+                    "cannot create the pod's cgroup {}",
+                    self.dir.display()
+                ))(e))
+            }
+        }
+        self.enable_controllers(&self.dir)
+    }
+
+    fn enable_controllers(&self, dir: &Path) -> Result<(), PodError> {
+        let file = dir.join("cgroup.subtree_control");
+        for controller in &self.controllers {
+            std::fs::write(&file, format!("+{controller}")).map_err(PodError::io(format!(
+                "cannot enable the {controller} controller in {}",
+                file.display()
+            )))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the containers' cgroups and the pod's (a missing one is not an error). A
+    /// cgroup whose last process is exiting is busy for a moment: the removal is retried
+    /// for up to a second.
+    pub fn remove(&self) -> Result<(), PodError> {
+        let children = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(_) => Vec::new(),
+        };
+        for dir in children.iter().chain([&self.dir]) {
+            remove_cgroup_dir(dir)?;
+        }
+        Ok(())
+    }
+}
+
+fn remove_cgroup_dir(dir: &Path) -> Result<(), PodError> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => {
+                return Err(PodError::io(format!(
+                    "cannot remove cgroup {}",
+                    dir.display()
+                ))(e))
+            }
+        }
+    }
+}
+
+/// What the host offers pods for their cgroups, as `play` found it
+/// (`podrun_hostcheck::delegated_cgroup`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostCgroups {
+    /// A cgroup v2 directory delegated to `user`: its directory, hierarchy path and
+    /// `cgroup.controllers`.
+    Delegated {
+        dir: PathBuf,
+        path: String,
+        controllers: Vec<String>,
+        user: String,
+    },
+    /// None, for this reason (e.g. `this host gives user ann no cgroup v2 of their own
+    /// (...)`).
+    Missing { reason: String },
+}
+
+impl HostCgroups {
+    /// The warning `play` prints for the limits of `pod` that will not be enforced; `None`
+    /// when they all are, or it declares none. Requests alone never warn: they reserve
+    /// nothing on one host and only weigh CPU time under contention, so a pod behaves as
+    /// the manifest means it without them (and the downward API reports them either way).
+    pub fn unenforced(&self, pod_name: &str, pod: &Pod) -> Option<String> {
+        let (missing, why): (Vec<&str>, String) = match self {
+            HostCgroups::Missing { reason } => (CONTROLLERS.to_vec(), reason.clone()),
+            HostCgroups::Delegated {
+                dir,
+                controllers,
+                user,
+                ..
+            } => {
+                let missing: Vec<&str> = CONTROLLERS
+                    .iter()
+                    .filter(|c| !controllers.iter().any(|have| have == *c))
+                    .copied()
+                    .collect();
+                let have = if controllers.is_empty() {
+                    "none".to_string()
+                } else {
+                    controllers.join(" ")
+                };
+                let why = format!(
+                    "the cgroup delegated to user {user} ({}) lacks the {} controller{} (it has: {have})",
+                    dir.display(),
+                    missing.join(" and "),
+                    if missing.len() > 1 { "s" } else { "" },
+                );
+                (missing, why)
+            }
+        };
+        let containers: Vec<String> = all_containers(pod)
+            .filter(|c| {
+                let limits = c.resources.as_ref().and_then(|r| r.limits.as_ref());
+                limits.is_some_and(|l| missing.iter().any(|m| l.contains_key(*m)))
+            })
+            .map(|c| format!("`{}`", c.name))
+            .collect();
+        if containers.is_empty() {
+            return None;
+        }
+        let what = match self {
+            HostCgroups::Missing { .. } => "resource".to_string(),
+            HostCgroups::Delegated { .. } => missing.join(" and "),
+        };
+        let plural = if containers.len() > 1 { "s" } else { "" };
+        Some(format!(
+            "pod `{pod_name}`: {what} limits of container{plural} {} are not enforced: {why}; the downward API still reports them",
+            containers.join(", ")
+        ))
+    }
+
+    /// The cgroup of the pod whose plan is `plan`: in the delegated cgroup, when there is one
+    /// and a container declares CPU or memory limits or a CPU request.
+    pub fn pod_cgroup(&self, pod: &Pod, plan: &crate::plan::Plan) -> Option<PodCgroup> {
+        let HostCgroups::Delegated {
+            dir,
+            path,
+            controllers,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        all_containers(pod).any(declares_resources).then(|| {
+            PodCgroup::new(
+                dir,
+                path,
+                controllers,
+                &plan.namespace,
+                &plan.name,
+                &plan.uid,
+            )
+        })
+    }
+}
+
+/// The containers of `pod`, init containers first (as they run).
+fn all_containers(pod: &Pod) -> impl Iterator<Item = &Container> {
+    pod.spec
+        .iter()
+        .flat_map(|s| s.init_containers.iter().flatten().chain(&s.containers))
+}
+
+/// A container's resources as cgroup values (see the module's documentation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerLimits {
+    /// `memory.max` in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_max: Option<u64>,
+    /// `cpu.max`'s quota in microseconds per [`CPU_PERIOD`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_quota: Option<u64>,
+    /// CPU shares (cgroup v1 units; libcontainer writes them as `cpu.weight`).
+    #[serde(default)]
+    pub cpu_shares: u64,
+}
+
+impl ContainerLimits {
+    /// The limits of `container`; a quantity that does not parse is an error naming it.
+    pub fn of(container: &Container) -> Result<ContainerLimits, String> {
+        let quantity = |which: &str, name: &str| -> Result<Option<Quantity>, String> {
+            let resources = container.resources.as_ref();
+            let map = match which {
+                "limits" => resources.and_then(|r| r.limits.as_ref()),
+                _ => resources.and_then(|r| r.requests.as_ref()),
+            };
+            match map.and_then(|m| m.get(name)) {
+                None => Ok(None),
+                Some(q) => Quantity::parse(&q.0).map(Some).ok_or_else(|| {
+                    format!(
+                        "container `{}`: resources.{which}.{name}: {:?} is not a quantity",
+                        container.name, q.0
+                    )
+                }),
+            }
+        };
+        let cpu_limit = quantity("limits", "cpu")?;
+        let cpu_request = quantity("requests", "cpu")?.or(cpu_limit);
+        Ok(ContainerLimits {
+            memory_max: quantity("limits", "memory")?
+                .map(|q| u64::try_from(q.value()).unwrap_or(u64::MAX)),
+            cpu_quota: cpu_limit.map(millis).filter(|m| *m > 0).map(cpu_quota),
+            cpu_shares: cpu_shares(cpu_request.map(millis).unwrap_or(0)),
+        })
+    }
+}
+
+fn millis(q: Quantity) -> u64 {
+    u64::try_from(q.milli_value()).unwrap_or(u64::MAX)
+}
+
+/// The kubelet's `MilliCPUToShares`: 1024 shares per CPU, at least 2 (also for no request).
+pub fn cpu_shares(milli_cpu: u64) -> u64 {
+    (milli_cpu.saturating_mul(SHARES_PER_CPU) / 1_000).clamp(MIN_SHARES, MAX_SHARES)
+}
+
+/// The kubelet's `MilliCPUToQuota` for [`CPU_PERIOD`]: at least 1 ms.
+pub fn cpu_quota(milli_cpu: u64) -> u64 {
+    (milli_cpu.saturating_mul(CPU_PERIOD) / 1_000).max(MIN_CPU_QUOTA)
+}
+
+/// The cgroup of `container` in the pod's `cgroup` (none without one), with the limits whose
+/// controller the pod's cgroup has.
+pub fn container_cgroup(
+    cgroup: Option<&PodCgroup>,
+    container: &crate::plan::ContainerPlan,
+) -> Option<podrun_runtime::ContainerCgroup> {
+    let cgroup = cgroup?;
+    let has = |name: &str| cgroup.controllers.iter().any(|c| c == name);
+    let limits = &container.limits;
+    Some(podrun_runtime::ContainerCgroup {
+        path: cgroup.container_path(&container.name),
+        memory_max: limits.memory_max.filter(|_| has("memory")),
+        cpu_max: limits
+            .cpu_quota
+            .filter(|_| has("cpu"))
+            .map(|quota| podrun_runtime::CpuMax {
+                quota,
+                period: CPU_PERIOD,
+            }),
+        cpu_shares: Some(limits.cpu_shares).filter(|_| has("cpu")),
+    })
+}
+
+/// Whether `container` declares a CPU or memory limit (what a pod without a cgroup would
+/// silently not enforce).
+pub fn declares_limits(container: &Container) -> bool {
+    let limits = container.resources.as_ref().and_then(|r| r.limits.as_ref());
+    limits.is_some_and(|l| CONTROLLERS.iter().any(|c| l.contains_key(*c)))
+}
+
+/// Whether `container` declares CPU or memory limits or a CPU request: what a cgroup would
+/// enforce.
+pub fn declares_resources(container: &Container) -> bool {
+    let requests = container
+        .resources
+        .as_ref()
+        .and_then(|r| r.requests.as_ref());
+    declares_limits(container) || requests.is_some_and(|r| r.contains_key("cpu"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use podrun_manifest::k8s_openapi::api::core::v1::ResourceRequirements;
+    use podrun_manifest::k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
+
+    fn container(limits: &[(&str, &str)], requests: &[(&str, &str)]) -> Container {
+        let map = |pairs: &[(&str, &str)]| {
+            (!pairs.is_empty()).then(|| {
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), K8sQuantity(v.to_string())))
+                    .collect()
+            })
+        };
+        Container {
+            name: "app".into(),
+            resources: Some(ResourceRequirements {
+                limits: map(limits),
+                requests: map(requests),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn kubelet_values() {
+        let limits =
+            ContainerLimits::of(&container(&[("cpu", "500m"), ("memory", "64Mi")], &[])).unwrap();
+        assert_eq!(
+            limits,
+            ContainerLimits {
+                memory_max: Some(64 << 20),
+                cpu_quota: Some(50_000),
+                // The request defaults to the limit.
+                cpu_shares: 512,
+            }
+        );
+        let limits = ContainerLimits::of(&container(
+            &[("cpu", "2")],
+            &[("cpu", "250m"), ("memory", "1Gi")],
+        ))
+        .unwrap();
+        assert_eq!(limits.cpu_quota, Some(200_000));
+        assert_eq!(limits.cpu_shares, 256);
+        assert_eq!(limits.memory_max, None, "a memory request sets nothing");
+        let none = ContainerLimits::of(&Container::default()).unwrap();
+        assert_eq!(
+            none,
+            ContainerLimits {
+                cpu_shares: 2,
+                ..Default::default()
+            }
+        );
+        let bad = ContainerLimits::of(&container(&[("memory", "lots")], &[])).unwrap_err();
+        assert_eq!(
+            bad,
+            "container `app`: resources.limits.memory: \"lots\" is not a quantity"
+        );
+    }
+
+    #[test]
+    fn shares_and_quota_bounds() {
+        assert_eq!(cpu_shares(0), 2);
+        assert_eq!(cpu_shares(1), 2);
+        assert_eq!(cpu_shares(1000), 1024);
+        assert_eq!(cpu_shares(100), 102);
+        assert_eq!(cpu_shares(1_000_000), 262_144);
+        assert_eq!(cpu_quota(1), 1_000, "at least 1 ms");
+        assert_eq!(cpu_quota(10), 1_000);
+        assert_eq!(cpu_quota(1500), 150_000);
+    }
+
+    #[test]
+    fn which_containers_declare_what() {
+        assert!(declares_limits(&container(&[("memory", "1Mi")], &[])));
+        assert!(!declares_limits(&container(&[], &[("cpu", "1")])));
+        assert!(declares_resources(&container(&[], &[("cpu", "1")])));
+        assert!(!declares_resources(&container(&[], &[("memory", "1Mi")])));
+        assert!(!declares_limits(&container(
+            &[("ephemeral-storage", "1Gi")],
+            &[]
+        )));
+    }
+
+    fn pod(containers: Vec<Container>) -> Pod {
+        Pod {
+            spec: Some(podrun_manifest::k8s_openapi::api::core::v1::PodSpec {
+                containers,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn named(name: &str, mut container: Container) -> Container {
+        container.name = name.into();
+        container
+    }
+
+    #[test]
+    fn one_warning_names_every_container_with_unenforced_limits() {
+        let pod = pod(vec![
+            named("a", container(&[("memory", "64Mi")], &[])),
+            named("b", container(&[("cpu", "1")], &[])),
+            named("c", container(&[], &[("cpu", "1")])),
+        ]);
+        let missing = HostCgroups::Missing {
+            reason: "this host gives user ann no cgroup v2 of their own (cgroup v1 only)".into(),
+        };
+        assert_eq!(
+            missing.unenforced("x", &pod).unwrap(),
+            "pod `x`: resource limits of containers `a`, `b` are not enforced: this host gives user ann no cgroup v2 of their own (cgroup v1 only); the downward API still reports them"
+        );
+        let requests_only = self::pod(vec![named("c", container(&[], &[("cpu", "1")]))]);
+        assert_eq!(missing.unenforced("x", &requests_only), None);
+
+        let no_cpu = HostCgroups::Delegated {
+            dir: "/sys/fs/cgroup/u".into(),
+            path: "/u".into(),
+            controllers: vec!["memory".into(), "pids".into()],
+            user: "ann".into(),
+        };
+        assert_eq!(
+            no_cpu.unenforced("x", &pod).unwrap(),
+            "pod `x`: cpu limits of container `b` are not enforced: the cgroup delegated to user ann (/sys/fs/cgroup/u) lacks the cpu controller (it has: memory pids); the downward API still reports them"
+        );
+        let all = HostCgroups::Delegated {
+            dir: "/sys/fs/cgroup/u".into(),
+            path: "/u".into(),
+            controllers: vec!["cpu".into(), "memory".into()],
+            user: "ann".into(),
+        };
+        assert_eq!(all.unenforced("x", &pod), None);
+        let none = HostCgroups::Delegated {
+            dir: "/sys/fs/cgroup/u".into(),
+            path: "/u".into(),
+            controllers: Vec::new(),
+            user: "ann".into(),
+        };
+        assert!(none
+            .unenforced("x", &pod)
+            .unwrap()
+            .contains("memory and cpu limits of containers `a`, `b` are not enforced: the cgroup delegated to user ann (/sys/fs/cgroup/u) lacks the memory and cpu controllers (it has: none)"));
+    }
+
+    #[test]
+    fn container_cgroups_get_the_limits_of_the_enabled_controllers() {
+        let plan_of = |limits| crate::plan::ContainerPlan {
+            name: "app".into(),
+            limits,
+            ..serde_json::from_value(serde_json::json!({
+                "name": "app", "image": "i", "lower_dirs": [], "args": [], "env": [],
+                "cwd": "/", "uid": 0, "gid": 0, "additional_gids": [], "mounts": []
+            }))
+            .unwrap()
+        };
+        let limits =
+            ContainerLimits::of(&container(&[("cpu", "500m"), ("memory", "64Mi")], &[])).unwrap();
+        let container = plan_of(limits);
+        assert_eq!(container_cgroup(None, &container), None);
+        let mut pod = PodCgroup {
+            dir: "/sys/fs/cgroup/u/p".into(),
+            path: "/u/p".into(),
+            controllers: vec!["memory".into()],
+        };
+        let cgroup = container_cgroup(Some(&pod), &container).unwrap();
+        assert_eq!(cgroup.path, "/u/p/app");
+        assert_eq!(cgroup.memory_max, Some(64 << 20));
+        assert_eq!(cgroup.cpu_max, None);
+        assert_eq!(cgroup.cpu_shares, None);
+        pod.controllers = vec!["memory".into(), "cpu".into()];
+        let cgroup = container_cgroup(Some(&pod), &container).unwrap();
+        assert_eq!(
+            cgroup.cpu_max,
+            Some(podrun_runtime::CpuMax {
+                quota: 50_000,
+                period: 100_000
+            })
+        );
+        assert_eq!(cgroup.cpu_shares, Some(512));
+    }
+
+    #[test]
+    fn pod_cgroup_paths_and_lifecycle() {
+        let dir = tempfile::tempdir().unwrap();
+        let available = ["hugetlb".to_string(), "cpu".to_string()];
+        let cgroup = PodCgroup::new(
+            dir.path(),
+            "/user.slice/app.slice/",
+            &available,
+            "default",
+            "web",
+            "0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+        );
+        assert_eq!(
+            cgroup.path,
+            "/user.slice/app.slice/podrun-default_web-0a1b2c3d"
+        );
+        assert_eq!(cgroup.dir, dir.path().join("podrun-default_web-0a1b2c3d"));
+        assert_eq!(cgroup.controllers, ["cpu"]);
+        assert_eq!(
+            cgroup.container_path("app"),
+            "/user.slice/app.slice/podrun-default_web-0a1b2c3d/app"
+        );
+        // On a plain directory the subtree_control files are ordinary files.
+        cgroup.create().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(cgroup.dir.join("cgroup.subtree_control")).unwrap(),
+            "+cpu"
+        );
+        std::fs::remove_file(cgroup.dir.join("cgroup.subtree_control")).unwrap();
+        std::fs::create_dir(cgroup.dir.join("app")).unwrap();
+        cgroup.remove().unwrap();
+        assert!(!cgroup.dir.exists());
+        cgroup.remove().unwrap();
+    }
+}
