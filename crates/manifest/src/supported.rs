@@ -141,8 +141,8 @@ pub const CONTAINER_FIELDS: &[&str] = &[
     "stdin",
     "stdinOnce",
     "tty",
-    // Parsed, and reported by the downward API; limits are not enforced yet (see
-    // docs/kubernetes-compatibility.md).
+    // Reported by the downward API; limits enforced in a delegated cgroup v2, else play
+    // warns that they are not (podrun_pod::cgroup, docs/kubernetes-compatibility.md).
     "resources",
 ];
 
