@@ -375,14 +375,14 @@ fn validate_checks_a_manifest_without_running_it() {
     let unsupported = write_manifest(
         &env,
         "unsupported.yaml",
-        "{ apiVersion: \"v1\", kind: \"Pod\", metadata: { name: \"p\" },\n  spec: { containers: [ { name: \"a\", image: \"busybox\", tty: true } ] } }\n",
+        "{ apiVersion: \"v1\", kind: \"Pod\", metadata: { name: \"p\" },\n  spec: { hostIPC: true, containers: [ { name: \"a\", image: \"busybox\" } ] } }\n",
     );
     let out = env.podrun(&["validate", &unsupported]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(
-            "unsupported.yaml: document 1: spec.containers[0].tty: not supported by podrun yet"
+            "unsupported.yaml: document 1: spec.hostIPC: not supported by podrun yet"
         ),
         "{err}"
     );
