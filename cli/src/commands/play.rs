@@ -362,8 +362,15 @@ fn start_pod(
     network: PodNetwork,
     cgroups: &HostCgroups,
 ) -> anyhow::Result<()> {
-    let mut plan =
-        podrun_pod::plan::build(pod, manifest, &context.store, images, dirs, &network.plan)?;
+    let mut plan = podrun_pod::plan::build(
+        pod,
+        manifest,
+        &context.store,
+        images,
+        dirs,
+        &network.plan,
+        &context.paths.seccomp_dir,
+    )?;
     podrun_pod::network::apply(&mut plan, network);
     plan.log_max_size = context.config.logs.max_size;
     plan.cgroup = cgroups.pod_cgroup(&pod.pod, &plan);

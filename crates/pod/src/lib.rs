@@ -43,6 +43,7 @@ pub mod network;
 pub mod node;
 pub mod plan;
 pub mod probe;
+pub mod security;
 pub mod state;
 pub mod stop;
 pub mod supervisor;

@@ -44,6 +44,12 @@ pub struct Plan {
     pub data_dir: PathBuf,
     /// The pod's volumes (see [`crate::volumes`]).
     pub volumes: PodVolumes,
+    /// fsGroup and sysctls (see [`crate::security`]).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::security::PodSecurity::is_empty"
+    )]
+    pub security: crate::security::PodSecurity,
     pub containers: Vec<ContainerPlan>,
     /// `spec.initContainers`, run in order before `containers` (see
     /// [`crate::supervisor`]); native sidecars among them have `sidecar` set.
@@ -112,6 +118,9 @@ pub struct ContainerPlan {
     /// `stdin`, `stdinOnce` and `tty` (see [`crate::attach`]).
     #[serde(default)]
     pub stdio: crate::attach::Stdio,
+    /// Its security context (see [`crate::security`]).
+    #[serde(default)]
+    pub security: crate::security::ContainerSecurity,
 }
 
 impl Plan {
@@ -265,7 +274,7 @@ pub fn new_uid() -> String {
 /// Works out the plan of `pod`. `images` gives the store record of every image the pod's
 /// containers name (as written in the manifest); they must all be in the store.
 /// `network` is the pod's network (see [`crate::network::plan`]), for the pod IP the
-/// downward API reports.
+/// downward API reports. `seccomp_dir` holds the `Localhost` seccomp profiles.
 pub fn build(
     pod: &PodManifest,
     manifest: &Manifest,
@@ -273,6 +282,7 @@ pub fn build(
     images: &BTreeMap<String, ImageRecord>,
     dirs: &PodDirs,
     network: &podrun_network::NetworkPlan,
+    seccomp_dir: &Path,
 ) -> Result<Plan, PodError> {
     let name = pod.name().to_string();
     let namespace = pod.namespace().to_string();
@@ -389,7 +399,25 @@ pub fn build(
                 .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?,
             termination_message: crate::termination::plan(container, &field)
                 .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?,
+            security: crate::security::plan_container(spec, container, &field, seccomp_dir)
+                .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?,
         });
+    }
+    let (security, warnings) =
+        crate::security::plan_pod(spec, network.backend == podrun_network::Backend::Host)
+            .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?;
+    for warning in warnings {
+        tracing::warn!("{}: {who}: {warning}", pod.source);
+    }
+    for container in containers.iter().chain(&init_containers) {
+        if container.security.privileged {
+            tracing::warn!(
+                "{}: {who}: container `{}`: {}",
+                pod.source,
+                container.name,
+                crate::security::PRIVILEGED_NOTICE
+            );
+        }
     }
     let grace = spec
         .termination_grace_period_seconds
@@ -416,6 +444,7 @@ pub fn build(
         runtime_dir,
         data_dir,
         volumes,
+        security,
         containers,
         init_containers,
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use podrun_runtime::{BindMount, ContainerConfig, Mount, PodPidNamespace, SeccompProfile};
+use podrun_runtime::{BindMount, ContainerConfig, Mount, PodPidNamespace};
 
 mod deadline;
 mod lifecycle;
@@ -288,6 +288,8 @@ impl Supervisor {
         let network = crate::network::prepare_helper(&plan, early)?;
         crate::network::become_sandbox(&plan)
             .map_err(|e| PodError::msg(format!("pod `{pod}`: {e}")))?;
+        crate::security::apply_sysctls(&plan.security.sysctls)
+            .map_err(|e| PodError::msg(format!("pod `{pod}`: {e}")))?;
         tracing::debug!("pod sandbox made");
         let network = crate::network::start_helper(&plan, network)?;
         // Before any process of the pod that could outlive this one.
@@ -439,7 +441,17 @@ impl Supervisor {
                 volume,
             )?;
         }
-        crate::volumes::prepare(&self.plan.volumes)
+        crate::volumes::prepare(&self.plan.volumes)?;
+        if let Some(fs_group) = self.plan.security.fs_group {
+            for volume in &self.plan.volumes.empty_dirs {
+                let dir = self.plan.data_dir.join("volumes").join(volume);
+                crate::security::apply_fs_group(&dir, fs_group, false)?;
+            }
+            for volume in &self.plan.volumes.files {
+                crate::security::apply_fs_group(&volume.dir, fs_group, true)?;
+            }
+        }
+        Ok(())
     }
 
     fn container_id(&self, index: usize) -> String {
@@ -567,8 +579,11 @@ impl Supervisor {
             stderr,
             stdin: self.attach.new_run(index)?,
             hostname: None,
-            readonly_rootfs: false,
-            seccomp: SeccompProfile::RuntimeDefault,
+            readonly_rootfs: container.security.read_only_root_filesystem,
+            privileges: container
+                .security
+                .privileges()
+                .map_err(|e| PodError::msg(format!("{what}: {e}")))?,
             host_network: self.plan.network.backend == podrun_network::Backend::Host,
             cgroup: crate::cgroup::container_cgroup(self.plan.cgroup.as_ref(), &container),
         };

@@ -72,8 +72,11 @@ pub use sandbox::{
     become_pod_sandbox, become_pod_sandbox_in_host_network, create_pod_pid_namespace,
     PodPidNamespace,
 };
-pub use seccomp::{default_seccomp_profile, native_seccomp_profile};
-pub use spec::{build_spec, DEFAULT_CAPABILITIES};
+pub use seccomp::{
+    default_seccomp_profile, native_seccomp_profile, runtime_default_profile_for,
+    seccomp_profile_from_json,
+};
+pub use spec::{build_spec, known_capabilities, DEFAULT_CAPABILITIES, LINUX_CAPABILITIES};
 
 /// The OCI runtime spec types, as used by this crate's libcontainer.
 pub use libcontainer::oci_spec;
@@ -123,7 +126,8 @@ pub struct ContainerConfig {
     /// `Some(name)`: a UTS namespace of the container's own with this hostname.
     pub hostname: Option<String>,
     pub readonly_rootfs: bool,
-    pub seccomp: SeccompProfile,
+    /// Capabilities, no_new_privs, seccomp and /proc masking (the securityContext).
+    pub privileges: Privileges,
     /// The pod has no network namespace of its own
     /// ([`become_pod_sandbox_in_host_network`]): the container stays in the runner's, which
     /// the pod's user namespace may not `setns` into (it belongs to the host's), and gets the
@@ -133,6 +137,37 @@ pub struct ContainerConfig {
     /// The container's cgroup and limits (see [`ContainerCgroup`]); `None` when the pod has
     /// no cgroup (no delegated cgroup, or nothing to enforce).
     pub cgroup: Option<ContainerCgroup>,
+}
+
+/// What a container's process may do: Kubernetes' `securityContext` as the caller worked it
+/// out. The default is what Docker, podman and containerd give a container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Privileges {
+    /// Capability names without the `CAP_` prefix, for the bounding, effective and permitted
+    /// sets (inheritable and ambient stay empty, as in the container runtimes since
+    /// CVE-2022-24769).
+    pub capabilities: Vec<String>,
+    /// `prctl(PR_SET_NO_NEW_PRIVS)`: set-user-ID programs and file capabilities grant nothing
+    /// (`allowPrivilegeEscalation: false`).
+    pub no_new_privileges: bool,
+    pub seccomp: SeccompProfile,
+    /// `false` leaves /proc's masked and read-only paths open (`procMount: Unmasked`,
+    /// `privileged`).
+    pub mask_proc: bool,
+    /// `/sys` read-write (`privileged`); read-only otherwise.
+    pub writable_sys: bool,
+}
+
+impl Default for Privileges {
+    fn default() -> Self {
+        Privileges {
+            capabilities: DEFAULT_CAPABILITIES.map(String::from).to_vec(),
+            no_new_privileges: false,
+            seccomp: SeccompProfile::RuntimeDefault,
+            mask_proc: true,
+            writable_sys: false,
+        }
+    }
 }
 
 /// What a container reads on stdin (Kubernetes' `stdin` and `tty`).
@@ -157,10 +192,11 @@ impl ContainerInput {
 }
 
 /// Which seccomp filter the container gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum SeccompProfile {
-    /// podman's/Docker's default profile ([`default_seccomp_profile`]). Compiling it costs
-    /// 12-17 ms per container start (measured here), in the container's init.
+    /// podman's/Docker's default profile ([`default_seccomp_profile`]), with the rules that
+    /// the container's capabilities enable. Compiling it costs 12-17 ms per container start
+    /// (measured here), in the container's init.
     #[default]
     RuntimeDefault,
     /// The same rules for the native architecture only ([`native_seccomp_profile`]): a
@@ -168,6 +204,9 @@ pub enum SeccompProfile {
     RuntimeDefaultNativeOnly,
     /// No filter (Kubernetes `Unconfined`).
     Unconfined,
+    /// A profile of the user's (Kubernetes `Localhost`), already in OCI form (see
+    /// [`seccomp_profile_from_json`]).
+    Custom(Box<oci_spec::runtime::LinuxSeccomp>),
 }
 
 /// A mount added to the container's default ones.

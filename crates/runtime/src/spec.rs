@@ -31,6 +31,62 @@ pub const DEFAULT_CAPABILITIES: [&str; 14] = [
     "AUDIT_WRITE",
 ];
 
+/// Every Linux capability, in the kernel's order (its number is the index), without `CAP_`.
+pub const LINUX_CAPABILITIES: [&str; 41] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// The capabilities the running kernel knows (`/proc/sys/kernel/cap_last_cap`): what
+/// Kubernetes' `ALL` and `privileged` give. All of [`LINUX_CAPABILITIES`] if the file cannot
+/// be read.
+pub fn known_capabilities() -> Vec<&'static str> {
+    let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|text| text.trim().parse::<usize>().ok())
+        .unwrap_or(LINUX_CAPABILITIES.len() - 1);
+    LINUX_CAPABILITIES.iter().take(last + 1).copied().collect()
+}
+
 /// The highest RLIMIT_NOFILE a container gets (podman's default): the runner cannot raise its
 /// hard limit, so the container gets the smaller of this and the caller's hard limit.
 const MAX_NOFILE: u64 = 1_048_576;
@@ -118,8 +174,12 @@ pub fn build_spec(config: &ContainerConfig, nofile_hard_limit: u64) -> Result<Sp
         user = user.additional_gids(config.additional_gids.clone());
     }
     process.set_user(user.build().map_err(|e| spec_error("user", e))?);
-    process.set_no_new_privileges(Some(true));
-    let caps: HashSet<Capability> = DEFAULT_CAPABILITIES
+    let privileges = &config.privileges;
+    // libcontainer loads seccomp after dropping capabilities whenever the field is present,
+    // even `false`, which needs no_new_privs; absent, it loads it first, as runc does.
+    process.set_no_new_privileges(privileges.no_new_privileges.then_some(true));
+    let caps: HashSet<Capability> = privileges
+        .capabilities
         .iter()
         .map(|name| capability(name))
         .collect::<Result<_, _>>()?;
@@ -155,6 +215,15 @@ pub fn build_spec(config: &ContainerConfig, nofile_hard_limit: u64) -> Result<Sp
     // Mounts: the defaults (proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys, /sys/fs/cgroup),
     // /dev/shm possibly replaced by the pod's shared directory, then the caller's.
     let mut mounts = spec.mounts().clone().unwrap_or_default();
+    if privileges.writable_sys && !config.host_network {
+        for m in mounts
+            .iter_mut()
+            .filter(|m| m.destination() == Path::new("/sys"))
+        {
+            let options = m.options().clone().unwrap_or_default();
+            m.set_options(Some(options.into_iter().filter(|o| o != "ro").collect()));
+        }
+    }
     if config.host_network {
         // podman does the same for rootless --network host.
         for m in mounts
@@ -223,10 +292,17 @@ pub fn build_spec(config: &ContainerConfig, nofile_hard_limit: u64) -> Result<Sp
     let mut linux = spec.linux().clone().unwrap_or_default();
     linux.set_namespaces(Some(namespaces));
     crate::cgroup::apply(&mut linux, config.cgroup.as_ref())?;
-    linux.set_seccomp(match config.seccomp {
-        SeccompProfile::RuntimeDefault => Some(crate::default_seccomp_profile()?.clone()),
+    if !privileges.mask_proc {
+        linux.set_masked_paths(Some(Vec::new()));
+        linux.set_readonly_paths(Some(Vec::new()));
+    }
+    linux.set_seccomp(match &privileges.seccomp {
+        SeccompProfile::RuntimeDefault => Some(crate::runtime_default_profile_for(
+            &privileges.capabilities,
+        )?),
         SeccompProfile::RuntimeDefaultNativeOnly => Some(crate::native_seccomp_profile()?.clone()),
         SeccompProfile::Unconfined => None,
+        SeccompProfile::Custom(profile) => Some((**profile).clone()),
     });
     spec.set_linux(Some(linux));
     Ok(spec)
@@ -235,7 +311,7 @@ pub fn build_spec(config: &ContainerConfig, nofile_hard_limit: u64) -> Result<Sp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{BindMount, TmpfsMount};
+    use crate::{BindMount, Privileges, TmpfsMount};
 
     fn config() -> ContainerConfig {
         let null = || std::fs::File::open("/dev/null").unwrap().into();
@@ -275,7 +351,11 @@ mod tests {
             stdin: crate::ContainerInput::Null,
             hostname: None,
             readonly_rootfs: true,
-            seccomp: SeccompProfile::Unconfined,
+            privileges: Privileges {
+                seccomp: SeccompProfile::Unconfined,
+                no_new_privileges: true,
+                ..Privileges::default()
+            },
             host_network: false,
             cgroup: None,
         }
@@ -381,7 +461,7 @@ mod tests {
         let mut config = config();
         config.hostname = Some("web".into());
         config.pid_namespace = Some("/proc/7/ns/pid".into());
-        config.seccomp = SeccompProfile::RuntimeDefault;
+        config.privileges.seccomp = SeccompProfile::RuntimeDefault;
         let json = serde_json::to_value(build_spec(&config, u64::MAX).unwrap()).unwrap();
         assert_eq!(json["hostname"], "web");
         let namespaces = json["linux"]["namespaces"].as_array().unwrap();
@@ -391,6 +471,55 @@ mod tests {
         assert_eq!(pid["path"], "/proc/7/ns/pid");
         assert_eq!(json["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
         assert_eq!(json["process"]["rlimits"][0]["hard"], MAX_NOFILE);
+    }
+
+    #[test]
+    fn privileges_shape_the_process() {
+        let mut config = config();
+        config.privileges = Privileges {
+            capabilities: vec!["NET_ADMIN".into(), "SYS_ADMIN".into()],
+            no_new_privileges: false,
+            seccomp: SeccompProfile::RuntimeDefault,
+            mask_proc: false,
+            writable_sys: true,
+        };
+        let json = serde_json::to_value(build_spec(&config, 1024).unwrap()).unwrap();
+        let process = &json["process"];
+        assert!(process.get("noNewPrivileges").is_none());
+        let mut bounding: Vec<&str> = process["capabilities"]["bounding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        bounding.sort_unstable();
+        assert_eq!(bounding, ["CAP_NET_ADMIN", "CAP_SYS_ADMIN"]);
+        assert_eq!(json["linux"]["maskedPaths"], serde_json::json!([]));
+        assert_eq!(json["linux"]["readonlyPaths"], serde_json::json!([]));
+        let sys = json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/sys")
+            .unwrap();
+        assert!(!sys["options"].as_array().unwrap().contains(&"ro".into()));
+        // CAP_SYS_ADMIN's rules of the default profile apply (mount is allowed).
+        let seccomp = &json["linux"]["seccomp"]["syscalls"];
+        assert!(seccomp
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["action"] == "SCMP_ACT_ALLOW"
+                && s["names"].as_array().unwrap().contains(&"mount".into())));
+        config.privileges = Privileges::default();
+        let json = serde_json::to_value(build_spec(&config, 1024).unwrap()).unwrap();
+        assert!(json["linux"]["maskedPaths"].as_array().unwrap().len() > 3);
+        assert_eq!(known_capabilities()[0], "CHOWN");
+        assert!(known_capabilities().len() >= 38);
+        assert!(capability("NOT_A_CAP").is_err());
+        for name in LINUX_CAPABILITIES {
+            capability(name).unwrap();
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ use nix::unistd::Pid;
 use podrun_runtime::{
     become_pod_sandbox, create_pod_pid_namespace, delete_container, kill_container,
     remove_container_dirs, start_container, BindMount, ContainerConfig, ContainerInput, Mount,
-    RuntimeError, SeccompProfile, TmpfsMount,
+    Privileges, RuntimeError, SeccompProfile, TmpfsMount,
 };
 
 const ROLE_ENV: &str = "PODRUN_RUNTIME_TEST_ROLE";
@@ -262,7 +262,7 @@ impl Pod {
             stdin: ContainerInput::Null,
             hostname: None,
             readonly_rootfs: false,
-            seccomp: SeccompProfile::RuntimeDefault,
+            privileges: Privileges::default(),
             host_network: false,
             cgroup: None,
         }
@@ -509,7 +509,7 @@ fn supervisor(dir: &Path) {
     );
     ro.readonly_rootfs = true;
     ro.hostname = Some("own".into());
-    ro.seccomp = SeccompProfile::Unconfined;
+    ro.privileges.seccomp = SeccompProfile::Unconfined;
     ro.shm_dir = Some(shm.clone());
     ro.mounts = vec![
         Mount::Bind(BindMount {
@@ -604,7 +604,7 @@ fn supervisor(dir: &Path) {
         for _ in 0..10 {
             let mut config = pod.config("timing", "");
             config.args = vec!["/bin/true".into()];
-            config.seccomp = profile;
+            config.privileges.seccomp = profile.clone();
             let begin = Instant::now();
             let pid = start_container(config).unwrap();
             starts.push(begin.elapsed());

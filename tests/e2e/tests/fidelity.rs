@@ -381,9 +381,7 @@ fn validate_checks_a_manifest_without_running_it() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains(
-            "unsupported.yaml: document 1: spec.hostIPC: not supported by podrun yet"
-        ),
+        err.contains("unsupported.yaml: document 1: spec.hostIPC: not supported by podrun yet"),
         "{err}"
     );
 
