@@ -265,22 +265,7 @@ pub struct ContainerLimits {
 impl ContainerLimits {
     /// The limits of `container`; a quantity that does not parse is an error naming it.
     pub fn of(container: &Container) -> Result<ContainerLimits, String> {
-        let quantity = |which: &str, name: &str| -> Result<Option<Quantity>, String> {
-            let resources = container.resources.as_ref();
-            let map = match which {
-                "limits" => resources.and_then(|r| r.limits.as_ref()),
-                _ => resources.and_then(|r| r.requests.as_ref()),
-            };
-            match map.and_then(|m| m.get(name)) {
-                None => Ok(None),
-                Some(q) => Quantity::parse(&q.0).map(Some).ok_or_else(|| {
-                    format!(
-                        "container `{}`: resources.{which}.{name}: {:?} is not a quantity",
-                        container.name, q.0
-                    )
-                }),
-            }
-        };
+        let quantity = |which, name| podrun_process::quantity::declared(container, which, name);
         let cpu_limit = quantity("limits", "cpu")?;
         let cpu_request = quantity("requests", "cpu")?.or(cpu_limit);
         Ok(ContainerLimits {

@@ -236,7 +236,7 @@ fn memory_volume(
         .as_ref()
         .and_then(|e| e.size_limit.as_ref())
     {
-        Some(quantity) => Some(crate::plan::parse_quantity(&quantity.0).ok_or_else(|| {
+        Some(quantity) => Some(bytes(&quantity.0).ok_or_else(|| {
             error(format!(
                 ".emptyDir.sizeLimit: `{}` is not a quantity (e.g. 64Mi)",
                 quantity.0
@@ -547,6 +547,11 @@ pub fn container_mounts(
         });
     }
     Ok(plans)
+}
+
+/// A quantity of bytes (`64Mi`, `1.5Gi`, `129e6`), rounded up.
+fn bytes(text: &str) -> Option<u64> {
+    podrun_process::Quantity::parse(text).map(|q| u64::try_from(q.value()).unwrap_or(u64::MAX))
 }
 
 /// In the supervisor: creates the `...OrCreate` host paths and writes the files of the

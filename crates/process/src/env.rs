@@ -350,22 +350,7 @@ pub fn resource_value(
             list.join(", ")
         ));
     };
-    let declared = |which: &str| -> Result<Option<Quantity>, String> {
-        let resources = container.resources.as_ref();
-        let map = match which {
-            "limits" => resources.and_then(|r| r.limits.as_ref()),
-            _ => resources.and_then(|r| r.requests.as_ref()),
-        };
-        match map.and_then(|m| m.get(name)) {
-            None => Ok(None),
-            Some(q) => Quantity::parse(&q.0).map(Some).ok_or_else(|| {
-                format!(
-                    "container `{}`: resources.{which}.{name}: {:?} is not a quantity",
-                    container.name, q.0
-                )
-            }),
-        }
-    };
+    let declared = |which: &str| crate::quantity::declared(container, which, name);
     let allocatable = match name {
         "cpu" => Quantity::from_millis(node.cpu_millis),
         "memory" => Quantity::from_units(node.memory_bytes),

@@ -3,6 +3,32 @@
 //! both rounded up, so a quantity is kept here in nano-units (rounded up) and read back as
 //! [`Quantity::milli_value`] or [`Quantity::value`].
 
+use k8s_openapi::api::core::v1::Container;
+
+/// The quantity `container` declares as `resources.<which>.<name>` (`which`: `limits` or
+/// `requests`); `None` when it declares none, an error naming the field when it is not a
+/// quantity.
+pub fn declared(
+    container: &Container,
+    which: &str,
+    name: &str,
+) -> Result<Option<Quantity>, String> {
+    let resources = container.resources.as_ref();
+    let map = match which {
+        "limits" => resources.and_then(|r| r.limits.as_ref()),
+        _ => resources.and_then(|r| r.requests.as_ref()),
+    };
+    match map.and_then(|m| m.get(name)) {
+        None => Ok(None),
+        Some(q) => Quantity::parse(&q.0).map(Some).ok_or_else(|| {
+            format!(
+                "container `{}`: resources.{which}.{name}: {:?} is not a quantity",
+                container.name, q.0
+            )
+        }),
+    }
+}
+
 /// A non-negative quantity in nano-units (1 = 10⁻⁹ of the unit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Quantity {

@@ -369,16 +369,15 @@ mod tests {
         resolve("c", &lenient, &pod, Some(&root_image), &Files).unwrap();
     }
 
+    fn pod_context(pod: &mut Pod) -> &mut PodSecurityContext {
+        let spec = pod.spec.as_mut().unwrap();
+        spec.security_context.get_or_insert_with(Default::default)
+    }
+
     #[test]
     fn fs_group_and_strict_supplemental_groups() {
         let mut pod = non_root(None, None);
-        let ctx = pod
-            .spec
-            .as_mut()
-            .unwrap()
-            .security_context
-            .as_mut()
-            .unwrap();
+        let ctx = pod_context(&mut pod);
         ctx.fs_group = Some(2000);
         ctx.supplemental_groups = Some(vec![3000]);
         let user = resolve(
@@ -390,13 +389,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(user.additional_gids, vec![4, 2000, 3000]);
-        let ctx = pod
-            .spec
-            .as_mut()
-            .unwrap()
-            .security_context
-            .as_mut()
-            .unwrap();
+        let ctx = pod_context(&mut pod);
         ctx.supplemental_groups_policy = Some("Strict".into());
         let user = resolve(
             "c",

@@ -361,6 +361,16 @@ mod tests {
         }
     }
 
+    /// The spec's mount at `destination`.
+    fn mount_at<'a>(json: &'a serde_json::Value, destination: &str) -> &'a serde_json::Value {
+        json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == destination)
+            .unwrap_or_else(|| panic!("no mount at {destination}"))
+    }
+
     #[test]
     fn host_network_keeps_the_runners_namespace_and_binds_sys() {
         let mut config = config();
@@ -376,12 +386,7 @@ mod tests {
         config.host_network = true;
         let json = serde_json::to_value(build_spec(&config, 1024).unwrap()).unwrap();
         assert!(!has_net(&json));
-        let sys = json["mounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["destination"] == "/sys")
-            .unwrap();
+        let sys = mount_at(&json, "/sys");
         assert_eq!(sys["type"], "bind");
         assert!(sys["options"].as_array().unwrap().contains(&"ro".into()));
     }
@@ -496,12 +501,7 @@ mod tests {
         assert_eq!(bounding, ["CAP_NET_ADMIN", "CAP_SYS_ADMIN"]);
         assert_eq!(json["linux"]["maskedPaths"], serde_json::json!([]));
         assert_eq!(json["linux"]["readonlyPaths"], serde_json::json!([]));
-        let sys = json["mounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["destination"] == "/sys")
-            .unwrap();
+        let sys = mount_at(&json, "/sys");
         assert!(!sys["options"].as_array().unwrap().contains(&"ro".into()));
         // CAP_SYS_ADMIN's rules of the default profile apply (mount is allowed).
         let seccomp = &json["linux"]["seccomp"]["syscalls"];
