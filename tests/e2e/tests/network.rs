@@ -22,11 +22,18 @@ fn env_root(env: &TestEnv) -> PathBuf {
 
 /// A port that is free on the host now (the kernel's pick).
 fn free_port() -> u16 {
-    TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    // Below the kernel's ephemeral range (32768-60999): a port the kernel hands out for
+    // port 0 may be taken as the source port of another test's connection before the pod
+    // binds it (seen once: slirp_add_hostfwd failed).
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 1_000) as u16 * 10;
+    loop {
+        let port = base + NEXT.fetch_add(1, Ordering::Relaxed) % 2_000;
+        if TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// `GET /` on `addr`, retried until an answer comes (a published port accepts connections
