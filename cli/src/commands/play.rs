@@ -145,7 +145,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     for warning in podrun_pod::network::preflight(&networks.iter().collect::<Vec<_>>())? {
         eprintln!("warning: {warning}");
     }
-    let cgroups = host_cgroups(&context);
+    let cgroups = host_cgroups(&context, &manifest);
     warn_unenforced_limits(&cgroups, &manifest);
     let images = pull_images(&context, &manifest)?;
 
@@ -420,8 +420,18 @@ fn start_pod(
     Ok(())
 }
 
-/// Where this play's pods get their cgroups (see `podrun_pod::cgroup`).
-fn host_cgroups(context: &Context) -> HostCgroups {
+/// Where this play's pods get their cgroups (see `podrun_pod::cgroup`). The host is only
+/// looked at when a pod declares resources: no other pod gets a cgroup or a warning.
+fn host_cgroups(context: &Context, manifest: &Manifest) -> HostCgroups {
+    let wanted = manifest
+        .pods
+        .iter()
+        .any(|pod| podrun_pod::cgroup::pod_declares_resources(&pod.pod));
+    if !wanted {
+        return HostCgroups::Missing {
+            reason: "no pod declares resources".into(),
+        };
+    }
     let host = podrun_hostcheck::Host::current(context.paths.clone());
     match podrun_hostcheck::delegated_cgroup(&host) {
         Ok(cgroup) => HostCgroups::Delegated {

@@ -228,7 +228,7 @@ impl HostCgroups {
         else {
             return None;
         };
-        all_containers(pod).any(declares_resources).then(|| {
+        pod_declares_resources(pod).then(|| {
             PodCgroup::new(
                 dir,
                 path,
@@ -242,6 +242,11 @@ impl HostCgroups {
 }
 
 /// The containers of `pod`, init containers first (as they run).
+/// Whether some container of `pod` declares what a cgroup would enforce.
+pub fn pod_declares_resources(pod: &Pod) -> bool {
+    all_containers(pod).any(declares_resources)
+}
+
 fn all_containers(pod: &Pod) -> impl Iterator<Item = &Container> {
     pod.spec
         .iter()

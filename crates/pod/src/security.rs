@@ -177,6 +177,10 @@ fn capabilities(own: Option<&SecurityContext>, field: &str) -> Result<Vec<String
     let caps = own.and_then(|c| c.capabilities.as_ref());
     let add = caps.and_then(|c| c.add.clone()).unwrap_or_default();
     let drop = caps.and_then(|c| c.drop.clone()).unwrap_or_default();
+    if add.is_empty() && drop.is_empty() {
+        // The usual case: no need to ask the kernel which capabilities it knows.
+        return Ok(ContainerSecurity::default().capabilities);
+    }
     let known = known_capabilities();
     let normalize = |name: &str, list: &str, index: usize| -> Result<String, String> {
         let upper = name.to_ascii_uppercase();

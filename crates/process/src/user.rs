@@ -261,14 +261,7 @@ mod tests {
     #[test]
     fn image_user_by_name_and_number() {
         let pod = Pod::default();
-        let user = resolve(
-            "c",
-            &container(None),
-            &pod,
-            Some(&image_user("www-data")),
-            &Files,
-        )
-        .unwrap();
+        let user = as_www_data(&pod);
         assert_eq!(
             user,
             User {
@@ -369,6 +362,18 @@ mod tests {
         resolve("c", &lenient, &pod, Some(&root_image), &Files).unwrap();
     }
 
+    /// The identity of a plain container of `pod` whose image says `USER www-data`.
+    fn as_www_data(pod: &Pod) -> User {
+        resolve(
+            "c",
+            &container(None),
+            pod,
+            Some(&image_user("www-data")),
+            &Files,
+        )
+        .unwrap()
+    }
+
     fn pod_context(pod: &mut Pod) -> &mut PodSecurityContext {
         let spec = pod.spec.as_mut().unwrap();
         spec.security_context.get_or_insert_with(Default::default)
@@ -380,25 +385,11 @@ mod tests {
         let ctx = pod_context(&mut pod);
         ctx.fs_group = Some(2000);
         ctx.supplemental_groups = Some(vec![3000]);
-        let user = resolve(
-            "c",
-            &container(None),
-            &pod,
-            Some(&image_user("www-data")),
-            &Files,
-        )
-        .unwrap();
+        let user = as_www_data(&pod);
         assert_eq!(user.additional_gids, vec![4, 2000, 3000]);
         let ctx = pod_context(&mut pod);
         ctx.supplemental_groups_policy = Some("Strict".into());
-        let user = resolve(
-            "c",
-            &container(None),
-            &pod,
-            Some(&image_user("www-data")),
-            &Files,
-        )
-        .unwrap();
+        let user = as_www_data(&pod);
         assert_eq!(user.additional_gids, vec![2000, 3000]);
     }
 
@@ -416,14 +407,7 @@ mod tests {
             }),
             ..Pod::default()
         };
-        let user = resolve(
-            "c",
-            &container(None),
-            &pod,
-            Some(&image_user("www-data")),
-            &Files,
-        )
-        .unwrap();
+        let user = as_www_data(&pod);
         assert_eq!(
             user,
             User {

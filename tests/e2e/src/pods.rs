@@ -12,6 +12,32 @@ pub fn write_manifest(env: &TestEnv, name: &str, yaml: &str) -> String {
     env.home().join(name).to_str().unwrap().to_string()
 }
 
+/// The text of tests/e2e/manifests/NAME: manifests in the style of the Kubernetes task pages,
+/// which crates/manifest also checks against the Kubernetes API schema.
+pub fn test_manifest(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("manifests")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Runs `podrun exec POD -c CONTAINER -- sh -c SCRIPT` until it succeeds (30 s); returns stdout.
+pub fn exec_until_ok(env: &TestEnv, pod: &str, container: &str, script: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = env.podrun(&["exec", pod, "-c", container, "--", "sh", "-c", script]);
+        if out.status.success() {
+            return String::from_utf8(out.stdout).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`{script}` in {pod}/{container} never succeeded: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// Runs `podrun down TARGET` when dropped, so that a failing test leaves no pod running.
 pub struct DownOnDrop<'a>(pub &'a TestEnv, pub String);
 

@@ -10,17 +10,9 @@ use std::time::{Duration, Instant};
 use podrun_e2e::pods::*;
 use podrun_e2e::TestEnv;
 
-/// A manifest of tests/e2e/manifests/, shared with the OpenAPI acceptance test.
-fn manifest(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("manifests")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 /// Plays `name` from tests/e2e/manifests/ and returns the path written for the test user.
 fn play(env: &TestEnv, name: &str) -> String {
-    let file = write_manifest(env, name, &manifest(name));
+    let file = write_manifest(env, name, &test_manifest(name));
     env.podrun_ok(&["play", &file]);
     file
 }
@@ -32,23 +24,6 @@ fn env_of(log: &str) -> BTreeMap<String, String> {
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
-}
-
-/// Runs `podrun exec POD -c CONTAINER -- sh -c SCRIPT` until it succeeds (30 s); returns stdout.
-fn exec_until_ok(env: &TestEnv, pod: &str, container: &str, script: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = env.podrun(&["exec", pod, "-c", container, "--", "sh", "-c", script]);
-        if out.status.success() {
-            return String::from_utf8(out.stdout).unwrap();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "`{script}` in {pod}/{container} never succeeded: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 fn host_cpus() -> u64 {
@@ -274,7 +249,7 @@ fn flow_style_multi_document_file_with_later_config_map_and_secret() {
 #[test]
 fn service_account_token_projection_is_refused_by_name() {
     let env = TestEnv::new();
-    let text = manifest("dapi-volume.yaml").replace(
+    let text = test_manifest("dapi-volume.yaml").replace(
         "- downwardAPI:\n          items:\n          - path: podname",
         "- serviceAccountToken:\n          path: token\n      - downwardAPI:\n          items:\n          - path: podname",
     );
@@ -364,7 +339,7 @@ fn image_pull_secrets_authenticate_the_pull() {
 #[test]
 fn validate_checks_a_manifest_without_running_it() {
     let env = TestEnv::new();
-    let good = write_manifest(&env, "dapi-volume.yaml", &manifest("dapi-volume.yaml"));
+    let good = write_manifest(&env, "dapi-volume.yaml", &test_manifest("dapi-volume.yaml"));
     let out = env.podrun_ok(&["validate", &good]);
     assert_eq!(
         out,
@@ -744,7 +719,7 @@ fn probes_use_the_container_s_named_port() {
     );
     env.podrun_ok(&["down", &file]);
 
-    let typo = manifest("probe-named-port.yaml").replace(
+    let typo = test_manifest("probe-named-port.yaml").replace(
         "        path: /healthz\n        port: liveness-port",
         "        path: /healthz\n        port: liveness",
     );

@@ -8,13 +8,6 @@ use std::collections::BTreeMap;
 use podrun_e2e::pods::*;
 use podrun_e2e::TestEnv;
 
-fn manifest(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("manifests")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 /// `key=value` and `Key:\tvalue` lines of a container's report, up to `END`.
 fn report(log: &str) -> BTreeMap<String, String> {
     log.lines()
@@ -36,7 +29,7 @@ fn pod_security_context_fs_group_and_sysctls() {
     let file = write_manifest(
         &env,
         "security-context.yaml",
-        &manifest("security-context.yaml"),
+        &test_manifest("security-context.yaml"),
     );
     let out = env.podrun(&["play", &file]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -98,7 +91,11 @@ fn capabilities_seccomp_and_the_other_switches() {
         r#"{"defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}"#,
     );
-    let file = write_manifest(&env, "capabilities.yaml", &manifest("capabilities.yaml"));
+    let file = write_manifest(
+        &env,
+        "capabilities.yaml",
+        &test_manifest("capabilities.yaml"),
+    );
     let out = env.podrun(&["play", &file]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");

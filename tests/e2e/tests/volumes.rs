@@ -2,27 +2,9 @@
 //! subPath, played as the ordinary test user.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::time::{Duration, Instant};
 
 use podrun_e2e::pods::*;
 use podrun_e2e::TestEnv;
-
-/// Runs `podrun exec POD -c CONTAINER -- sh -c SCRIPT` until it succeeds (30 s); returns stdout.
-fn exec_until_ok(env: &TestEnv, pod: &str, container: &str, script: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = env.podrun(&["exec", pod, "-c", container, "--", "sh", "-c", script]);
-        if out.status.success() {
-            return String::from_utf8(out.stdout).unwrap();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "`{script}` in {pod}/{container} never succeeded: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
 
 fn exec(env: &TestEnv, pod: &str, container: &str, script: &str) -> std::process::Output {
     env.podrun(&["exec", pod, "-c", container, "--", "sh", "-c", script])
