@@ -382,28 +382,31 @@ pub fn as_mapping(vars: &[(String, String)]) -> BTreeMap<String, String> {
     vars.iter().cloned().collect()
 }
 
-/// The image's `NAME=value` list with the pod's variables applied: an image variable the pod
-/// redefines takes the pod's value in place; new ones follow.
-pub fn merge(image_env: &[String], pod_env: &[(String, String)]) -> Vec<String> {
-    let mut merged: Vec<(String, String)> = image_env
-        .iter()
-        .map(|entry| match entry.split_once('=') {
-            Some((name, value)) => (name.to_string(), value.to_string()),
-            None => (entry.clone(), String::new()),
-        })
-        .collect();
+/// What a runtime gives a process whose image sets no PATH (runc's, containerd's and
+/// podman's default).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The process's `NAME=value` list, built as containerd's CRI plugin builds it: the default
+/// `PATH`, then `HOSTNAME=<hostname>` (the pod's kernel hostname, see
+/// [`crate::hostname::kernel_hostname`]), then the image's variables, then the pod's
+/// (`pod_env`); a variable defined again takes the new value in its first place.
+///
+/// So the image and the container override `HOSTNAME`, as they override `PATH`. containerd
+/// and podman (which sets it only when the image and the user have not) agree on that;
+/// CRI-O sets `HOSTNAME` last, over the container's own value. `HOSTNAME` is not one of the
+/// pod's variables, so `$(HOSTNAME)` in the pod's values stays as written, as with the
+/// kubelet, which expands against the container's `env` only.
+pub fn merge(image_env: &[String], pod_env: &[(String, String)], hostname: &str) -> Vec<String> {
+    let mut merged: Vec<(String, String)> = vec![
+        ("PATH".into(), DEFAULT_PATH.into()),
+        ("HOSTNAME".into(), hostname.into()),
+    ];
+    for entry in image_env {
+        let (name, value) = entry.split_once('=').unwrap_or((entry, ""));
+        set(&mut merged, name.to_string(), value.to_string());
+    }
     for (name, value) in pod_env {
         set(&mut merged, name.clone(), value.clone());
-    }
-    if !merged.iter().any(|(n, _)| n == "PATH") {
-        // What runc and podman give a process whose image sets no PATH.
-        merged.insert(
-            0,
-            (
-                "PATH".into(),
-                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-            ),
-        );
     }
     merged
         .into_iter()
@@ -582,8 +585,12 @@ mod tests {
         let merged = merge(
             &["PATH=/bin".into(), "A=image".into(), "KEEP=1".into()],
             &vars,
+            "web-1",
         );
-        assert_eq!(&merged[..3], ["PATH=/bin", "A=2", "KEEP=1"]);
+        assert_eq!(
+            &merged[..4],
+            ["PATH=/bin", "HOSTNAME=web-1", "A=2", "KEEP=1"]
+        );
     }
 
     #[test]
@@ -749,8 +756,42 @@ mod tests {
     }
 
     #[test]
-    fn default_path_when_the_image_has_none() {
-        let merged = merge(&[], &[]);
-        assert!(merged[0].starts_with("PATH=/usr/local/sbin"));
+    fn default_path_and_hostname_when_the_image_has_none() {
+        let merged = merge(&[], &[], "web-1");
+        assert_eq!(
+            merged,
+            [format!("PATH={DEFAULT_PATH}"), "HOSTNAME=web-1".into()]
+        );
+    }
+
+    #[test]
+    fn the_image_and_the_container_override_hostname() {
+        let pod_env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        };
+        // The image's value replaces the runtime's in place; its PATH replaces the default.
+        let merged = merge(
+            &[
+                "HOSTNAME=from-image".into(),
+                "PATH=/bin".into(),
+                "A=1".into(),
+            ],
+            &[],
+            "web-1",
+        );
+        assert_eq!(merged, ["PATH=/bin", "HOSTNAME=from-image", "A=1"]);
+        // The container's value wins over both, even an empty one.
+        let merged = merge(
+            &["HOSTNAME=from-image".into()],
+            &pod_env(&[("HOSTNAME", "")]),
+            "web-1",
+        );
+        assert_eq!(merged[1], "HOSTNAME=");
+        // An image variable without `=` is defined empty.
+        let merged = merge(&["EMPTY".into()], &[], "web-1");
+        assert_eq!(merged[2], "EMPTY=");
     }
 }
