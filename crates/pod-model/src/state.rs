@@ -1,12 +1,15 @@
-//! The pod's state file (`state.json`, written by the supervisor) and what `podrun ps` shows.
+//! The pod's state file (`state.json`, written by the supervisor) and what `podrun ps`
+//! shows of it: the kubelet's container states, pod phase and kubectl's STATUS column.
 
-use std::path::{Path, PathBuf};
+use std::fmt;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{is_supervisor_of, write_atomic, PodDirs, PodError};
-
-pub const STATE_FILE: &str = "state.json";
+use crate::layout::STATE_FILE;
+use crate::plan::RestartPolicy;
+use crate::probe::ProbeStatus;
+use crate::{write_atomic, PodError};
 
 /// A pod as its supervisor last recorded it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,12 +24,11 @@ pub struct PodState {
     pub user_namespace: String,
     /// RFC 3339.
     pub created: String,
-    pub restart_policy: String,
+    pub restart_policy: RestartPolicy,
     pub termination_grace_period_seconds: u64,
-    /// The pod's phase as the kubelet words it: `Pending`, `Running`, `Succeeded`, `Failed`
-    /// (see [`PodState::compute_phase`]).
+    /// The pod's phase (see [`PodState::compute_phase`]).
     #[serde(default)]
-    pub phase: String,
+    pub phase: PodPhase,
     /// The pod is being stopped (`podrun down`): kubectl's `Terminating`.
     #[serde(default)]
     pub terminating: bool,
@@ -55,9 +57,8 @@ pub const MAX_EVENTS: usize = 100;
 /// added (as the kubelet's event recorder aggregates them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
-    /// `Normal` or `Warning`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: EventKind,
     /// `Pulled`, `Created`, `Started`, `Killing`, `BackOff`, `Failed`, `Unhealthy`, ...
     pub reason: String,
     /// The container it is about; `None` for the pod.
@@ -70,7 +71,7 @@ pub struct Event {
 }
 
 /// An event's type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
     Normal,
     Warning,
@@ -90,9 +91,7 @@ impl EventKind {
 pub struct ContainerState {
     pub name: String,
     pub image: String,
-    /// `running`, `exited`, or `waiting` (not started yet, or for a restart after a
-    /// back-off): the kubelet's Running, Terminated and Waiting.
-    pub state: String,
+    pub state: ContainerStatus,
     /// Why it is in that state, as the kubelet words it. Waiting: `ContainerCreating`,
     /// `PodInitializing`, `CrashLoopBackOff`; exited: `Completed`, `Error`; running:
     /// `ContainerCreating` while its postStart hook runs (the kubelet reports the container
@@ -114,7 +113,7 @@ pub struct ContainerState {
     pub started: bool,
     /// Its probes' verdicts and last results (see [`crate::probe`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub probes: Vec<crate::probe::ProbeStatus>,
+    pub probes: Vec<ProbeStatus>,
     /// The container init's host pid while it runs.
     pub pid: Option<i32>,
     /// The libcontainer id of the current (or last) run.
@@ -124,32 +123,94 @@ pub struct ContainerState {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub restart_count: u32,
-    /// The termination message of its last run (see [`crate::termination`]), also its
+    /// The termination message of its last run (see [`crate::plan::termination`]), also its
     /// `message` while it stays exited: the kubelet's `lastState.terminated.message`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub termination_message: Option<String>,
+}
+
+/// A container's state: the kubelet's Waiting, Running and Terminated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerStatus {
+    /// Not started yet, or waiting for a restart after a back-off.
+    Waiting,
+    Running,
+    /// Ended (the kubelet's Terminated).
+    Exited,
+}
+
+impl ContainerStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerStatus::Waiting => "waiting",
+            ContainerStatus::Running => "running",
+            ContainerStatus::Exited => "exited",
+        }
+    }
+}
+
+impl fmt::Display for ContainerStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The pod's phase as the kubelet words it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PodPhase {
+    /// Not worked out yet (a state written before phases were recorded).
+    #[default]
+    #[serde(rename = "")]
+    Unknown,
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl PodPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodPhase::Unknown => "",
+            PodPhase::Pending => "Pending",
+            PodPhase::Running => "Running",
+            PodPhase::Succeeded => "Succeeded",
+            PodPhase::Failed => "Failed",
+        }
+    }
+}
+
+impl fmt::Display for PodPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl ContainerState {
     /// Waiting, or running but not yet reported by the kubelet (postStart): the reason
     /// kubectl shows for it.
     fn waiting_reason(&self) -> Option<&str> {
-        match self.state.as_str() {
-            "waiting" => self.reason.as_deref(),
-            "running" if self.reason.as_deref() == Some("ContainerCreating") => {
+        match self.state {
+            ContainerStatus::Waiting => self.reason.as_deref(),
+            ContainerStatus::Running if self.reason.as_deref() == Some("ContainerCreating") => {
                 Some("ContainerCreating")
             }
             _ => None,
         }
     }
 
-    fn terminated(&self) -> bool {
-        self.state == "exited"
+    pub fn terminated(&self) -> bool {
+        self.state == ContainerStatus::Exited
+    }
+
+    pub fn running(&self) -> bool {
+        self.state == ContainerStatus::Running
     }
 
     /// Exited once and not running now (back-off, or done): the kubelet's "stopped".
     fn has_run(&self) -> bool {
-        self.exit_code.is_some() && self.state != "running"
+        self.exit_code.is_some() && !self.running()
     }
 }
 
@@ -197,7 +258,7 @@ impl PodState {
         message: impl Into<String>,
     ) {
         let message = message.into();
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let now = crate::now_rfc3339();
         if let Some(last) = self.events.last_mut() {
             if last.reason == reason
                 && last.container.as_deref() == container
@@ -209,7 +270,7 @@ impl PodState {
             }
         }
         self.events.push(Event {
-            kind: kind.as_str().into(),
+            kind,
             reason: reason.into(),
             container: container.map(str::to_string),
             message,
@@ -227,28 +288,28 @@ impl PodState {
     /// and the pod's restartPolicy is Never; `Pending` until the init containers are done
     /// and every app container has started; then `Running` while some container runs or
     /// will be restarted; `Succeeded` or `Failed` when all have ended for good.
-    pub fn compute_phase(&self) -> &'static str {
+    pub fn compute_phase(&self) -> PodPhase {
         if self.reason.is_some() {
-            return "Failed";
+            return PodPhase::Failed;
         }
-        let never = self.restart_policy == "Never";
+        let never = self.restart_policy == RestartPolicy::Never;
         for init in &self.init_containers {
             if init.sidecar {
-                if init.state != "running" && init.exit_code.is_none() {
-                    return "Pending";
+                if !init.running() && init.exit_code.is_none() {
+                    return PodPhase::Pending;
                 }
                 continue;
             }
             match init.exit_code {
                 Some(0) if init.terminated() => continue,
-                Some(_) if init.terminated() && never => return "Failed",
-                _ => return "Pending",
+                Some(_) if init.terminated() && never => return PodPhase::Failed,
+                _ => return PodPhase::Pending,
             }
         }
         let (mut running, mut waiting, mut succeeded, mut failed) = (0, 0, 0, 0);
         for c in &self.containers {
-            match c.state.as_str() {
-                "running" => running += 1,
+            match c.state {
+                ContainerStatus::Running => running += 1,
                 _ if c.has_run() => match c.exit_code {
                     Some(0) => succeeded += 1,
                     _ => failed += 1,
@@ -258,16 +319,16 @@ impl PodState {
         }
         let stopped = succeeded + failed;
         match () {
-            _ if waiting > 0 => "Pending",
-            _ if running > 0 => "Running",
-            _ if stopped > 0 => match self.restart_policy.as_str() {
-                "Always" => "Running",
-                "OnFailure" if failed > 0 => "Running",
-                "OnFailure" => "Succeeded",
-                _ if failed > 0 => "Failed",
-                _ => "Succeeded",
+            _ if waiting > 0 => PodPhase::Pending,
+            _ if running > 0 => PodPhase::Running,
+            _ if stopped > 0 => match self.restart_policy {
+                RestartPolicy::Always => PodPhase::Running,
+                RestartPolicy::OnFailure if failed > 0 => PodPhase::Running,
+                RestartPolicy::OnFailure => PodPhase::Succeeded,
+                RestartPolicy::Never if failed > 0 => PodPhase::Failed,
+                RestartPolicy::Never => PodPhase::Succeeded,
             },
-            _ => "Pending",
+            _ => PodPhase::Pending,
         }
     }
 
@@ -281,10 +342,10 @@ impl PodState {
             return "Terminating".into();
         }
         // kubectl: the pod's reason, else its phase; then the containers' say.
-        let mut reason = match (&self.reason, self.phase.is_empty()) {
+        let mut reason = match (&self.reason, self.phase) {
             (Some(reason), _) => reason.clone(),
-            (None, true) => self.compute_phase().to_string(),
-            (None, false) => self.phase.clone(),
+            (None, PodPhase::Unknown) => self.compute_phase().to_string(),
+            (None, phase) => phase.to_string(),
         };
         if let Some(init) = self.init_status() {
             return init;
@@ -302,7 +363,7 @@ impl PodState {
                     Some(r) => r.clone(),
                     None => format!("ExitCode:{}", c.exit_code.unwrap_or(0)),
                 };
-            } else if c.state == "running" && c.ready {
+            } else if c.running() && c.ready {
                 has_running = true;
             }
         }
@@ -326,7 +387,7 @@ impl PodState {
             if c.terminated() && c.exit_code == Some(0) {
                 continue;
             }
-            if c.sidecar && c.state == "running" && c.reason.is_none() {
+            if c.sidecar && c.running() && c.reason.is_none() {
                 continue;
             }
             return Some(if c.terminated() {
@@ -345,89 +406,6 @@ impl PodState {
     }
 }
 
-/// A pod found in the runtime directory.
-#[derive(Debug, Clone)]
-pub struct PodEntry {
-    pub namespace: String,
-    pub name: String,
-    pub runtime_dir: PathBuf,
-    /// `None` when the state file is missing (a pod being started, or a crashed start).
-    pub state: Option<PodState>,
-    pub supervisor_alive: bool,
-}
-
-impl PodEntry {
-    pub fn status(&self) -> String {
-        match &self.state {
-            Some(state) => state.status(self.supervisor_alive),
-            None if self.supervisor_alive => "Pending".into(),
-            None => "Lost".into(),
-        }
-    }
-}
-
-/// Reads the supervisor's pid file of a pod directory.
-pub fn supervisor_pid(dir: &Path) -> Option<i32> {
-    std::fs::read_to_string(dir.join(crate::supervisor::PID_FILE))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-}
-
-/// The pod in `dir`.
-pub fn entry(dir: &Path) -> Option<PodEntry> {
-    let key = dir.file_name()?.to_str()?;
-    let (namespace, name) = key.split_once('_')?;
-    let state = PodState::read(dir).ok();
-    let pid = state
-        .as_ref()
-        .map(|s| s.supervisor_pid)
-        .or_else(|| supervisor_pid(dir));
-    Some(PodEntry {
-        namespace: namespace.to_string(),
-        name: name.to_string(),
-        runtime_dir: dir.to_path_buf(),
-        supervisor_alive: pid.is_some_and(|pid| is_supervisor_of(pid, dir)),
-        state,
-    })
-}
-
-/// Every pod in the runtime directory, sorted by namespace and name.
-pub fn list(dirs: &PodDirs) -> Result<Vec<PodEntry>, PodError> {
-    let read = match std::fs::read_dir(&dirs.runtime_root) {
-        Ok(read) => read,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(PodError::io(format!(
-                "cannot read {}",
-                dirs.runtime_root.display()
-            ))(e))
-        }
-    };
-    let mut pods: Vec<PodEntry> = read
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| entry(&e.path()))
-        .collect();
-    pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    Ok(pods)
-}
-
-/// kubectl's AGE: `42s`, `5m`, `3h`, `2d`.
-pub fn age(created: &str) -> String {
-    let Ok(time) = chrono::DateTime::parse_from_rfc3339(created) else {
-        return "<unknown>".into();
-    };
-    let seconds = (chrono::Utc::now() - time.with_timezone(&chrono::Utc))
-        .num_seconds()
-        .max(0);
-    match seconds {
-        s if s < 120 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s if s < 86400 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,10 +418,15 @@ mod tests {
             ("waiting", Some(_)) => Some("CrashLoopBackOff".to_string()),
             _ => None,
         };
+        let status = match state {
+            "running" => ContainerStatus::Running,
+            "exited" => ContainerStatus::Exited,
+            _ => ContainerStatus::Waiting,
+        };
         ContainerState {
             name: "c".into(),
             image: "busybox".into(),
-            state: state.into(),
+            state: status,
             reason,
             message: None,
             ready: state == "running",
@@ -468,9 +451,9 @@ mod tests {
             supervisor_pid: 1,
             user_namespace: String::new(),
             created: chrono::Utc::now().to_rfc3339(),
-            restart_policy: policy.into(),
+            restart_policy: RestartPolicy::parse(policy).unwrap(),
             termination_grace_period_seconds: 30,
-            phase: String::new(),
+            phase: PodPhase::Unknown,
             terminating: false,
             reason: None,
             message: None,
@@ -478,21 +461,21 @@ mod tests {
             init_containers: Vec::new(),
             events: Vec::new(),
         };
-        pod.phase = pod.compute_phase().into();
+        pod.phase = pod.compute_phase();
         pod
     }
 
     #[test]
     fn a_pod_past_its_deadline_is_failed_whatever_its_containers_did() {
         let mut p = pod("Always", vec![container("running", None, 0)]);
-        assert_eq!(p.compute_phase(), "Running");
+        assert_eq!(p.compute_phase(), PodPhase::Running);
         p.reason = Some("DeadlineExceeded".into());
-        assert_eq!(p.compute_phase(), "Failed");
+        assert_eq!(p.compute_phase(), PodPhase::Failed);
         p.containers[0].ready = false;
         assert_eq!(p.status(true), "DeadlineExceeded");
         let mut done = pod("Never", vec![container("exited", Some(0), 0)]);
         done.reason = Some("DeadlineExceeded".into());
-        assert_eq!(done.compute_phase(), "Failed");
+        assert_eq!(done.compute_phase(), PodPhase::Failed);
     }
 
     #[test]
@@ -512,7 +495,7 @@ mod tests {
             ],
         );
         assert_eq!(p.status(true), "Completed");
-        assert_eq!(p.phase, "Succeeded");
+        assert_eq!(p.phase, PodPhase::Succeeded);
         let mut p = pod(
             "Never",
             vec![
@@ -529,7 +512,7 @@ mod tests {
             "Completed",
             "kubectl: the first by name decides"
         );
-        assert_eq!(p.phase, "Failed");
+        assert_eq!(p.phase, PodPhase::Failed);
         let p = pod(
             "Always",
             vec![
@@ -538,7 +521,7 @@ mod tests {
             ],
         );
         assert_eq!(p.status(true), "CrashLoopBackOff");
-        assert_eq!(p.phase, "Running");
+        assert_eq!(p.phase, PodPhase::Running);
         assert_eq!(p.restarts(), 3);
         let p = pod(
             "OnFailure",
@@ -555,7 +538,6 @@ mod tests {
         assert_eq!(p.status(true), "ContainerCreating");
         p.terminating = true;
         assert_eq!(p.status(true), "Terminating");
-        assert_eq!(age(&chrono::Utc::now().to_rfc3339()), "0s");
     }
 
     #[test]
@@ -570,11 +552,11 @@ mod tests {
             sidecar,
             container("running", None, 0),
         ];
-        assert_eq!(p.compute_phase(), "Pending");
+        assert_eq!(p.compute_phase(), PodPhase::Pending);
         assert_eq!(p.status(true), "Init:2/3");
         assert_eq!(p.ready(), (1, 2), "the sidecar counts");
         p.init_containers[2] = container("exited", Some(1), 0);
-        assert_eq!(p.compute_phase(), "Failed");
+        assert_eq!(p.compute_phase(), PodPhase::Failed);
         assert_eq!(p.status(true), "Init:Error");
         p.init_containers[2] = container("waiting", Some(1), 2);
         assert_eq!(p.status(true), "Init:CrashLoopBackOff");
@@ -600,7 +582,7 @@ mod tests {
         );
         assert_eq!(p.events.len(), 1);
         assert_eq!(p.events[0].count, 2);
-        assert_eq!(p.events[0].kind, "Warning");
+        assert_eq!(p.events[0].kind, EventKind::Warning);
         for i in 0..MAX_EVENTS + 5 {
             p.event(EventKind::Normal, "Started", None, format!("{i}"));
         }

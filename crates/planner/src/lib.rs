@@ -1,186 +1,40 @@
-//! Planning a pod: everything the supervisor needs, worked out in the CLI and written to
-//! `plan.json`, so that the supervisor reads no manifest, store index or image config.
+//! The planner: a pod of a manifest, with its images in the store and `podrun play`'s
+//! options, becomes a [`Plan`] (`plan.json`): everything the supervisor needs, so that it
+//! reads no manifest, store index or image config. Pure but for reading the store and the
+//! host's facts; one module per feature, each with the checks of its fields.
+//!
+//! * [`build`]: the whole plan; [`pull_policy`]: which images `play` must pull first.
+//! * [`volumes`], [`dns`], [`security`], [`cgroup`], [`network`], [`hooks`], [`probes`],
+//!   [`termination`]: each feature's part of the plan, from its fields.
+//! * [`node`]: the host's facts for the downward API; [`ids`]: the plan's ids against the
+//!   user's subordinate ranges.
+
+pub mod cgroup;
+pub mod dns;
+pub mod hooks;
+pub mod ids;
+pub mod network;
+pub mod node;
+pub mod probes;
+pub mod security;
+pub mod termination;
+pub mod volumes;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use podrun_manifest::k8s_openapi::api::core::v1::Container;
 use podrun_manifest::{Manifest, PodManifest};
+use podrun_pod_model::plan::stdio::Stdio;
+use podrun_pod_model::plan::{ContainerPlan, Plan, RestartPolicy};
+use podrun_pod_model::{PodDirs, PodError};
 use podrun_process::{ImageFiles, Objects};
 use podrun_store::{Digest, ImageRecord, Store};
-use serde::{Deserialize, Serialize};
-
-use crate::volumes::{MountPlan, PodVolumes, VolumeDirs};
-use crate::{PodDirs, PodError};
-
-pub const PLAN_FILE: &str = "plan.json";
 
 /// Default `terminationGracePeriodSeconds`, as in Kubernetes.
-pub const DEFAULT_GRACE_SECONDS: u64 = 30;
+pub const DEFAULT_GRACE_SECONDS: u64 = podrun_pod_model::plan::DEFAULT_GRACE_SECONDS;
 
-/// What the supervisor runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Plan {
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
-    /// `metadata.labels` and `metadata.annotations`, for `describe` and `ps -o json`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-    pub hostname: String,
-    pub share_process_namespace: bool,
-    /// `Always`, `OnFailure` or `Never`.
-    pub restart_policy: String,
-    pub termination_grace_period_seconds: u64,
-    /// `activeDeadlineSeconds`: how long the pod may run (see the supervisor's `deadline`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub active_deadline_seconds: Option<u64>,
-    /// `hostAliases`, `dnsPolicy` and `dnsConfig` (see [`crate::dns`]).
-    #[serde(default, skip_serializing_if = "crate::dns::PodDns::is_empty")]
-    pub dns: crate::dns::PodDns,
-    pub runtime_dir: PathBuf,
-    pub data_dir: PathBuf,
-    /// The pod's volumes (see [`crate::volumes`]).
-    pub volumes: PodVolumes,
-    /// fsGroup and sysctls (see [`crate::security`]).
-    #[serde(
-        default,
-        skip_serializing_if = "crate::security::PodSecurity::is_empty"
-    )]
-    pub security: crate::security::PodSecurity,
-    pub containers: Vec<ContainerPlan>,
-    /// `spec.initContainers`, run in order before `containers` (see
-    /// [`crate::supervisor`]); native sidecars among them have `sidecar` set.
-    #[serde(default)]
-    pub init_containers: Vec<ContainerPlan>,
-    /// RFC 3339.
-    pub created: String,
-    /// The pod's network backend (see [`crate::network`]); absent in older plans: loopback
-    /// only.
-    #[serde(default)]
-    pub network: podrun_network::NetworkPlan,
-    /// The ports published on the host by the network helper.
-    #[serde(default)]
-    pub ports: Vec<podrun_network::PortMapping>,
-    /// The most each container's log may take on disk (`[logs] max_size`, see
-    /// [`crate::logs`]).
-    #[serde(default = "default_log_max_size")]
-    pub log_max_size: u64,
-    /// The pod's cgroup, when the user has a delegated cgroup and the pod declares resources
-    /// (see [`crate::cgroup`]); set by `play`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cgroup: Option<crate::cgroup::PodCgroup>,
-}
-
-fn default_log_max_size() -> u64 {
-    podrun_config::DEFAULT_LOG_MAX_SIZE
-}
-
-/// One container.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContainerPlan {
-    pub name: String,
-    /// The image as the manifest names it.
-    pub image: String,
-    /// Image layers, top layer first.
-    pub lower_dirs: Vec<PathBuf>,
-    pub args: Vec<String>,
-    pub env: Vec<String>,
-    pub cwd: String,
-    pub uid: u32,
-    pub gid: u32,
-    pub additional_gids: Vec<u32>,
-    pub mounts: Vec<MountPlan>,
-    /// `lifecycle.stopSignal`, else the image's STOPSIGNAL (e.g. `SIGQUIT`), sent instead
-    /// of SIGTERM to stop the container, as the kubelet and containerd do.
-    #[serde(default)]
-    pub stop_signal: Option<String>,
-    /// An init container with `restartPolicy: Always`: a native sidecar.
-    #[serde(default)]
-    pub sidecar: bool,
-    /// Its postStart and preStop hooks (see [`crate::lifecycle`]).
-    #[serde(default)]
-    pub hooks: crate::lifecycle::Hooks,
-    /// Its startup, liveness and readiness probes (see [`crate::probe`]).
-    #[serde(
-        default,
-        skip_serializing_if = "crate::probe::ContainerProbes::is_empty"
-    )]
-    pub probes: crate::probe::ContainerProbes,
-    /// Its resources as cgroup values, applied when the pod has a cgroup.
-    #[serde(default)]
-    pub limits: crate::cgroup::ContainerLimits,
-    /// `terminationMessagePath` and `terminationMessagePolicy` (see [`crate::termination`]).
-    #[serde(default)]
-    pub termination_message: crate::termination::TerminationMessage,
-    /// `stdin`, `stdinOnce` and `tty` (see [`crate::attach`]).
-    #[serde(default)]
-    pub stdio: crate::attach::Stdio,
-    /// Its security context (see [`crate::security`]).
-    #[serde(default)]
-    pub security: crate::security::ContainerSecurity,
-}
-
-impl Plan {
-    pub fn read(runtime_dir: &Path) -> Result<Plan, PodError> {
-        let path = runtime_dir.join(PLAN_FILE);
-        let bytes = std::fs::read(&path)
-            .map_err(PodError::io(format!("cannot read {}", path.display())))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| PodError::msg(format!("{} is damaged: {e}", path.display())))
-    }
-
-    pub fn write(&self) -> Result<(), PodError> {
-        let json = serde_json::to_vec_pretty(self).expect("plan serializes");
-        crate::write_atomic(&self.runtime_dir.join(PLAN_FILE), &json)
-    }
-
-    /// The container's directories: `containers/<name>/{bundle,upper,work}`.
-    pub fn container_dir(&self, container: &str) -> PathBuf {
-        self.data_dir.join("containers").join(container)
-    }
-}
-
-/// A pod's labels and annotations, as its plan records them (for `describe` and `ps`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct PodMetadata {
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-}
-
-impl PodMetadata {
-    /// The metadata of the pod whose runtime directory is `runtime_dir`; empty when its plan
-    /// cannot be read.
-    pub fn read(runtime_dir: &Path) -> PodMetadata {
-        Plan::read(runtime_dir)
-            .map(|plan| PodMetadata {
-                labels: plan.labels,
-                annotations: plan.annotations,
-            })
-            .unwrap_or_default()
-    }
-
-    /// The labels as `kubectl describe` shows them: `key=value`, one a line, the lines after
-    /// the first indented by `indent`; `<none>` when there are none.
-    pub fn labels_text(&self, indent: usize) -> String {
-        map_text(&self.labels, indent)
-    }
-
-    /// The annotations, as [`PodMetadata::labels_text`] shows labels.
-    pub fn annotations_text(&self, indent: usize) -> String {
-        map_text(&self.annotations, indent)
-    }
-}
-
-fn map_text(map: &BTreeMap<String, String>, indent: usize) -> String {
-    if map.is_empty() {
-        return "<none>".into();
-    }
-    let lines: Vec<String> = map.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    lines.join(&format!("\n{:indent$}", ""))
-}
+pub const PLAN_FILE: &str = "plan.json";
 
 /// `imagePullPolicy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,6 +111,31 @@ impl ImageFiles for LayerFiles<'_> {
     }
 }
 
+/// A container's `stdin`, `stdinOnce` and `tty`.
+pub fn stdio(container: &Container) -> Stdio {
+    Stdio {
+        stdin: container.stdin == Some(true),
+        stdin_once: container.stdin_once == Some(true),
+        tty: container.tty == Some(true),
+    }
+}
+
+/// `restartPolicy` (Kubernetes' default: Always).
+fn restart_policy(
+    text: Option<&str>,
+    who: &str,
+    source: &impl std::fmt::Display,
+) -> Result<RestartPolicy, PodError> {
+    match text {
+        None | Some("") => Ok(RestartPolicy::Always),
+        Some(text) => RestartPolicy::parse(text).ok_or_else(|| {
+            PodError::msg(format!(
+                "{source}: {who}: spec.restartPolicy: unsupported value `{text}` (expected Always, OnFailure or Never)"
+            ))
+        }),
+    }
+}
+
 /// A new pod uid (random, UUID-shaped like Kubernetes').
 pub fn new_uid() -> String {
     let bytes: [u8; 16] = rand::random();
@@ -286,7 +165,10 @@ pub fn build(
 ) -> Result<Plan, PodError> {
     let name = pod.name().to_string();
     let namespace = pod.namespace().to_string();
-    let who = format!("pod `{}`", crate::display_name(&namespace, &name));
+    let who = format!(
+        "pod `{}`",
+        podrun_pod_model::display_name(&namespace, &name)
+    );
     let spec = pod
         .pod
         .spec
@@ -299,18 +181,13 @@ pub fn build(
         .clone()
         .filter(|u| !u.is_empty())
         .unwrap_or_else(new_uid);
-    let runtime_dir = dirs.runtime_dir(&namespace, &name);
-    let data_dir = dirs.data_dir(&namespace, &name);
-    let volume_dirs = VolumeDirs {
-        data_dir: &data_dir,
-        runtime_dir: &runtime_dir,
-    };
-    let fields = crate::node::pod_fields(&uid, network.backend, &dirs.data_root);
-    let volumes = crate::volumes::plan(
+    let layout = dirs.pod(&namespace, &name);
+    let fields = node::pod_fields(&uid, network.backend, &dirs.data_root);
+    let volumes = volumes::plan(
         &pod.pod,
         manifest,
         &fields,
-        &volume_dirs,
+        &layout,
         &format!("{}: {who}", pod.source),
     )?;
     let objects = ManifestObjects(manifest);
@@ -358,15 +235,15 @@ pub fn build(
             &LayerFiles(&lower_dirs),
         )
         .map_err(|e| PodError::msg(format!("{who}: {e}")))?;
-        let mounts = crate::volumes::container_mounts(
+        let mounts = volumes::container_mounts(
             &volumes,
             spec.volumes.as_deref().unwrap_or_default(),
             container.volume_mounts.as_deref().unwrap_or_default(),
-            &volume_dirs,
+            &layout,
             &field,
         )
         .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?;
-        let hooks = crate::lifecycle::plan(container, &field)
+        let hooks = hooks::plan(container, &field)
             .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?;
         let image_stop_signal = config
             .config()
@@ -380,11 +257,11 @@ pub fn build(
         };
         target.push(ContainerPlan {
             name: container.name.clone(),
-            stdio: crate::attach::Stdio::plan(container),
+            stdio: stdio(container),
             image,
             lower_dirs,
             args: process.args,
-            env: crate::attach::Stdio::plan(container).environment(process.env),
+            env: stdio(container).environment(process.env),
             cwd: process.cwd,
             uid: process.user.uid,
             gid: process.user.gid,
@@ -393,18 +270,18 @@ pub fn build(
             stop_signal: hooks.stop_signal.clone().or(image_stop_signal),
             sidecar: is_init && container.restart_policy.as_deref() == Some("Always"),
             hooks,
-            probes: crate::probe::spec::container_probes(container, &field)
+            probes: probes::container_probes(container, &field)
                 .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?,
-            limits: crate::cgroup::ContainerLimits::of(container)
+            limits: cgroup::container_limits(container)
                 .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?,
-            termination_message: crate::termination::plan(container, &field)
+            termination_message: termination::plan(container, &field)
                 .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?,
-            security: crate::security::plan_container(spec, container, &field, seccomp_dir)
+            security: security::plan_container(spec, container, &field, seccomp_dir)
                 .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?,
         });
     }
     let (security, warnings) =
-        crate::security::plan_pod(spec, network.backend == podrun_network::Backend::Host)
+        security::plan_pod(spec, network.backend == podrun_network::Backend::Host)
             .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?;
     for warning in warnings {
         tracing::warn!("{}: {who}: {warning}", pod.source);
@@ -415,7 +292,7 @@ pub fn build(
                 "{}: {who}: container `{}`: {}",
                 pod.source,
                 container.name,
-                crate::security::PRIVILEGED_NOTICE
+                security::PRIVILEGED_NOTICE
             );
         }
     }
@@ -423,7 +300,7 @@ pub fn build(
         .termination_grace_period_seconds
         .map(|s| s.max(0) as u64)
         .unwrap_or(DEFAULT_GRACE_SECONDS);
-    let names = crate::dns::hostname(&pod.pod, "spec")
+    let names = dns::hostname(&pod.pod, "spec")
         .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?;
     Ok(Plan {
         hostname: names.kernel.clone(),
@@ -433,25 +310,22 @@ pub fn build(
         labels: pod.pod.metadata.labels.clone().unwrap_or_default(),
         annotations: pod.pod.metadata.annotations.clone().unwrap_or_default(),
         share_process_namespace: spec.share_process_namespace == Some(true),
-        restart_policy: spec
-            .restart_policy
-            .clone()
-            .unwrap_or_else(|| "Always".into()),
+        restart_policy: restart_policy(spec.restart_policy.as_deref(), &who, &pod.source)?,
         termination_grace_period_seconds: grace,
         active_deadline_seconds: spec.active_deadline_seconds.map(|s| s.max(1) as u64),
-        dns: crate::dns::plan(spec, &names, "spec")
+        dns: dns::plan(spec, &names, "spec")
             .map_err(|e| PodError::msg(format!("{}: {who}: {e}", pod.source)))?,
-        runtime_dir,
-        data_dir,
+        runtime_dir: layout.runtime_dir,
+        data_dir: layout.data_dir,
         volumes,
         security,
         containers,
         init_containers,
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        // Set by crate::network::apply from the manifest and play's options.
+        // Set by network::apply from the manifest and play's options.
         network: Default::default(),
         ports: Vec::new(),
-        log_max_size: default_log_max_size(),
+        log_max_size: podrun_config::DEFAULT_LOG_MAX_SIZE,
         cgroup: None,
     })
 }
@@ -459,19 +333,6 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn metadata_as_describe_shows_it() {
-        let mut metadata = PodMetadata::default();
-        assert_eq!(metadata.labels_text(4), "<none>");
-        metadata.labels = BTreeMap::from([
-            ("app".to_string(), "web".to_string()),
-            ("tier".to_string(), "front".to_string()),
-        ]);
-        assert_eq!(metadata.labels_text(4), "app=web\n    tier=front");
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(PodMetadata::read(dir.path()), PodMetadata::default());
-    }
 
     #[test]
     fn latest_images_default_to_always() {
