@@ -5,12 +5,14 @@
 //! as that user. The registries and images come from `scripts/test.sh`, which exports their
 //! addresses; a test run without them fails and says so.
 
+pub mod host;
+pub mod net;
 pub mod pods;
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// An environment variable set by scripts/test.sh.
 pub fn setting(name: &str) -> String {
@@ -24,6 +26,13 @@ pub fn registry() -> String {
     setting("PODRUN_TEST_REGISTRY")
 }
 
+/// The ordinary user the tests run podrun as (`PODRUN_TEST_USER`).
+pub fn test_user() -> nix::unistd::User {
+    nix::unistd::User::from_name(&setting("PODRUN_TEST_USER"))
+        .expect("user lookup")
+        .expect("the test user exists (scripts/create-test-user.sh)")
+}
+
 /// One private environment of the test user.
 pub struct TestEnv {
     root: PathBuf,
@@ -34,9 +43,7 @@ pub struct TestEnv {
 impl TestEnv {
     /// A fresh home with a config that mirrors docker.io to the test registry.
     pub fn new() -> TestEnv {
-        let user = nix::unistd::User::from_name(&setting("PODRUN_TEST_USER"))
-            .expect("user lookup")
-            .expect("the test user exists (scripts/create-test-user.sh)");
+        let user = test_user();
         let root = tempfile::Builder::new()
             .prefix("podrun-e2e.")
             .tempdir_in("/tmp")
@@ -58,6 +65,12 @@ impl TestEnv {
         ));
         env.chown_all();
         env
+    }
+
+    /// The environment's root directory: `home/`, the data dir `data/` and the runtime dir
+    /// `run/` are in it.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     pub fn home(&self) -> PathBuf {
@@ -111,14 +124,36 @@ impl TestEnv {
         command
     }
 
+    /// A command that runs `program` as root with this environment's variables and working
+    /// directory, for a test that prepares something as root before it becomes the test user
+    /// (see [`host::podrun_through`]).
+    pub fn root_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let template = self.command("true");
+        let mut command = Command::new(program);
+        command.env_clear().current_dir(&self.root);
+        for (key, value) in template.get_envs() {
+            if let Some(value) = value {
+                command.env(key, value);
+            }
+        }
+        command
+    }
+
     /// Runs podrun with `args` as the test user.
     pub fn podrun(&self, args: &[&str]) -> Output {
-        let output = self
-            .command(podrun_bin())
-            .args(args)
-            .output()
-            .expect("run podrun");
-        log_output(&format!("podrun {}", args.join(" ")), &output);
+        self.podrun_with(&podrun_bin(), args)
+    }
+
+    /// Runs the podrun binary `bin` (another build than [`podrun_bin`], such as the previous
+    /// release) with `args` as the test user, in this environment.
+    pub fn podrun_with(&self, bin: &Path, args: &[&str]) -> Output {
+        let output = self.command(bin).args(args).output().expect("run podrun");
+        let name = if bin == podrun_bin() {
+            "podrun".to_string()
+        } else {
+            bin.display().to_string()
+        };
+        log_output(&format!("{name} {}", args.join(" ")), &output);
         output
     }
 
@@ -143,6 +178,28 @@ impl TestEnv {
             args.join(" ")
         );
         String::from_utf8(output.stderr).unwrap()
+    }
+
+    /// Runs `podrun pull NAME` `count` times at once; fails the test unless each succeeds.
+    pub fn pull_at_once(&self, name: &str, count: usize) {
+        let children: Vec<_> = (0..count)
+            .map(|_| {
+                self.command(podrun_bin())
+                    .args(["pull", name])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("run podrun pull")
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "podrun pull {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
 
     /// Runs a shell script inside podrun's user namespace (`podrun unshare sh -c SCRIPT`),
@@ -206,7 +263,8 @@ pub fn list(dir: &Path) -> Vec<String> {
     names
 }
 
-fn log_output(what: &str, output: &Output) {
+/// Prints a command's exit code and output to the test's log (shown when it fails).
+pub fn log_output(what: &str, output: &Output) {
     eprintln!(
         "$ {what}\n[exit {:?}]\n{}{}",
         output.status.code(),
@@ -215,8 +273,61 @@ fn log_output(what: &str, output: &Output) {
     );
 }
 
+/// A command's stdout, as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// The test images as scripts/build-test-images.sh recorded them.
 pub fn test_images() -> serde_json::Value {
     let path = setting("PODRUN_TEST_IMAGES");
     serde_json::from_slice(&std::fs::read(&path).expect("images.json")).expect("JSON")
+}
+
+/// One test image's record (manifest digest, layer digests, ...), from [`test_images`].
+pub fn test_image(repository: &str, tag: &str) -> serde_json::Value {
+    test_images()["images"]
+        .as_array()
+        .expect("images.json has images")
+        .iter()
+        .find(|i| i["repository"] == repository && i["tag"] == tag)
+        .unwrap_or_else(|| panic!("{repository}:{tag} is not a test image"))
+        .clone()
+}
+
+/// Standard base64 (with padding), enough for a docker config entry.
+pub fn base64(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base64;
+
+    #[test]
+    fn base64_is_the_standard_encoding_with_padding() {
+        assert_eq!(base64(""), "");
+        assert_eq!(base64("a"), "YQ==");
+        assert_eq!(base64("ab"), "YWI=");
+        assert_eq!(base64("abc"), "YWJj");
+        assert_eq!(base64("podrun:s3cret"), "cG9kcnVuOnMzY3JldA==");
+    }
 }

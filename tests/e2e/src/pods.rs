@@ -1,10 +1,11 @@
 //! Helpers for tests that play pods: manifests, waiting for logs, the pod's JSON state, and
-//! the check that `podrun down` leaves nothing behind.
+//! the checks that `podrun down` leaves nothing behind.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::TestEnv;
+use crate::{list, test_user, TestEnv};
 
 /// Writes `yaml` as `name` in the environment's home (owned by the test user); returns its path.
 pub fn write_manifest(env: &TestEnv, name: &str, yaml: &str) -> String {
@@ -49,14 +50,14 @@ impl Drop for DownOnDrop<'_> {
     }
 }
 
+/// The pod's runtime directory (plan.json, state.json, logs/, the supervisor's pid file).
 pub fn runtime_dir(env: &TestEnv, pod: &str) -> PathBuf {
-    env.home()
-        .parent()
-        .unwrap()
+    env.root()
         .join("run/podrun/pods")
         .join(format!("default_{pod}"))
 }
 
+/// The pod's data directory (its volumes).
 pub fn data_dir(env: &TestEnv, pod: &str) -> PathBuf {
     env.storage()
         .parent()
@@ -84,6 +85,15 @@ pub fn wait_for_logs(env: &TestEnv, args: &[&str], wanted: &[&str]) -> String {
     }
 }
 
+/// `NAME=value` lines of an `env` dump (up to the line `--`), as a map.
+pub fn env_of(log: &str) -> BTreeMap<String, String> {
+    log.lines()
+        .take_while(|l| *l != "--")
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// The pod's state file, as `podrun ps -o json` shows it.
 pub fn pod_json(env: &TestEnv, pod: &str) -> serde_json::Value {
     let out = env.podrun_ok(&["ps", "-o", "json"]);
@@ -91,6 +101,29 @@ pub fn pod_json(env: &TestEnv, pod: &str) -> serde_json::Value {
     pods.into_iter()
         .find(|p| p["name"] == pod)
         .unwrap_or_else(|| panic!("pod {pod} not in ps: {out}"))
+}
+
+/// Polls the pod's entry of `ps -o json` until `check` holds; returns it. Fails the test
+/// after `secs` seconds, naming `what` was waited for.
+pub fn wait_for_pod(
+    env: &TestEnv,
+    pod: &str,
+    secs: u64,
+    what: &str,
+    mut check: impl FnMut(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let json = pod_json(env, pod);
+        if check(&json) {
+            return json;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited {secs} s for `{what}`; last: {json:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Every process: its pid and its /proc directory.
@@ -163,12 +196,7 @@ pub fn down_and_check(env: &TestEnv, target: &str, pods: &[&str]) {
     }
     // No process with the test user's uid is one of the pod's (pids are not reused this fast;
     // other processes of the user may belong to other tests).
-    let uid = nix::unistd::User::from_name("podrun-test")
-        .unwrap()
-        .unwrap()
-        .uid
-        .as_raw()
-        .to_string();
+    let uid = test_user().uid.as_raw().to_string();
     for (pid, dir) in processes() {
         let Ok(status) = std::fs::read_to_string(dir.join("status")) else {
             continue;
@@ -182,10 +210,7 @@ pub fn down_and_check(env: &TestEnv, target: &str, pods: &[&str]) {
             "process {pid} of the pod is still there"
         );
     }
-    let root = env.home().parent().unwrap().to_str().unwrap().to_string();
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let mounts: Vec<&str> = mountinfo.lines().filter(|l| l.contains(&root)).collect();
-    assert!(mounts.is_empty(), "mounts left: {mounts:#?}");
+    assert_no_mounts(env);
     for pod in pods {
         assert!(!runtime_dir(env, pod).exists(), "runtime dir of {pod} left");
         assert!(!data_dir(env, pod).exists(), "data dir of {pod} left");
@@ -194,4 +219,79 @@ pub fn down_and_check(env: &TestEnv, target: &str, pods: &[&str]) {
     assert!(again.status.success(), "a second down must succeed");
     let ps = env.podrun_ok(&["ps", "-o", "json"]);
     assert_eq!(ps.trim(), "[]", "no pods left: {ps}");
+}
+
+/// No mount of the host's mount namespace is under the environment.
+fn assert_no_mounts(env: &TestEnv) {
+    let root = env.root().to_str().unwrap();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mounts: Vec<&str> = mountinfo.lines().filter(|l| l.contains(root)).collect();
+    assert!(mounts.is_empty(), "mounts left: {mounts:#?}");
+}
+
+/// The network helpers (slirp4netns, pasta) of this environment: they inherit its
+/// XDG_RUNTIME_DIR from the supervisor (their working directory is no help: the sandbox
+/// pivots their root).
+pub fn helper_pids(env: &TestEnv) -> Vec<i32> {
+    let marker = format!("XDG_RUNTIME_DIR={}", env.root().join("run").display());
+    processes()
+        .filter_map(|(pid, dir)| {
+            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+            let environ = std::fs::read(dir.join("environ")).ok()?;
+            let ours = environ
+                .split(|b| *b == 0)
+                .any(|var| var == marker.as_bytes());
+            // pasta runs as passt.avx2 (or passt) where the CPU allows.
+            let helper = matches!(
+                comm.trim(),
+                "slirp4netns" | "pasta" | "passt" | "passt.avx2"
+            );
+            (helper && ours && is_live(pid)).then_some(pid as i32)
+        })
+        .collect()
+}
+
+/// The supervisors of this environment's pods (`podrun __supervise RUNTIME_DIR`).
+fn supervisors(env: &TestEnv) -> Vec<String> {
+    let pods_dir = env.root().join("run/podrun/pods");
+    let pods_dir = pods_dir.to_str().unwrap();
+    processes()
+        .filter_map(|(pid, dir)| {
+            let cmdline = std::fs::read(dir.join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            (cmdline.contains("__supervise") && cmdline.contains(pods_dir) && is_live(pid))
+                .then(|| format!("{pid} {cmdline}"))
+        })
+        .collect()
+}
+
+/// Nothing of any pod of the environment is left: no network helper or supervisor (given
+/// 10 s to end), no pod directory, no mount under the environment, no pod in `ps`.
+pub fn assert_nothing_left(env: &TestEnv) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (helpers, supervisors) = (helper_pids(env), supervisors(env));
+        if helpers.is_empty() && supervisors.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left running: network helpers {helpers:?}, supervisors {supervisors:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let root = env.root();
+    assert_eq!(
+        list(&root.join("run/podrun/pods")),
+        Vec::<String>::new(),
+        "pod runtime dirs left"
+    );
+    assert_eq!(
+        list(&root.join("data/podrun/pods")),
+        Vec::<String>::new(),
+        "pod data dirs left"
+    );
+    assert_no_mounts(env);
+    let ps = env.podrun_ok(&["ps", "-o", "json"]);
+    assert_eq!(ps.trim(), "[]", "no pods: {ps}");
 }

@@ -426,11 +426,7 @@ fn exec_forwards_termination_signals_to_the_command() {
 
 /// The test user's uid (owner of what `podrun cp` writes on the host).
 fn test_uid() -> u32 {
-    nix::unistd::User::from_name(&podrun_e2e::setting("PODRUN_TEST_USER"))
-        .unwrap()
-        .unwrap()
-        .uid
-        .as_raw()
+    podrun_e2e::test_user().uid.as_raw()
 }
 
 fn mode(path: &std::path::Path) -> u32 {

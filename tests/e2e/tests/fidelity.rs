@@ -4,26 +4,16 @@
 //! the Kubernetes API types in crates/manifest (`tests::fidelity_manifests_are_valid_kubernetes`),
 //! which reads this file's `*.yaml` constants from tests/e2e/manifests/.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use podrun_e2e::pods::*;
-use podrun_e2e::TestEnv;
+use podrun_e2e::{base64, TestEnv};
 
 /// Plays `name` from tests/e2e/manifests/ and returns the path written for the test user.
 fn play(env: &TestEnv, name: &str) -> String {
     let file = write_manifest(env, name, &test_manifest(name));
     env.podrun_ok(&["play", &file]);
     file
-}
-
-/// `NAME=value` lines of an `env` dump (up to the line `--`), as a map.
-fn env_of(log: &str) -> BTreeMap<String, String> {
-    log.lines()
-        .take_while(|l| *l != "--")
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 fn host_cpus() -> u64 {
@@ -265,26 +255,6 @@ fn service_account_token_projection_is_refused_by_name() {
     assert!(env.podrun_ok(&["ps", "-o", "json"]).trim() == "[]");
 }
 
-fn base64(text: &str) -> String {
-    use std::io::Write;
-    let mut child = std::process::Command::new("base64")
-        .arg("-w0")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
-}
-
-/// "Pull an Image from a Private Registry": a Secret of type kubernetes.io/dockerconfigjson
-/// in the same file, named by imagePullSecrets, logs the pull in; the login is used for
-/// that pull only and left nowhere.
 #[test]
 fn image_pull_secrets_authenticate_the_pull() {
     use podrun_e2e::setting;
@@ -319,7 +289,7 @@ fn image_pull_secrets_authenticate_the_pull() {
     let _down = DownOnDrop(&env, file.clone());
     wait_for_logs(&env, &["private-reg"], &["pulled-with-secret"]);
     // The login was written for the pull and removed; the user's logins are untouched.
-    let run = env.home().parent().unwrap().join("run");
+    let run = env.root().join("run");
     let left: Vec<String> = std::fs::read_dir(&run)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -1,18 +1,7 @@
 //! Issue 2 acceptance: pulling real images from loopback registries into a rootless store,
 //! driving the real binary as the ordinary test user.
 
-use podrun_e2e::{list, registry, setting, test_images, TestEnv};
-
-/// The test image's manifest digest and layer digests, from build-test-images.sh's record.
-fn image_info(repository: &str, tag: &str) -> serde_json::Value {
-    test_images()["images"]
-        .as_array()
-        .expect("images.json has images")
-        .iter()
-        .find(|i| i["repository"] == repository && i["tag"] == tag)
-        .unwrap_or_else(|| panic!("{repository}:{tag} is not a test image"))
-        .clone()
-}
+use podrun_e2e::{base64, list, registry, setting, test_image, TestEnv};
 
 fn layer_digests(info: &serde_json::Value) -> Vec<String> {
     info["layers"]
@@ -32,7 +21,7 @@ fn anonymous_pull_records_the_image_and_its_layers() {
     let env = TestEnv::new();
     let name = format!("{}/library/busybox:latest", registry());
     let stdout = env.podrun_ok(&["pull", &name]);
-    let expected = image_info("library/busybox", "latest");
+    let expected = test_image("library/busybox", "latest");
     assert_eq!(stdout.trim(), expected["digest"].as_str().unwrap());
 
     let images = env.images_json();
@@ -127,7 +116,7 @@ fn token_auth_registry_needs_the_right_credentials() {
 #[test]
 fn multi_platform_index_resolves_to_this_host() {
     let env = TestEnv::new();
-    let expected = image_info("test/multiarch", "latest");
+    let expected = test_image("test/multiarch", "latest");
     env.podrun_ok(&["pull", &format!("{}/test/multiarch", registry())]);
     let image = &env.images_json()[0];
     assert_eq!(image["digest"], expected["digest"], "the amd64 manifest");
@@ -146,7 +135,7 @@ fn zstd_and_docker_schema2_images() {
     let env = TestEnv::new();
     for (repository, marker) in [("test/zstd", "zstd"), ("test/schema2", "schema2")] {
         env.podrun_ok(&["pull", &format!("{}/{repository}", registry())]);
-        let top = layer_digests(&image_info(repository, "latest"))
+        let top = layer_digests(&test_image(repository, "latest"))
             .last()
             .unwrap()
             .clone();
@@ -162,8 +151,8 @@ fn zstd_and_docker_schema2_images() {
 #[test]
 fn a_shared_base_layer_is_downloaded_and_unpacked_once_and_rmi_collects() {
     let env = TestEnv::new();
-    let base = layer_digests(&image_info("library/busybox", "latest"))[0].clone();
-    let extra = layer_digests(&image_info("test/busybox-extra", "latest"));
+    let base = layer_digests(&test_image("library/busybox", "latest"))[0].clone();
+    let extra = layer_digests(&test_image("test/busybox-extra", "latest"));
     assert_eq!(extra[0], base, "the test images share their base layer");
 
     env.podrun_ok(&["pull", "busybox"]);
@@ -215,7 +204,7 @@ fn a_shared_base_layer_is_downloaded_and_unpacked_once_and_rmi_collects() {
 fn a_corrupted_blob_fails_the_pull_and_leaves_the_store_clean() {
     let env = TestEnv::new();
     let fault = setting("PODRUN_TEST_FAULT_REGISTRY");
-    let layers = layer_digests(&image_info("test/corrupt", "latest"));
+    let layers = layer_digests(&test_image("test/corrupt", "latest"));
     let err = env.podrun_err(&["pull", &format!("{fault}/test/corrupt")]);
     assert!(err.contains("corrupt"), "{err}");
     assert!(
@@ -322,24 +311,7 @@ fn nginx_unpacks_with_owners_whiteouts_and_replaced_site() {
 fn concurrent_pulls_of_one_image_share_the_work() {
     let env = TestEnv::new();
     let name = format!("{}/test/busybox-extra", registry());
-    let children: Vec<_> = (0..2)
-        .map(|_| {
-            env.command(podrun_e2e::podrun_bin())
-                .args(["pull", &name])
-                .stderr(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    env.pull_at_once(&name, 2);
     assert_eq!(env.layer_dirs().len(), 2);
     assert_eq!(env.images_json().len(), 1);
     assert!(list(&env.storage().join("tmp")).is_empty());
@@ -382,33 +354,10 @@ fn a_killed_pull_leaves_nothing_trusted_and_the_next_completes() {
     );
 }
 
-/// Standard base64, enough for a docker config entry.
-fn base64(text: &str) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = text.as_bytes();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn a_hostile_layer_is_refused_naming_image_and_layer() {
     let env = TestEnv::new();
-    let layers = layer_digests(&image_info("test/evil", "latest"));
+    let layers = layer_digests(&test_image("test/evil", "latest"));
     let name = format!("{}/test/evil", registry());
     let err = env.podrun_err(&["pull", &name]);
     assert!(
@@ -429,7 +378,7 @@ fn a_hostile_layer_is_refused_naming_image_and_layer() {
 #[test]
 fn a_digest_reference_pins_exactly() {
     let env = TestEnv::new();
-    let expected = image_info("test/busybox-extra", "latest");
+    let expected = test_image("test/busybox-extra", "latest");
     let digest = expected["digest"].as_str().unwrap();
     let pinned = format!("{}/test/busybox-extra@{digest}", registry());
     let stdout = env.podrun_ok(&["pull", &pinned]);
@@ -444,7 +393,7 @@ fn a_digest_reference_pins_exactly() {
     env.podrun_ok(&["pull", &both]);
 
     // Another image's digest in this repository is not served: the pull fails.
-    let other = image_info("library/nginx", "1.23")["digest"]
+    let other = test_image("library/nginx", "1.23")["digest"]
         .as_str()
         .unwrap()
         .to_string();

@@ -10,7 +10,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use podrun_e2e::pods::*;
-use podrun_e2e::{podrun_bin, TestEnv};
+use podrun_e2e::{log_output, podrun_bin, TestEnv};
 
 /// `podrun play FILE` with the back-off scaled by `scale`.
 fn play_scaled(env: &TestEnv, file: &str, scale: &str) -> Output {
@@ -20,35 +20,11 @@ fn play_scaled(env: &TestEnv, file: &str, scale: &str) -> Output {
         .args(["play", file])
         .output()
         .expect("run podrun");
-    eprintln!(
-        "$ PODRUN_BACKOFF_SCALE={scale} podrun play {file}\n[exit {:?}]\n{}{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    log_output(
+        &format!("PODRUN_BACKOFF_SCALE={scale} podrun play {file}"),
+        &output,
     );
     output
-}
-
-/// Polls `check` on the pod's `ps -o json` entry until it returns true (`secs` seconds).
-fn wait_for_pod(
-    env: &TestEnv,
-    pod: &str,
-    secs: u64,
-    what: &str,
-    mut check: impl FnMut(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let json = pod_json(env, pod);
-        if check(&json) {
-            return json;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: never happened; last: {json:#}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn container<'a>(json: &'a serde_json::Value, list: &str, name: &str) -> &'a serde_json::Value {

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use podrun_e2e::pods::write_manifest;
+use podrun_e2e::pods::{runtime_dir, wait_for_pod, write_manifest};
 use podrun_e2e::{podrun_bin, TestEnv};
 
 /// A one-container pod of busybox running `script` (`sh -c`).
@@ -42,40 +42,19 @@ fn play(env: &TestEnv, name: &str, restart_policy: &str, script: &str) -> String
     file
 }
 
-/// The pod's only container's state, as `podrun ps -o json` shows it.
-fn container_json(env: &TestEnv, pod: &str) -> serde_json::Value {
-    let out = env.podrun_ok(&["ps", "-o", "json"]);
-    let pods: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
-    let pod = pods
-        .into_iter()
-        .find(|p| p["name"] == pod)
-        .unwrap_or_else(|| panic!("pod {pod} not in ps: {out}"));
-    pod["state"]["containers"][0].clone()
+/// The pod's only container's state, in the pod's `ps -o json` entry.
+fn container(pod: &serde_json::Value) -> &serde_json::Value {
+    &pod["state"]["containers"][0]
 }
 
-/// Waits (30 s) until `done` holds for the pod's container.
-fn wait_for_container(env: &TestEnv, pod: &str, done: impl Fn(&serde_json::Value) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let container = container_json(env, pod);
-        if done(&container) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "waited 30 s: {container}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn exited(container: &serde_json::Value) -> bool {
-    container["state"] == "exited"
+/// Whether the pod's only container has exited.
+fn exited(pod: &serde_json::Value) -> bool {
+    container(pod)["state"] == "exited"
 }
 
 /// The container's log file, in the CRI format.
 fn log_file(env: &TestEnv, pod: &str) -> PathBuf {
-    env.home()
-        .parent()
-        .unwrap()
-        .join(format!("run/podrun/pods/default_{pod}/logs/main.log"))
+    runtime_dir(env, pod).join("logs/main.log")
 }
 
 /// Parses an RFC 3339 timestamp in UTC (`2026-11-23T12:00:00.123456789Z`, the fraction
@@ -135,7 +114,7 @@ fn stdout_and_stderr_come_back_in_order_with_and_without_timestamps() {
         "Never",
         "echo one; sleep 0.3; echo two >&2; sleep 0.3; printf 'three\\n'; sleep 0.3; echo four >&2",
     );
-    wait_for_container(&env, "echo", exited);
+    wait_for_pod(&env, "echo", 30, "the container exited", exited);
     assert_eq!(
         env.podrun_ok(&["logs", "echo"]),
         "one\ntwo\nthree\nfour\n",
@@ -190,7 +169,7 @@ fn a_long_line_comes_back_whole() {
         "Never",
         "head -c 40000 /dev/zero | tr '\\0' x; echo; head -c 20000 /dev/zero | tr '\\0' y",
     );
-    wait_for_container(&env, "long", exited);
+    wait_for_pod(&env, "long", 30, "the container exited", exited);
     let expected = format!("{}\n{}", "x".repeat(40000), "y".repeat(20000));
     assert_eq!(env.podrun_ok(&["logs", "long"]), expected);
     // One timestamp per line, though the lines came in parts.
@@ -272,15 +251,9 @@ fn a_restarted_container_keeps_its_earlier_runs_lines() {
         "echo x >> /runs; echo \"run $(wc -l < /runs)\"; sleep 0.3; echo \"failing $(wc -l < /runs)\" >&2; exit 1",
     );
     // The kubelet restarts a crashed container at once the first time.
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        let container = container_json(&env, "again");
-        if container["restart_count"].as_u64() >= Some(1) && container["state"] != "running" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no second run: {container}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_for_pod(&env, "again", 40, "a second run", |pod| {
+        container(pod)["restart_count"].as_u64() >= Some(1) && container(pod)["state"] != "running"
+    });
     let out = env.podrun_ok(&["logs", "again"]);
     assert!(
         out.starts_with("run 1\nfailing 1\nrun 1\nfailing 1\n"),
@@ -307,7 +280,7 @@ fn a_container_writing_fast_loses_nothing() {
         "Never",
         "seq 1 200000 & seq 1 100000 | sed 's/^/x/' >&2; wait; echo end",
     );
-    wait_for_container(&env, "fast", exited);
+    wait_for_pod(&env, "fast", 30, "the container exited", exited);
     let out = env.podrun_ok(&["logs", "fast"]);
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     for line in out.lines() {

@@ -6,121 +6,17 @@
 //! `for_both_backends!` list at the end (`slirp4netns::NAME` and `pasta::NAME`). None of them
 //! moves bulk data from the pod, which Debian 12's pasta stalls on (docs/benchmarks.md).
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use podrun_e2e::pods::write_manifest;
-use podrun_e2e::{list, podrun_bin, setting, TestEnv};
-
-/// The environment's root (`home`'s parent): runtime dir `run/`, data `data/`.
-fn env_root(env: &TestEnv) -> PathBuf {
-    env.home().parent().unwrap().to_path_buf()
-}
-
-/// A port that is free on the host now (the kernel's pick).
-fn free_port() -> u16 {
-    // Below the kernel's ephemeral range (32768-60999): a port the kernel hands out for
-    // port 0 may be taken as the source port of another test's connection before the pod
-    // binds it (seen once: slirp_add_hostfwd failed).
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 20_000 + (std::process::id() % 1_000) as u16 * 10;
-    loop {
-        let port = base + NEXT.fetch_add(1, Ordering::Relaxed) % 2_000;
-        if TcpListener::bind(("0.0.0.0", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// `GET /` on `addr`, retried until an answer comes (a published port accepts connections
-/// before the server in the pod listens), at most 30 s. Returns the whole response.
-fn http_get(addr: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let attempt = (|| -> std::io::Result<String> {
-            let mut stream = TcpStream::connect(addr)?;
-            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-            stream.write_all(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n")?;
-            let mut response = String::new();
-            stream.read_to_string(&mut response)?;
-            Ok(response)
-        })();
-        match attempt {
-            Ok(response) if !response.is_empty() => return response,
-            other => assert!(
-                Instant::now() < deadline,
-                "no HTTP answer on {addr}: {other:?}"
-            ),
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Polls `podrun logs ARGS` until it contains `wanted` (30 s).
-fn wait_for_logs(env: &TestEnv, args: &[&str], wanted: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut full = vec!["logs"];
-    full.extend_from_slice(args);
-    loop {
-        let out = env.podrun_ok(&full);
-        if out.contains(wanted) {
-            return out;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "`podrun {}` never showed {wanted:?}:\n{out}",
-            full.join(" ")
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// The network helpers (slirp4netns, pasta) of this environment: they inherit its
-/// XDG_RUNTIME_DIR from the supervisor (their working directory is no help: the sandbox
-/// pivots their root).
-fn helper_pids(env: &TestEnv) -> Vec<i32> {
-    let marker = format!("XDG_RUNTIME_DIR={}", env_root(env).join("run").display());
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|entry| {
-            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
-            let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
-            let environ = std::fs::read(entry.path().join("environ")).ok()?;
-            let ours = environ
-                .split(|b| *b == 0)
-                .any(|var| var == marker.as_bytes());
-            // pasta runs as passt.avx2 (or passt) where the CPU allows.
-            let helper = matches!(
-                comm.trim(),
-                "slirp4netns" | "pasta" | "passt" | "passt.avx2"
-            );
-            (helper && ours && podrun_e2e::pods::is_live(pid as i64)).then_some(pid)
-        })
-        .collect()
-}
-
-/// Nothing of any pod is left: no pod directory, no pod in `ps`, no helper process.
-fn assert_nothing_left(env: &TestEnv) {
-    let root = env_root(env);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !helper_pids(env).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "network helper left running: {:?}",
-            helper_pids(env)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(list(&root.join("run/podrun/pods")), Vec::<String>::new());
-    assert_eq!(list(&root.join("data/podrun/pods")), Vec::<String>::new());
-    let ps = env.podrun_ok(&["ps", "-o", "json"]);
-    assert_eq!(ps.trim(), "[]", "no pods: {ps}");
-}
+use podrun_e2e::host::{path_without_helpers, podrun_through, tun_0600};
+use podrun_e2e::net::{free_port, http_get};
+use podrun_e2e::pods::{
+    assert_nothing_left, helper_pids, is_live, runtime_dir, wait_for_logs, write_manifest,
+};
+use podrun_e2e::{setting, TestEnv};
 
 /// `podrun play --network BACKEND ARGS…`, which must succeed.
 fn play(env: &TestEnv, backend: &str, args: &[&str]) -> String {
@@ -249,7 +145,7 @@ fn publish_overrides_the_yaml_port(backend: &str) {
         TcpStream::connect(("127.0.0.1", yaml_port)).is_err(),
         "the YAML's hostPort {yaml_port} must not be published"
     );
-    let logs = wait_for_logs(&env, &["web"], "url:/");
+    let logs = wait_for_logs(&env, &["web"], &["url:/"]);
     assert!(logs.contains(loopback_client_seen_as(backend)), "{logs}");
     env.podrun_ok(&["down", "web"]);
     assert_nothing_left(&env);
@@ -339,7 +235,7 @@ fn host_loopback_only_when_allowed(backend: &str) {
 
     let output = podrun_through(&env, &exec, &["play", "--network", backend, &file], None);
     assert!(output.status.success(), "play in the test netns failed");
-    let logs = wait_for_logs(&env, &["fetcher"], "wget-exit=");
+    let logs = wait_for_logs(&env, &["fetcher"], &["wget-exit="]);
     assert!(
         !logs.contains("hello-from-host") && !logs.contains("wget-exit=0"),
         "host loopback reached without allow_host_loopback:\n{logs}"
@@ -353,7 +249,7 @@ fn host_loopback_only_when_allowed(backend: &str) {
     ));
     let output = podrun_through(&env, &exec, &["play", &file], None);
     assert!(output.status.success(), "play in the test netns failed");
-    let logs = wait_for_logs(&env, &["fetcher"], "wget-exit=");
+    let logs = wait_for_logs(&env, &["fetcher"], &["wget-exit="]);
     assert!(logs.contains("hello-from-host"), "{logs}");
     assert_eq!(helper_pids(&env).len(), 1, "{backend} from the config file");
     env.podrun_ok(&["down", "fetcher"]);
@@ -383,58 +279,10 @@ fn network_none_is_loopback_only() {
     assert_nothing_left(&env);
 }
 
-/// Runs podrun as the test user through `prefix` (a command run as root that ends by exec'ing
-/// its arguments, e.g. `ip netns exec NS`), with the environment's variables and `path` as
-/// PATH when given.
-fn podrun_through(env: &TestEnv, prefix: &[&str], args: &[&str], path: Option<&str>) -> Output {
-    let user = nix::unistd::User::from_name(&setting("PODRUN_TEST_USER"))
-        .unwrap()
-        .unwrap();
-    let template = env.command(podrun_bin());
-    let mut command = Command::new(prefix[0]);
-    command
-        .args(&prefix[1..])
-        .arg("/usr/bin/setpriv")
-        .arg(format!("--reuid={}", user.uid))
-        .arg(format!("--regid={}", user.gid))
-        .arg("--clear-groups")
-        .arg(podrun_bin())
-        .args(args)
-        .env_clear()
-        .current_dir(env_root(env));
-    for (key, value) in template.get_envs() {
-        if let Some(value) = value {
-            command.env(key, value);
-        }
-    }
-    if let Some(path) = path {
-        command.env("PATH", path);
-    }
-    let output = command.output().expect("run podrun");
-    eprintln!(
-        "$ {prefix:?} podrun {}\n[exit {:?}]\n{}{}",
-        args.join(" "),
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
 fn stderr_of_failure(output: &Output) -> String {
     assert!(!output.status.success(), "podrun should have failed");
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
-
-/// Replaces /dev/net/tun, for the command it runs only, by a 0600 node of the same device
-/// (Debian's default mode): a private mount namespace with the node on a private tmpfs bound
-/// over it. The real device is never touched, so tests running at the same time keep theirs.
-const TUN_0600: &str = r#"set -e
-mount -t tmpfs -o mode=0755 podrun-tun-test "$1"
-mknod -m 0600 "$1/tun" c 10 200
-mount --bind "$1/tun" /dev/net/tun
-shift
-exec "$@""#;
 
 fn errors_before_start_name_the_cause_and_leave_nothing(backend: &str) {
     let env = TestEnv::new();
@@ -469,11 +317,7 @@ fn errors_before_start_name_the_cause_and_leave_nothing(backend: &str) {
     assert_nothing_left(&env);
 
     // No helper in PATH (newuidmap and newgidmap still are).
-    let bin = env_root(&env).join("bin-without-helper");
-    std::fs::create_dir(&bin).unwrap();
-    for tool in ["newuidmap", "newgidmap"] {
-        std::os::unix::fs::symlink(format!("/usr/bin/{tool}"), bin.join(tool)).unwrap();
-    }
+    let bin = path_without_helpers(&env);
     let output = podrun_through(
         &env,
         &["/usr/bin/env"],
@@ -513,21 +357,9 @@ fn errors_before_start_name_the_cause_and_leave_nothing(backend: &str) {
     assert_nothing_left(&env);
 
     // /dev/net/tun of mode 0600, as Debian ships it.
-    let tun_dir = env_root(&env).join("tun");
-    std::fs::create_dir(&tun_dir).unwrap();
     let output = podrun_through(
         &env,
-        &[
-            "/usr/bin/unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            TUN_0600,
-            "sh",
-            tun_dir.to_str().unwrap(),
-        ],
+        &tun_0600(&env),
         &["play", "--network", backend, &file],
         None,
     );
@@ -641,7 +473,7 @@ fn the_server_in_the_pod_sees_the_real_client_address(backend: &str) {
         "{answer}{}",
         String::from_utf8_lossy(&client.stderr)
     );
-    let logs = wait_for_logs(&env, &["web"], "url:/");
+    let logs = wait_for_logs(&env, &["web"], &["url:/"]);
     assert!(
         logs.contains("192.0.2.7"),
         "the server saw another address:\n{logs}"
@@ -858,12 +690,11 @@ fn the_helper_ends_with_a_killed_supervisor(backend: &str) {
     assert!(http_get(&format!("127.0.0.1:{port}")).contains("killed"));
     let helpers = helper_pids(&env);
     assert_eq!(helpers.len(), 1, "{helpers:?}");
-    let supervisor: i32 =
-        std::fs::read_to_string(env_root(&env).join("run/podrun/pods/default_web/supervisor.pid"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+    let supervisor: i32 = std::fs::read_to_string(runtime_dir(&env, "web").join("supervisor.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(supervisor),
         nix::sys::signal::Signal::SIGKILL,
@@ -872,10 +703,7 @@ fn the_helper_ends_with_a_killed_supervisor(backend: &str) {
     // By pid: an exiting process has no environment to recognise it by any more, but
     // holds its sockets until it is a zombie.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while helpers
-        .iter()
-        .any(|pid| podrun_e2e::pods::is_live(*pid as i64))
-    {
+    while helpers.iter().any(|pid| is_live(*pid as i64)) {
         assert!(
             Instant::now() < deadline,
             "{backend} outlived its supervisor: {helpers:?}"

@@ -186,9 +186,7 @@ spec:
         .flatten()
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| {
-            c.contains("__supervise") && c.contains(env.home().parent().unwrap().to_str().unwrap())
-        })
+        .filter(|c| c.contains("__supervise") && c.contains(env.root().to_str().unwrap()))
         .collect();
     assert!(supervisors.is_empty(), "{supervisors:?}");
 
@@ -552,7 +550,7 @@ fn invalid_manifests_fail_naming_file_and_field_and_leave_nothing() {
         Some(0),
         "no pod left: {pods}"
     );
-    assert!(list(&env.home().join("../run/podrun/pods")).is_empty());
+    assert!(list(&env.root().join("run/podrun/pods")).is_empty());
 }
 
 /// A pod serving its own name on port 80 from its own emptyDir.

@@ -8,25 +8,6 @@ use std::time::{Duration, Instant};
 use podrun_e2e::pods::*;
 use podrun_e2e::TestEnv;
 
-/// Polls the pod's JSON (as `ps -o json` shows it) until `done` holds (`secs` at most).
-fn wait_for_pod(
-    env: &TestEnv,
-    pod: &str,
-    secs: u64,
-    what: &str,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let json = pod_json(env, pod);
-        if done(&json) {
-            return json;
-        }
-        assert!(Instant::now() < deadline, "never {what}: {json:#}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
 /// The probe `kind` of the pod's container `index`.
 fn probe<'a>(json: &'a serde_json::Value, index: usize, kind: &str) -> &'a serde_json::Value {
     json["state"]["containers"][index]["probes"]
@@ -283,28 +264,6 @@ spec:
     down_and_check(&env, "slow", &["slow"]);
 }
 
-/// Nothing of the pod is left: no directories, no supervisor, no mount, no pod in `ps`.
-fn assert_nothing_left(env: &TestEnv, pod: &str) {
-    assert!(!runtime_dir(env, pod).exists(), "runtime dir of {pod} left");
-    assert!(!data_dir(env, pod).exists(), "data dir of {pod} left");
-    let dir = runtime_dir(env, pod);
-    let dir = dir.to_str().unwrap();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        assert!(
-            !(cmdline.contains("__supervise") && cmdline.contains(dir)),
-            "the supervisor of {pod} is left: {cmdline}"
-        );
-    }
-    let root = env.home().parent().unwrap().to_str().unwrap().to_string();
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mountinfo.contains(&root), "mounts left");
-    assert_eq!(env.podrun_ok(&["ps", "-o", "json"]).trim(), "[]");
-}
-
 fn code(output: &Output) -> Option<i32> {
     output.status.code()
 }
@@ -341,7 +300,7 @@ spec:
         !stdout.contains('\x1b'),
         "no colour off a terminal: {stdout}"
     );
-    assert_nothing_left(&env, "job");
+    assert_nothing_left(&env);
 
     // The container listed first fails last: the one that failed first decides.
     let failing = write_manifest(
@@ -374,7 +333,7 @@ spec:
         stderr.contains("late exited with code 5") && stderr.contains("early exited with code 3"),
         "{stderr}"
     );
-    assert_nothing_left(&env, "fail");
+    assert_nothing_left(&env);
 }
 
 const FOREVER: &str = r#"
@@ -409,7 +368,7 @@ fn play_wait_times_out_with_124_and_removes_the_pod() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("forever/loop | started"), "{stdout}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("timed out"));
-    assert_nothing_left(&env, "forever");
+    assert_nothing_left(&env);
 }
 
 #[test]
@@ -448,7 +407,7 @@ fn play_wait_interrupted_by_sigint_exits_130_and_removes_the_pod() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_nothing_left(&env, "forever");
+    assert_nothing_left(&env);
 }
 
 /// Whether the pod runs with its container started.
@@ -547,5 +506,5 @@ spec:
         stderr.contains("container app") && stderr.contains("database unreachable"),
         "{stderr}"
     );
-    assert_nothing_left(&env, "never");
+    assert_nothing_left(&env);
 }

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use podrun_e2e::{list, registry, setting, test_images, TestEnv};
+use podrun_e2e::{list, registry, setting, test_image, TestEnv};
 use sha2::{Digest, Sha256};
 
 const FAST_RETRIES: &str = "[pull]\nretries = 3\nretry_delay = \"50ms\"\nstall_timeout = \"1s\"\n";
@@ -44,18 +44,8 @@ fn faulty(session: &str, spec: &str) -> String {
     )
 }
 
-fn image_info(repository: &str) -> serde_json::Value {
-    test_images()["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["repository"] == repository && i["tag"] == "latest")
-        .unwrap()
-        .clone()
-}
-
 fn layers(repository: &str) -> Vec<String> {
-    image_info(repository)["layers"]
+    test_image(repository, "latest")["layers"]
         .as_array()
         .unwrap()
         .iter()
@@ -145,7 +135,7 @@ fn range_start(range: &Option<String>) -> u64 {
 
 /// The pull succeeded with the expected digest, every layer committed, nothing left over.
 fn assert_pulled_whole(env: &TestEnv, stdout: &str) {
-    let expected = image_info("test/busybox-extra");
+    let expected = test_image("test/busybox-extra", "latest");
     assert_eq!(stdout.trim(), expected["digest"].as_str().unwrap());
     let mut dirs = env.layer_dirs();
     dirs.sort();
@@ -393,24 +383,7 @@ fn two_pulls_of_one_image_at_once_download_each_blob_once() {
     let session = session();
     // Dripping keeps the first pull busy long enough for the second to find it working.
     let name = faulty(&session, "drip");
-    let children: Vec<_> = (0..2)
-        .map(|_| {
-            env.command(podrun_e2e::podrun_bin())
-                .args(["pull", &name])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    env.pull_at_once(&name, 2);
     let log = fault_log(&session);
     for layer in layers("test/busybox-extra") {
         assert_eq!(gets_of(&log, &layer).len(), 1, "{layer}: {log:?}");

@@ -10,11 +10,11 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use podrun_e2e::pods::*;
-use podrun_e2e::{podrun_bin, setting, TestEnv};
+use podrun_e2e::{podrun_bin, setting, test_user, TestEnv};
 
 const LIMITS: &str = r#"apiVersion: v1
 kind: Pod
@@ -180,21 +180,10 @@ fn walk_dirs(dir: &Path) -> Vec<PathBuf> {
 /// Runs podrun as the test user from inside `cgroup`: the child moves itself there while
 /// still root (only root may move it out of the host's root cgroup), then drops to the user.
 fn podrun_in_cgroup(env: &TestEnv, cgroup: &Path, args: &[&str]) -> Output {
-    let template = env.command(podrun_bin());
-    let user = nix::unistd::User::from_name(&setting("PODRUN_TEST_USER"))
-        .unwrap()
-        .unwrap();
+    let user = test_user();
     let (uid, gid) = (user.uid.as_raw(), user.gid.as_raw());
-    let mut command = Command::new(podrun_bin());
-    command.env_clear().args(args);
-    for (key, value) in template.get_envs() {
-        if let Some(value) = value {
-            command.env(key, value);
-        }
-    }
-    if let Some(dir) = template.get_current_dir() {
-        command.current_dir(dir);
-    }
+    let mut command = env.root_command(podrun_bin());
+    command.args(args);
     let procs = cgroup.join("cgroup.procs");
     // SAFETY: between fork and exec the closure only writes a file and changes ids.
     unsafe {
@@ -228,9 +217,7 @@ fn pid_list(file: &Path) -> Vec<i64> {
 #[test]
 fn a_delegated_cgroup_holds_the_pods_cgroup_until_down() {
     let env = TestEnv::new();
-    let user = nix::unistd::User::from_name(&setting("PODRUN_TEST_USER"))
-        .unwrap()
-        .unwrap();
+    let user = test_user();
     let delegated = DelegatedCgroup::new(user.uid.as_raw(), user.gid.as_raw());
     let file = manifest(&env, "limited");
     let _down = DownOnDrop(&env, file.clone());

@@ -6,34 +6,17 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use podrun_e2e::host::{path_without_helpers, podrun_through, tun_0600};
 use podrun_e2e::pods::write_manifest;
-use podrun_e2e::{podrun_bin, setting, TestEnv};
+use podrun_e2e::{log_output, podrun_bin, stdout, test_user, TestEnv};
 
 const DIAGNOSIS: &str = "run `podrun system check` for a full diagnosis";
 
 /// A second user, made by the test, with no /etc/subuid or /etc/subgid line.
 const NO_SUBID_USER: &str = "podrun-nosubid";
-
-/// The environment's root (`home`'s parent): runtime dir `run/`, data `data/`.
-fn env_root(env: &TestEnv) -> PathBuf {
-    env.home().parent().unwrap().to_path_buf()
-}
-
-fn log(what: &str, output: &Output) {
-    eprintln!(
-        "$ {what}\n[exit {:?}]\n{}{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 /// The checks of `podrun system check -o json` run through `command`, and its exit code.
 fn checks_json(mut command: Command) -> (Vec<serde_json::Value>, i32) {
@@ -41,7 +24,7 @@ fn checks_json(mut command: Command) -> (Vec<serde_json::Value>, i32) {
         .args(["system", "check", "-o", "json"])
         .output()
         .unwrap();
-    log("podrun system check -o json", &output);
+    log_output("podrun system check -o json", &output);
     let checks: Vec<serde_json::Value> =
         serde_json::from_slice(&output.stdout).expect("system check -o json prints JSON");
     (checks, output.status.code().unwrap())
@@ -86,7 +69,7 @@ fn a_healthy_host_passes_and_json_has_every_field() {
         text_lines(&text, "ok ", title);
     }
     // The overlay probe leaves nothing behind in the store's directory.
-    let leftovers: Vec<_> = std::fs::read_dir(env_root(&env).join("data"))
+    let leftovers: Vec<_> = std::fs::read_dir(env.root().join("data"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with(".podrun-check"))
@@ -151,7 +134,7 @@ fn no_subid_user(env: &TestEnv) -> (nix::unistd::User, PathBuf) {
         }
     }
     let user = exists(NO_SUBID_USER).unwrap();
-    let home = env_root(env).join("nosubid");
+    let home = env.root().join("nosubid");
     for dir in ["home", "run", "data"] {
         std::fs::create_dir_all(home.join(dir)).unwrap();
     }
@@ -164,7 +147,7 @@ fn no_subid_user(env: &TestEnv) -> (nix::unistd::User, PathBuf) {
         .unwrap();
     assert!(status.success());
     // The environment's root belongs to the test user; the other user must get through it.
-    std::fs::set_permissions(env_root(env), std::fs::Permissions::from_mode(0o711)).unwrap();
+    std::fs::set_permissions(env.root(), std::fs::Permissions::from_mode(0o711)).unwrap();
     (user, home)
 }
 
@@ -186,7 +169,7 @@ fn a_user_without_subordinate_ids_gets_the_usermod_fix() {
         command
     };
     let output = command().args(["system", "check"]).output().unwrap();
-    log("podrun system check (no subids)", &output);
+    log_output("podrun system check (no subids)", &output);
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
     let (line, fix) = text_lines(&text, "error", "subordinate id ranges");
@@ -224,7 +207,7 @@ fn a_user_without_subordinate_ids_gets_the_usermod_fix() {
 
     // The commands that notice it say so, pointing to the check.
     let output = command().args(["unshare", "true"]).output().unwrap();
-    log("podrun unshare true (no subids)", &output);
+    log_output("podrun unshare true (no subids)", &output);
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(
         err.contains("has no range in /etc/subuid") && err.contains(DIAGNOSIS),
@@ -232,54 +215,9 @@ fn a_user_without_subordinate_ids_gets_the_usermod_fix() {
     );
 }
 
-/// Replaces /dev/net/tun, for the command it runs only, by a 0600 node of the same device
-/// (Debian's default mode): a private mount namespace with the node on a private tmpfs bound
-/// over it. The real device is never touched, so tests running at the same time keep theirs.
-const TUN_0600: &str = r#"set -e
-mount -t tmpfs -o mode=0755 podrun-tun-test "$1"
-mknod -m 0600 "$1/tun" c 10 200
-mount --bind "$1/tun" /dev/net/tun
-shift
-exec "$@""#;
-
 /// Runs podrun as the test user in a private mount namespace whose /dev/net/tun is 0600.
 fn podrun_with_tun_0600(env: &TestEnv, args: &[&str]) -> Output {
-    let user = setting("PODRUN_TEST_USER");
-    let tun_dir = env_root(env).join("tun");
-    std::fs::create_dir_all(&tun_dir).unwrap();
-    let template = env.command(podrun_bin());
-    let mut command = Command::new("/usr/bin/unshare");
-    command
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            TUN_0600,
-            "sh",
-        ])
-        .arg(&tun_dir)
-        .args([
-            "/usr/bin/setpriv",
-            "--reuid",
-            &user,
-            "--regid",
-            &user,
-            "--init-groups",
-        ])
-        .arg(podrun_bin())
-        .args(args)
-        .env_clear()
-        .current_dir(env_root(env));
-    for (key, value) in template.get_envs() {
-        if let Some(value) = value {
-            command.env(key, value);
-        }
-    }
-    let output = command.output().unwrap();
-    log(&format!("[tun 0600] podrun {}", args.join(" ")), &output);
-    output
+    podrun_through(env, &tun_0600(env), args, None)
 }
 
 #[test]
@@ -344,15 +282,12 @@ fn no_xdg_runtime_dir_is_an_error_with_the_export_fix() {
         .env_remove("XDG_RUNTIME_DIR")
         .args(["system", "check"]);
     let output = command.output().unwrap();
-    log("podrun system check (no XDG_RUNTIME_DIR)", &output);
+    log_output("podrun system check (no XDG_RUNTIME_DIR)", &output);
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
     let (line, fix) = text_lines(&text, "error", "runtime directory (XDG_RUNTIME_DIR)");
     assert!(line.contains("XDG_RUNTIME_DIR is not set"), "{line}");
-    let uid = nix::unistd::User::from_name(&setting("PODRUN_TEST_USER"))
-        .unwrap()
-        .unwrap()
-        .uid;
+    let uid = test_user().uid;
     // scripts/create-test-user.sh made /run/user/UID for the user: exporting it is enough.
     assert_eq!(
         fix.trim(),
@@ -362,25 +297,12 @@ fn no_xdg_runtime_dir_is_an_error_with_the_export_fix() {
     let mut command = env.command(podrun_bin());
     command.env_remove("XDG_RUNTIME_DIR").arg("ps");
     let output = command.output().unwrap();
-    log("podrun ps (no XDG_RUNTIME_DIR)", &output);
+    log_output("podrun ps (no XDG_RUNTIME_DIR)", &output);
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(
         err.contains("XDG_RUNTIME_DIR is not set") && err.trim_end().ends_with(DIAGNOSIS),
         "{err}"
     );
-}
-
-/// A PATH directory holding only newuidmap and newgidmap (no slirp4netns, no pasta).
-fn path_without_helpers(env: &TestEnv) -> PathBuf {
-    let bin = env_root(env).join("bin-without-helpers");
-    std::fs::create_dir_all(&bin).unwrap();
-    for tool in ["newuidmap", "newgidmap"] {
-        let link = bin.join(tool);
-        if !link.exists() {
-            std::os::unix::fs::symlink(Path::new("/usr/bin").join(tool), link).unwrap();
-        }
-    }
-    bin
 }
 
 #[test]
@@ -391,7 +313,7 @@ fn missing_network_helpers_name_their_packages() {
         let mut command = env.command(podrun_bin());
         command.env("PATH", &bin).args(args);
         let output = command.output().unwrap();
-        log(&format!("[no helpers] podrun {}", args.join(" ")), &output);
+        log_output(&format!("[no helpers] podrun {}", args.join(" ")), &output);
         output
     };
     let output = run(&["system", "check"]);
@@ -493,7 +415,7 @@ fn system_config_names_where_each_value_came_from() {
         .env("PODRUN_CONFIG", &other)
         .args(["system", "config", "-o", "json"]);
     let output = command.output().unwrap();
-    log("PODRUN_CONFIG=other podrun system config", &output);
+    log_output("PODRUN_CONFIG=other podrun system config", &output);
     let settings: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
     let config_file = settings
         .iter()

@@ -241,9 +241,7 @@ fn host_path_volumes_share_host_files_and_outlive_the_pod() {
     std::fs::create_dir_all(&host).unwrap();
     std::fs::write(host.join("from-host.txt"), "host data\n").unwrap();
     std::os::unix::fs::symlink("/etc", host.join("escape")).unwrap();
-    let user = nix::unistd::User::from_name(&podrun_e2e::setting("PODRUN_TEST_USER"))
-        .unwrap()
-        .unwrap();
+    let user = podrun_e2e::test_user();
     std::process::Command::new("chown")
         .args(["-hR", &format!("{}:{}", user.uid, user.gid)])
         .arg(&host)
