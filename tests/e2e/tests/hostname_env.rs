@@ -4,22 +4,11 @@
 //! with `setHostnameAsFQDN`; the host's name on the host's network. A container or image
 //! that sets `HOSTNAME` itself keeps its value, as with containerd and podman.
 
-use std::collections::BTreeMap;
-
 use podrun_e2e::pods::*;
 use podrun_e2e::TestEnv;
 
 /// A container that prints its environment, then `--`.
 const PRINT_ENV: &str = "env; echo --";
-
-/// `NAME=value` lines of an `env` dump (up to the line `--`), as a map.
-fn env_of(log: &str) -> BTreeMap<String, String> {
-    log.lines()
-        .take_while(|l| *l != "--")
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 /// The `HOSTNAME` that container `container` of `pod` printed (`pod` may be `ns/name`).
 fn hostname_printed(env: &TestEnv, pod: &str, container: &str) -> Option<String> {
