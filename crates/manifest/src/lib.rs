@@ -28,6 +28,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 
 pub mod hostname;
 mod load;
+#[cfg(test)]
+mod schema;
 mod security;
 pub mod supported;
 mod validate;

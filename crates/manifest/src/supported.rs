@@ -2,11 +2,16 @@
 //!
 //! Paths are written in Kubernetes' field-path style relative to the object they describe
 //! (a `PodSpec`, a `Container`, an `ObjectMeta`), with `[*]` standing for every element of
-//! a list. An entry allows the field it names and everything below it, so `ports` allows
-//! every field of every port, while `securityContext.runAsUser` allows just that field of
-//! the security context. Any other field that is set to something other than its default
-//! is reported (see [`AllowList::unsupported`]). A later milestone supports a field by
-//! adding its path here.
+//! a list. Each entry names one leaf field of the API: a value, a list of values
+//! (`command`) or a map (`resources.limits`), never an object. So a field that a new API
+//! version adds below a supported object (`livenessProbe.httpGet.protocol`) is not let
+//! through unnoticed: any field that is set to something other than its default and is not
+//! listed here is reported (see [`AllowList::unsupported`]), as a warning, or an error with
+//! `--strict`. The fields podrun knows and does not implement are listed too
+//! ([`UNSUPPORTED_POD_SPEC_FIELDS`], [`UNSUPPORTED_CONTAINER_FIELDS`],
+//! [`UNSUPPORTED_METADATA_FIELDS`]); a unit test walks k8s-openapi's types and fails on a
+//! field that is in neither list. A later milestone supports a field by moving it from
+//! one list to the other.
 
 use std::sync::LazyLock;
 
@@ -16,31 +21,61 @@ use serde_json::{json, Value};
 /// [`CONTAINER_FIELDS`]).
 pub const POD_SPEC_FIELDS: &[&str] = &[
     "volumes[*].name",
-    "volumes[*].emptyDir",
-    "volumes[*].hostPath",
-    "volumes[*].configMap",
-    "volumes[*].secret",
+    "volumes[*].emptyDir.medium",
+    "volumes[*].emptyDir.sizeLimit",
+    "volumes[*].hostPath.path",
+    "volumes[*].hostPath.type",
+    "volumes[*].configMap.name",
+    "volumes[*].configMap.items[*].key",
+    "volumes[*].configMap.items[*].path",
+    "volumes[*].configMap.items[*].mode",
+    "volumes[*].configMap.defaultMode",
+    "volumes[*].configMap.optional",
+    "volumes[*].secret.secretName",
+    "volumes[*].secret.items[*].key",
+    "volumes[*].secret.items[*].path",
+    "volumes[*].secret.items[*].mode",
+    "volumes[*].secret.defaultMode",
+    "volumes[*].secret.optional",
     "volumes[*].downwardAPI.items[*].path",
-    "volumes[*].downwardAPI.items[*].fieldRef",
-    "volumes[*].downwardAPI.items[*].resourceFieldRef",
+    "volumes[*].downwardAPI.items[*].fieldRef.apiVersion",
+    "volumes[*].downwardAPI.items[*].fieldRef.fieldPath",
+    "volumes[*].downwardAPI.items[*].resourceFieldRef.containerName",
+    "volumes[*].downwardAPI.items[*].resourceFieldRef.divisor",
+    "volumes[*].downwardAPI.items[*].resourceFieldRef.resource",
     "volumes[*].downwardAPI.items[*].mode",
     "volumes[*].downwardAPI.defaultMode",
     "volumes[*].projected.defaultMode",
-    "volumes[*].projected.sources[*].configMap",
-    "volumes[*].projected.sources[*].secret",
+    "volumes[*].projected.sources[*].configMap.name",
+    "volumes[*].projected.sources[*].configMap.items[*].key",
+    "volumes[*].projected.sources[*].configMap.items[*].path",
+    "volumes[*].projected.sources[*].configMap.items[*].mode",
+    "volumes[*].projected.sources[*].configMap.optional",
+    "volumes[*].projected.sources[*].secret.name",
+    "volumes[*].projected.sources[*].secret.items[*].key",
+    "volumes[*].projected.sources[*].secret.items[*].path",
+    "volumes[*].projected.sources[*].secret.items[*].mode",
+    "volumes[*].projected.sources[*].secret.optional",
     "volumes[*].projected.sources[*].downwardAPI.items[*].path",
-    "volumes[*].projected.sources[*].downwardAPI.items[*].fieldRef",
-    "volumes[*].projected.sources[*].downwardAPI.items[*].resourceFieldRef",
+    "volumes[*].projected.sources[*].downwardAPI.items[*].fieldRef.apiVersion",
+    "volumes[*].projected.sources[*].downwardAPI.items[*].fieldRef.fieldPath",
+    "volumes[*].projected.sources[*].downwardAPI.items[*].resourceFieldRef.containerName",
+    "volumes[*].projected.sources[*].downwardAPI.items[*].resourceFieldRef.divisor",
+    "volumes[*].projected.sources[*].downwardAPI.items[*].resourceFieldRef.resource",
     "volumes[*].projected.sources[*].downwardAPI.items[*].mode",
-    "imagePullSecrets",
+    "imagePullSecrets[*].name",
     "serviceAccountName",
     "serviceAccount",
     "restartPolicy",
     "terminationGracePeriodSeconds",
     "activeDeadlineSeconds",
-    "hostAliases",
+    "hostAliases[*].ip",
+    "hostAliases[*].hostnames",
     "dnsPolicy",
-    "dnsConfig",
+    "dnsConfig.nameservers",
+    "dnsConfig.searches",
+    "dnsConfig.options[*].name",
+    "dnsConfig.options[*].value",
     "shareProcessNamespace",
     "hostname",
     "subdomain",
@@ -52,9 +87,13 @@ pub const POD_SPEC_FIELDS: &[&str] = &[
     "securityContext.supplementalGroupsPolicy",
     "securityContext.fsGroup",
     "securityContext.fsGroupChangePolicy",
-    "securityContext.seccompProfile",
-    "securityContext.sysctls",
+    "securityContext.seccompProfile.type",
+    "securityContext.seccompProfile.localhostProfile",
+    "securityContext.sysctls[*].name",
+    "securityContext.sysctls[*].value",
     "hostNetwork",
+    // `linux` is what podrun runs; `windows` is refused, as a Linux node's kubelet does.
+    "os.name",
 ];
 
 /// `PodSpec` fields that are for a cluster's scheduler and mean nothing when the pod runs on
@@ -70,6 +109,87 @@ pub const SCHEDULING_FIELDS: &[&str] = &[
     "preemptionPolicy",
     "schedulerName",
     "schedulingGates",
+];
+
+/// `PodSpec` fields (relative to the spec; containers in [`UNSUPPORTED_CONTAINER_FIELDS`])
+/// that podrun knows and does not implement: warned when set (an error with `--strict`),
+/// and some of them refused when the pod is planned (the volume sources podrun has no
+/// storage for, per-file owners, the projections only an API server issues). Whole objects
+/// may be listed here: any field below them is reported too. Not read when loading (every
+/// field not allowed is reported); the schema test holds each field of the API to one list
+/// or the other.
+pub const UNSUPPORTED_POD_SPEC_FIELDS: &[&str] = &[
+    // Scheduling: one host.
+    "nodeSelector",
+    "nodeName",
+    "affinity",
+    "tolerations",
+    "topologySpreadConstraints",
+    "priorityClassName",
+    "priority",
+    "preemptionPolicy",
+    "schedulerName",
+    "schedulingGates",
+    "schedulingGroup",
+    // No API server: no service account token, no Services, no claims, no readiness gates.
+    "automountServiceAccountToken",
+    "enableServiceLinks",
+    "readinessGates",
+    "resourceClaims",
+    "evictionResponders",
+    // The host's namespaces (but the network), runtime classes, pod-level resources.
+    "hostIPC",
+    "hostPID",
+    "hostUsers",
+    "hostnameOverride",
+    "runtimeClassName",
+    "overhead",
+    "resources",
+    "ephemeralContainers",
+    "securityContext.seLinuxOptions",
+    "securityContext.seLinuxChangePolicy",
+    "securityContext.appArmorProfile",
+    "securityContext.windowsOptions",
+    // Volumes: the mode of an emptyDir (podrun makes it 0777, the default), per-file owners,
+    // projections only an API server issues, and sources podrun has no storage for.
+    "volumes[*].emptyDir.mode",
+    "volumes[*].configMap.defaultUser",
+    "volumes[*].configMap.items[*].user",
+    "volumes[*].secret.defaultUser",
+    "volumes[*].secret.items[*].user",
+    "volumes[*].downwardAPI.defaultUser",
+    "volumes[*].downwardAPI.items[*].user",
+    "volumes[*].projected.defaultUser",
+    "volumes[*].projected.sources[*].configMap.items[*].user",
+    "volumes[*].projected.sources[*].secret.items[*].user",
+    "volumes[*].projected.sources[*].downwardAPI.items[*].user",
+    "volumes[*].projected.sources[*].serviceAccountToken",
+    "volumes[*].projected.sources[*].clusterTrustBundle",
+    "volumes[*].projected.sources[*].podCertificate",
+    "volumes[*].awsElasticBlockStore",
+    "volumes[*].azureDisk",
+    "volumes[*].azureFile",
+    "volumes[*].cephfs",
+    "volumes[*].cinder",
+    "volumes[*].csi",
+    "volumes[*].ephemeral",
+    "volumes[*].fc",
+    "volumes[*].flexVolume",
+    "volumes[*].flocker",
+    "volumes[*].gcePersistentDisk",
+    "volumes[*].gitRepo",
+    "volumes[*].glusterfs",
+    "volumes[*].image",
+    "volumes[*].iscsi",
+    "volumes[*].nfs",
+    "volumes[*].persistentVolumeClaim",
+    "volumes[*].photonPersistentDisk",
+    "volumes[*].portworxVolume",
+    "volumes[*].quobyte",
+    "volumes[*].rbd",
+    "volumes[*].scaleIO",
+    "volumes[*].storageos",
+    "volumes[*].vsphereVolume",
 ];
 
 /// Whether `path` (relative to a `PodSpec`, as [`AllowList::unsupported`] gives it) is a
@@ -89,53 +209,104 @@ pub const CONTAINER_FIELDS: &[&str] = &[
     "workingDir",
     "env[*].name",
     "env[*].value",
-    "env[*].valueFrom.configMapKeyRef",
-    "env[*].valueFrom.secretKeyRef",
-    "env[*].valueFrom.fieldRef",
-    "env[*].valueFrom.resourceFieldRef",
-    "envFrom",
+    "env[*].valueFrom.configMapKeyRef.name",
+    "env[*].valueFrom.configMapKeyRef.key",
+    "env[*].valueFrom.configMapKeyRef.optional",
+    "env[*].valueFrom.secretKeyRef.name",
+    "env[*].valueFrom.secretKeyRef.key",
+    "env[*].valueFrom.secretKeyRef.optional",
+    "env[*].valueFrom.fieldRef.apiVersion",
+    "env[*].valueFrom.fieldRef.fieldPath",
+    "env[*].valueFrom.resourceFieldRef.containerName",
+    "env[*].valueFrom.resourceFieldRef.divisor",
+    "env[*].valueFrom.resourceFieldRef.resource",
+    "envFrom[*].configMapRef.name",
+    "envFrom[*].configMapRef.optional",
+    "envFrom[*].secretRef.name",
+    "envFrom[*].secretRef.optional",
+    "envFrom[*].prefix",
     "volumeMounts[*].name",
     "volumeMounts[*].mountPath",
     "volumeMounts[*].subPath",
     "volumeMounts[*].readOnly",
-    "ports",
+    "ports[*].containerPort",
+    "ports[*].name",
+    "ports[*].protocol",
+    "ports[*].hostIP",
+    "ports[*].hostPort",
     "securityContext.runAsUser",
     "securityContext.runAsGroup",
     "securityContext.runAsNonRoot",
-    "securityContext.capabilities",
+    "securityContext.capabilities.add",
+    "securityContext.capabilities.drop",
     "securityContext.privileged",
     "securityContext.allowPrivilegeEscalation",
     "securityContext.readOnlyRootFilesystem",
-    "securityContext.seccompProfile",
+    "securityContext.seccompProfile.type",
+    "securityContext.seccompProfile.localhostProfile",
     "securityContext.procMount",
-    "livenessProbe.exec",
-    "livenessProbe.httpGet",
-    "livenessProbe.tcpSocket",
+    "livenessProbe.exec.command",
+    "livenessProbe.httpGet.host",
+    "livenessProbe.httpGet.port",
+    "livenessProbe.httpGet.path",
+    "livenessProbe.httpGet.scheme",
+    "livenessProbe.httpGet.httpHeaders[*].name",
+    "livenessProbe.httpGet.httpHeaders[*].value",
+    "livenessProbe.tcpSocket.host",
+    "livenessProbe.tcpSocket.port",
     "livenessProbe.initialDelaySeconds",
     "livenessProbe.periodSeconds",
     "livenessProbe.timeoutSeconds",
     "livenessProbe.successThreshold",
     "livenessProbe.failureThreshold",
     "livenessProbe.terminationGracePeriodSeconds",
-    "readinessProbe.exec",
-    "readinessProbe.httpGet",
-    "readinessProbe.tcpSocket",
+    "readinessProbe.exec.command",
+    "readinessProbe.httpGet.host",
+    "readinessProbe.httpGet.port",
+    "readinessProbe.httpGet.path",
+    "readinessProbe.httpGet.scheme",
+    "readinessProbe.httpGet.httpHeaders[*].name",
+    "readinessProbe.httpGet.httpHeaders[*].value",
+    "readinessProbe.tcpSocket.host",
+    "readinessProbe.tcpSocket.port",
     "readinessProbe.initialDelaySeconds",
     "readinessProbe.periodSeconds",
     "readinessProbe.timeoutSeconds",
     "readinessProbe.successThreshold",
     "readinessProbe.failureThreshold",
     "readinessProbe.terminationGracePeriodSeconds",
-    "startupProbe.exec",
-    "startupProbe.httpGet",
-    "startupProbe.tcpSocket",
+    "startupProbe.exec.command",
+    "startupProbe.httpGet.host",
+    "startupProbe.httpGet.port",
+    "startupProbe.httpGet.path",
+    "startupProbe.httpGet.scheme",
+    "startupProbe.httpGet.httpHeaders[*].name",
+    "startupProbe.httpGet.httpHeaders[*].value",
+    "startupProbe.tcpSocket.host",
+    "startupProbe.tcpSocket.port",
     "startupProbe.initialDelaySeconds",
     "startupProbe.periodSeconds",
     "startupProbe.timeoutSeconds",
     "startupProbe.successThreshold",
     "startupProbe.failureThreshold",
     "startupProbe.terminationGracePeriodSeconds",
-    "lifecycle",
+    "lifecycle.postStart.exec.command",
+    "lifecycle.postStart.httpGet.host",
+    "lifecycle.postStart.httpGet.port",
+    "lifecycle.postStart.httpGet.path",
+    "lifecycle.postStart.httpGet.scheme",
+    "lifecycle.postStart.httpGet.httpHeaders[*].name",
+    "lifecycle.postStart.httpGet.httpHeaders[*].value",
+    "lifecycle.postStart.sleep.seconds",
+    "lifecycle.preStop.exec.command",
+    "lifecycle.preStop.httpGet.host",
+    "lifecycle.preStop.httpGet.port",
+    "lifecycle.preStop.httpGet.path",
+    "lifecycle.preStop.httpGet.scheme",
+    "lifecycle.preStop.httpGet.httpHeaders[*].name",
+    "lifecycle.preStop.httpGet.httpHeaders[*].value",
+    "lifecycle.preStop.sleep.seconds",
+    "lifecycle.stopSignal",
     "terminationMessagePath",
     "terminationMessagePolicy",
     "stdin",
@@ -143,14 +314,61 @@ pub const CONTAINER_FIELDS: &[&str] = &[
     "tty",
     // Reported by the downward API; limits enforced in a delegated cgroup v2, else play
     // warns that they are not (podrun_pod::cgroup, docs/kubernetes-compatibility.md).
-    "resources",
+    "resources.limits",
+    "resources.requests",
 ];
 
 /// `Container` fields supported for `initContainers[*]` only (sidecars).
 pub const INIT_CONTAINER_FIELDS: &[&str] = &["restartPolicy"];
 
+/// `Container` fields podrun knows and does not implement (see
+/// [`UNSUPPORTED_POD_SPEC_FIELDS`]).
+pub const UNSUPPORTED_CONTAINER_FIELDS: &[&str] = &[
+    // Only for init containers (INIT_CONTAINER_FIELDS).
+    "restartPolicy",
+    "restartPolicyRules",
+    "resizePolicy",
+    "resources.claims",
+    "volumeDevices",
+    "volumeMounts[*].mountPropagation",
+    "volumeMounts[*].recursiveReadOnly",
+    "volumeMounts[*].subPathExpr",
+    "volumeMounts[*].bindMountOptions",
+    "env[*].valueFrom.fileKeyRef",
+    "securityContext.seLinuxOptions",
+    "securityContext.appArmorProfile",
+    "securityContext.windowsOptions",
+    // podrun's probes speak HTTP/1.1 (the default) and run no gRPC health checks.
+    "livenessProbe.httpGet.protocol",
+    "livenessProbe.grpc",
+    "readinessProbe.httpGet.protocol",
+    "readinessProbe.grpc",
+    "startupProbe.httpGet.protocol",
+    "startupProbe.grpc",
+    // tcpSocket hooks are refused when the pod is planned: Kubernetes never ran them.
+    "lifecycle.postStart.httpGet.protocol",
+    "lifecycle.postStart.tcpSocket",
+    "lifecycle.preStop.httpGet.protocol",
+    "lifecycle.preStop.tcpSocket",
+];
+
 /// `ObjectMeta` fields podrun supports (pods, workloads and pod templates).
 pub const METADATA_FIELDS: &[&str] = &["name", "namespace", "labels", "annotations", "uid"];
+
+/// `ObjectMeta` fields podrun knows and does not implement: what an API server sets or
+/// works with (`generateName` needs one to make the name).
+pub const UNSUPPORTED_METADATA_FIELDS: &[&str] = &[
+    "generateName",
+    "finalizers",
+    "ownerReferences",
+    "managedFields",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "resourceVersion",
+    "selfLink",
+];
 
 /// Values that are Kubernetes' defaults for a field podrun does not support, so that
 /// output of `kubectl get -o yaml` does not warn about them. Paths are relative to the
@@ -171,6 +389,15 @@ pub fn pod_spec_defaults() -> &'static [(&'static str, Value)] {
             (
                 "initContainers[*].volumeMounts[*].mountPropagation",
                 json!("None"),
+            ),
+            // What podrun's read-only mounts are: read-only at the mount point only.
+            (
+                "containers[*].volumeMounts[*].recursiveReadOnly",
+                json!("Disabled"),
+            ),
+            (
+                "initContainers[*].volumeMounts[*].recursiveReadOnly",
+                json!("Disabled"),
             ),
         ]
     });
@@ -250,6 +477,11 @@ impl AllowList {
         static LIST: LazyLock<AllowList> =
             LazyLock::new(|| AllowList::new(METADATA_FIELDS.iter().copied(), []));
         &LIST
+    }
+
+    /// Whether the field at `path` (generic: `containers[*].ports[*].name`) is allowed.
+    pub fn allows(&self, path: &str) -> bool {
+        matches!(self.verdict(&split(path)), Verdict::Allowed)
     }
 
     fn verdict(&self, path: &[String]) -> Verdict {
@@ -435,5 +667,179 @@ mod tests {
         let mut got = AllowList::metadata().unsupported(&meta);
         got.sort();
         assert_eq!(got, ["finalizers", "generateName"]);
+    }
+
+    /// Whether `entry` is `path` or one of its ancestors.
+    fn covers(entry: &str, path: &str) -> bool {
+        path.strip_prefix(entry)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+    }
+
+    /// What is wrong with the lists of one object (`kind`) against its schema's `leaves`:
+    /// a leaf in neither list, an allowed entry that is an object or no field, an
+    /// unsupported entry that is no field, a field in both lists (but `exceptions`).
+    fn list_problems(
+        kind: &str,
+        leaves: &[String],
+        allowed: &[&str],
+        unsupported: &[&str],
+        exceptions: &[&str],
+    ) -> Vec<String> {
+        let mut problems = Vec::new();
+        for leaf in leaves {
+            let is_allowed = allowed.contains(&leaf.as_str());
+            let is_unsupported = unsupported.iter().any(|e| covers(e, leaf));
+            if !is_allowed && !is_unsupported {
+                problems.push(format!(
+                    "{kind}: `{leaf}` is a field of the Kubernetes API that neither the allow-list nor the unsupported list of crates/manifest/src/supported.rs names: support it, or list it as unsupported (and in docs/kubernetes-compatibility.md)"
+                ));
+            }
+            if is_allowed && is_unsupported && !exceptions.contains(&leaf.as_str()) {
+                problems.push(format!("{kind}: `{leaf}` is both allowed and unsupported"));
+            }
+        }
+        for entry in allowed {
+            if leaves.iter().any(|l| l != entry && covers(entry, l)) {
+                problems.push(format!(
+                    "{kind}: the allow-list entry `{entry}` is an object, which would let any field a new API version adds below it through: list its leaf fields"
+                ));
+            } else if !leaves.iter().any(|l| l == entry) {
+                problems.push(format!(
+                    "{kind}: the allow-list entry `{entry}` is no field of the API"
+                ));
+            }
+        }
+        for entry in unsupported {
+            if !leaves.iter().any(|l| covers(entry, l)) {
+                problems.push(format!(
+                    "{kind}: the unsupported entry `{entry}` is no field of the API"
+                ));
+            }
+        }
+        problems
+    }
+
+    fn container_problems(leaves: &[String], allowed: &[&str]) -> Vec<String> {
+        list_problems(
+            "Container",
+            leaves,
+            allowed,
+            UNSUPPORTED_CONTAINER_FIELDS,
+            INIT_CONTAINER_FIELDS,
+        )
+    }
+
+    fn container_allow_list() -> Vec<&'static str> {
+        CONTAINER_FIELDS
+            .iter()
+            .chain(INIT_CONTAINER_FIELDS)
+            .copied()
+            .collect()
+    }
+
+    /// Every leaf field of k8s-openapi's `PodSpec`, `Container` and `ObjectMeta` is either
+    /// allowed or known to be unsupported, and the allow-list names leaves only: a field a
+    /// new API version adds fails here until someone decides about it.
+    #[test]
+    fn every_field_of_the_api_is_allowed_or_known_unsupported() {
+        use crate::schema::leaves;
+        use k8s_openapi::api::core::v1::{Container, PodSpec};
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+        let container_leaves = leaves::<Container>();
+        let mut problems = container_problems(&container_leaves, &container_allow_list());
+        let spec_leaves: Vec<String> = leaves::<PodSpec>()
+            .into_iter()
+            .filter(|l| !covers("containers", l) && !covers("initContainers", l))
+            .collect();
+        problems.extend(list_problems(
+            "PodSpec",
+            &spec_leaves,
+            POD_SPEC_FIELDS,
+            UNSUPPORTED_POD_SPEC_FIELDS,
+            &[],
+        ));
+        problems.extend(list_problems(
+            "ObjectMeta",
+            &leaves::<ObjectMeta>(),
+            METADATA_FIELDS,
+            UNSUPPORTED_METADATA_FIELDS,
+            &[],
+        ));
+        assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+        // The containers of a pod are the Container type's.
+        let in_spec: Vec<String> = leaves::<PodSpec>()
+            .into_iter()
+            .filter_map(|l| l.strip_prefix("containers[*].").map(str::to_string))
+            .collect();
+        assert_eq!(in_spec, container_leaves);
+        // And the allow-list the loader uses agrees with the lists.
+        let list = AllowList::pod_spec();
+        for leaf in &container_leaves {
+            let listed = CONTAINER_FIELDS.contains(&leaf.as_str());
+            assert_eq!(
+                list.allows(&format!("containers[*].{leaf}")),
+                listed,
+                "{leaf}"
+            );
+        }
+        for leaf in &spec_leaves {
+            assert_eq!(
+                list.allows(leaf),
+                POD_SPEC_FIELDS.contains(&leaf.as_str()),
+                "{leaf}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_new_field_or_a_whole_object_is_caught() {
+        use crate::schema::leaves;
+        use k8s_openapi::api::core::v1::Container;
+        let mut container_leaves = leaves::<Container>();
+        // A field a new API version adds below a supported object.
+        container_leaves.push("livenessProbe.httpGet.newField".into());
+        let problems = container_problems(&container_leaves, &container_allow_list());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("Container: `livenessProbe.httpGet.newField` is a field of the Kubernetes API that neither"),
+            "{problems:?}"
+        );
+        // A whole object in the allow-list.
+        let mut allowed = container_allow_list();
+        allowed.push("ports");
+        let problems = container_problems(&leaves::<Container>(), &allowed);
+        assert_eq!(
+            problems,
+            ["Container: the allow-list entry `ports` is an object, which would let any field a new API version adds below it through: list its leaf fields"]
+        );
+    }
+
+    #[test]
+    fn new_fields_below_supported_objects_are_reported() {
+        let list = AllowList::pod_spec();
+        let spec = json!({
+            "containers": [{
+                "name": "a",
+                "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                "resources": {"limits": {"cpu": "1"}, "claims": [{"name": "gpu"}]},
+                "livenessProbe": {"httpGet": {"port": 80, "protocol": "HTTP/2"}},
+                "lifecycle": {"preStop": {"tcpSocket": {"port": 80}}},
+                "volumeMounts": [{"name": "v", "mountPath": "/v", "recursiveReadOnly": "Disabled", "subPathExpr": "$(X)"}]
+            }],
+            "volumes": [{"name": "v", "emptyDir": {"mode": 493, "sizeLimit": "1Mi"}}],
+            "os": {"name": "linux"}
+        });
+        let mut got = list.unsupported(&spec);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "containers[0].lifecycle.preStop.tcpSocket",
+                "containers[0].livenessProbe.httpGet.protocol",
+                "containers[0].resources.claims",
+                "containers[0].volumeMounts[0].subPathExpr",
+                "volumes[0].emptyDir.mode",
+            ]
+        );
     }
 }

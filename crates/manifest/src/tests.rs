@@ -1754,6 +1754,37 @@ fn fields_without_effect_yet_are_warned_not_ignored() {
 }
 
 #[test]
+fn fields_new_below_supported_objects_are_warned() {
+    // A probe's `protocol` and an emptyDir's `mode` are newer than the objects they are in;
+    // `recursiveReadOnly: Disabled` is what podrun's read-only mounts do.
+    let m = ok(&pod_with(
+        "    livenessProbe: {httpGet: {port: 80, protocol: HTTP/2}}\n    volumeMounts: [{name: v, mountPath: /v, readOnly: true, recursiveReadOnly: Disabled}]\n",
+        "  volumes: [{name: v, emptyDir: {mode: 0755, sizeLimit: 1Mi}}]\n",
+    ));
+    assert_eq!(
+        m.warnings,
+        [
+            "pod.yaml: document 1: spec.containers[0].livenessProbe.httpGet.protocol: not supported by podrun yet; ignored",
+            "pod.yaml: document 1: spec.volumes[0].emptyDir.mode: not supported by podrun yet; ignored",
+        ]
+    );
+}
+
+#[test]
+fn os_linux_is_accepted_and_windows_refused() {
+    let m = ok(&pod_with("", "  os: {name: linux}\n"));
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    assert_error(
+        &pod_with("", "  os: {name: windows}\n"),
+        "pod.yaml: document 1: spec.os.name: Invalid value: \"windows\": the pod is for Windows nodes, and podrun runs Linux containers (a Linux node's kubelet rejects such a pod)",
+    );
+    assert_error(
+        &pod_with("", "  os: {name: plan9}\n"),
+        "pod.yaml: document 1: spec.os.name: Unsupported value: \"plan9\": supported values: \"linux\", \"windows\"",
+    );
+}
+
+#[test]
 fn stdin_stdin_once_and_tty_are_supported_in_any_combination() {
     // Kubernetes validates none of them against the others.
     for fields in [
@@ -1784,17 +1815,31 @@ fn doc_table(doc: &str, section: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// What the allow-list says of `field`: allowed whole, in part, or not at all.
-fn allow_list_verdict(field: &str, whole: &[&str], partial: &[&str]) -> &'static str {
-    let deeper = |entry: &&str| {
-        entry
-            .strip_prefix(field)
-            .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
-    };
-    if whole.contains(&field) {
-        "whole"
-    } else if partial.contains(&field) || whole.iter().any(deeper) {
+/// What the allow-list says of the top-level `field`, by the API's leaf fields below it
+/// (`leaves`, from crate::schema): all of them allowed, some (or `field` is in `partial`),
+/// or none.
+fn allow_list_verdict(
+    field: &str,
+    leaves: &[String],
+    allowed: &[&str],
+    partial: &[&str],
+) -> &'static str {
+    let below: Vec<&String> = leaves
+        .iter()
+        .filter(|l| {
+            l.strip_prefix(field).is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with('.') || rest.starts_with('[')
+            })
+        })
+        .collect();
+    let supported = below
+        .iter()
+        .filter(|l| allowed.contains(&l.as_str()))
+        .count();
+    if partial.contains(&field) || (supported > 0 && supported < below.len()) {
         "part"
+    } else if supported > 0 {
+        "whole"
     } else {
         "none"
     }
@@ -1804,21 +1849,22 @@ fn allow_list_verdict(field: &str, whole: &[&str], partial: &[&str]) -> &'static
 fn check_table(
     table: &BTreeMap<String, String>,
     fields: &[&str],
-    whole: &[&str],
+    leaves: &[String],
+    allowed: &[&str],
     partial: &[&str],
 ) {
     for field in fields {
         let status = table
             .get(*field)
             .unwrap_or_else(|| panic!("docs/kubernetes-compatibility.md: `{field}` is not listed"));
-        let allowed: &[&str] = match allow_list_verdict(field, whole, partial) {
+        let expected: &[&str] = match allow_list_verdict(field, leaves, allowed, partial) {
             "whole" => &["supported", "partial"],
             "part" => &["partial"],
             _ => &["warned", "refused"],
         };
         assert!(
-            allowed.contains(&status.as_str()),
-            "docs/kubernetes-compatibility.md says `{field}` is {status}, but supported.rs makes it one of {allowed:?}"
+            expected.contains(&status.as_str()),
+            "docs/kubernetes-compatibility.md says `{field}` is {status}, but supported.rs makes it one of {expected:?}"
         );
     }
     for listed in table.keys() {
@@ -1839,27 +1885,34 @@ fn docs_compatibility_table_matches_the_allow_list() {
     check_table(
         &doc_table(&doc, "PodSpec"),
         &struct_fields::<PodSpec>(),
+        &crate::schema::leaves::<PodSpec>(),
         POD_SPEC_FIELDS,
         &["containers", "initContainers"],
     );
+    let container_leaves = crate::schema::leaves::<Container>();
     check_table(
         &doc_table(&doc, "Container"),
         &struct_fields::<Container>(),
+        &container_leaves,
         CONTAINER_FIELDS,
         INIT_CONTAINER_FIELDS,
     );
-    // The check itself: a field the allow-list forbids cannot be called supported.
-    let mut wrong = doc_table(&doc, "Container");
-    wrong.insert("volumeDevices".into(), "supported".into());
-    let caught = std::panic::catch_unwind(|| {
-        check_table(
-            &wrong,
-            &struct_fields::<Container>(),
-            CONTAINER_FIELDS,
-            INIT_CONTAINER_FIELDS,
-        )
-    });
-    assert!(caught.is_err());
+    // The check itself: a field the allow-list forbids cannot be called supported, nor one
+    // it allows in part.
+    for (field, status) in [("volumeDevices", "supported"), ("lifecycle", "supported")] {
+        let mut wrong = doc_table(&doc, "Container");
+        wrong.insert(field.into(), status.into());
+        let caught = std::panic::catch_unwind(|| {
+            check_table(
+                &wrong,
+                &struct_fields::<Container>(),
+                &container_leaves,
+                CONTAINER_FIELDS,
+                INIT_CONTAINER_FIELDS,
+            )
+        });
+        assert!(caught.is_err(), "{field}: {status}");
+    }
 }
 
 #[test]

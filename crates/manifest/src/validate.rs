@@ -558,6 +558,7 @@ pub(crate) fn pod(
     dns_policy(diag, doc, prefix, spec);
     crate::security::pod(diag, doc, prefix, spec);
     hostname(diag, doc, prefix, &candidate.pod, spec);
+    os(diag, doc, prefix, spec);
 
     image_pull_secrets(diag, doc, prefix, spec, secrets);
     let all_containers: BTreeSet<&str> = spec
@@ -615,6 +616,25 @@ pub(crate) fn pod(
                 format_args!("Duplicate value: {:?}", c.name),
             );
         }
+    }
+}
+
+/// `os.name`: one of the API server's values. A pod for Windows is refused, as a Linux
+/// node's kubelet refuses it (admission: `PodOSNotSupported`); `linux` changes nothing.
+fn os(diag: &mut Diag, doc: usize, prefix: &str, spec: &PodSpec) {
+    let Some(os) = &spec.os else {
+        return;
+    };
+    let field = format!("{prefix}.os.name");
+    match os.name.as_str() {
+        "linux" => {}
+        "" => diag.error(doc, &field, "Required value"),
+        "windows" => diag.error(
+            doc,
+            &field,
+            "Invalid value: \"windows\": the pod is for Windows nodes, and podrun runs Linux containers (a Linux node's kubelet rejects such a pod)",
+        ),
+        other => diag.error(doc, &field, unsupported_value(other, &["linux", "windows"])),
     }
 }
 
