@@ -98,7 +98,7 @@ fn pod_names() -> Vec<(String, String)> {
     let Some(dirs) = pod_dirs() else {
         return Vec::new();
     };
-    podrun_pod::state::list(&dirs)
+    podrun_pod::listing::list(&dirs)
         .unwrap_or_default()
         .iter()
         .map(|pod| (crate::commands::ps::pod_ref(pod), pod.status()))
@@ -112,7 +112,7 @@ fn container_names(pod: &str) -> Vec<String> {
     };
     let (namespace, name) = podrun_pod::parse_pod_ref(pod);
     let dir: PathBuf = dirs.runtime_dir(&namespace, &name);
-    let Ok(state) = podrun_pod::state::PodState::read(&dir) else {
+    let Ok(state) = podrun_pod_model::state::PodState::read(&dir) else {
         return Vec::new();
     };
     state

@@ -54,29 +54,3 @@ pub fn pod_dirs(paths: &podrun_config::Paths) -> anyhow::Result<podrun_pod::PodD
     )
     .map_err(|e| anyhow::anyhow!("{e}; {}", podrun_hostcheck::DIAGNOSIS_HINT))
 }
-
-/// Removes directories that may hold files of subordinate ids (container layers, overlayfs
-/// work directories): directly when possible, else with `rm -rf` run in podrun's user
-/// namespace (`podrun unshare`), as this process may not enter it any more.
-pub fn remove_dirs(dirs: &[std::path::PathBuf]) -> anyhow::Result<()> {
-    let left: Vec<&std::path::PathBuf> = dirs
-        .iter()
-        .filter(|d| podrun_pod::remove_tree(d).is_err() || d.exists())
-        .collect();
-    if left.is_empty() {
-        return Ok(());
-    }
-    let status = std::process::Command::new("/proc/self/exe")
-        .args(["unshare", "rm", "-rf", "--"])
-        .args(&left)
-        .stdin(std::process::Stdio::null())
-        .status()
-        .context("cannot run `podrun unshare rm -rf`")?;
-    match left.iter().find(|d| d.exists()) {
-        Some(dir) => anyhow::bail!(
-            "cannot remove {} (`podrun unshare rm -rf` ended with {status})",
-            dir.display()
-        ),
-        None => Ok(()),
-    }
-}

@@ -61,18 +61,6 @@ enum Command {
     /// Check the host for what rootless pods need (`system check`); show the effective
     /// configuration and where each value came from (`system config`).
     System(commands::system::SystemArgs),
-    /// The pod supervisor (started by `podrun play`).
-    #[command(name = "__supervise", hide = true)]
-    Supervise(SuperviseArgs),
-}
-
-#[derive(Debug, clap::Args)]
-struct SuperviseArgs {
-    /// The pod's runtime directory (with plan.json).
-    dir: std::path::PathBuf,
-    /// Where to write `ok` (or an error) once the pod runs.
-    #[arg(long)]
-    ready_fd: Option<i32>,
 }
 
 impl Command {
@@ -87,6 +75,9 @@ impl Command {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = run_supervisor_if_asked() {
+        return code;
+    }
     // Before anything is printed: the shell's completion scripts call podrun back.
     complete::complete_if_asked();
     let cli = parse_arguments();
@@ -99,6 +90,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A pod's supervisor is this binary started by `podrun play` (podrun-pod's `start`) as
+/// `podrun supervisor <namespace>/<name>`, with its pod directory and ready pipe in the
+/// environment: not a user command, so it has no subcommand of its own.
+fn run_supervisor_if_asked() -> Option<ExitCode> {
+    use podrun_pod_model::process::{READY_FD_ENV, SUPERVISOR_DIR_ENV, SUPERVISOR_ROLE};
+    let dir = std::env::var_os(SUPERVISOR_DIR_ENV)?;
+    if std::env::args_os().nth(1).as_deref() != Some(std::ffi::OsStr::new(SUPERVISOR_ROLE)) {
+        return None;
+    }
+    let ready_fd = std::env::var(READY_FD_ENV)
+        .ok()
+        .and_then(|fd| fd.parse().ok());
+    // Still single-threaded: nothing else reads the environment. Hooks and probes run as
+    // children of the supervisor and must not see these.
+    std::env::remove_var(SUPERVISOR_DIR_ENV);
+    std::env::remove_var(READY_FD_ENV);
+    output::install_panic_hook(false);
+    init_logging(false);
+    let code = podrun_supervisor::run(std::path::Path::new(&dir), ready_fd);
+    Some(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
 /// Parses the command line; `--version` (not `-V`) also lists the helpers, which takes
@@ -119,15 +132,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    // Commands with nothing async run without a runtime: the supervisor must stay
-    // single-threaded, and `down` signals pods from this (initial) user namespace.
+    // Commands with nothing async run without a runtime: `down` signals pods from this
+    // (initial) user namespace.
     match command {
         // Replaces this process.
         Command::Unshare(args) => return commands::unshare::run(&args),
-        Command::Supervise(args) => {
-            let code = podrun_pod::supervisor::run(&args.dir, args.ready_fd);
-            return Ok(ExitCode::from(code.clamp(0, 255) as u8));
-        }
         Command::Play(args) => return commands::play::run(args),
         Command::Validate(args) => return commands::validate::run(&args),
         Command::Ps(args) => return commands::ps::run(args),

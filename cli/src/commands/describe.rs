@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Args;
-use podrun_pod::state::{age, ContainerState, PodEntry, PodState};
+use podrun_pod::listing::{age, PodEntry};
+use podrun_pod_model::state::{ContainerState, ContainerStatus, PodState};
 
 use crate::context::pod_dirs;
 use crate::output::{print_data, Format, HintExt as _};
@@ -37,7 +38,7 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<ExitCode> {
     let (namespace, name) = podrun_pod::parse_pod_ref(&args.pod);
     let dir = dirs.runtime_dir(&namespace, &name);
     let shown = podrun_pod::display_name(&namespace, &name);
-    let Some(entry) = podrun_pod::state::entry(&dir).filter(|_| dir.is_dir()) else {
+    let Some(entry) = podrun_pod::listing::entry(&dir).filter(|_| dir.is_dir()) else {
         bail!("pod `{shown}` not found\nhint: podrun ps lists the pods");
     };
     let Some(state) = &entry.state else {
@@ -50,7 +51,7 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<ExitCode> {
     };
     match args.output {
         DescribeFormat::Json | DescribeFormat::Yaml => {
-            let metadata = podrun_pod::plan::PodMetadata::read(&entry.runtime_dir);
+            let metadata = podrun_pod_model::plan::PodMetadata::read(&entry.runtime_dir);
             let json = serde_json::json!({
                 "namespace": entry.namespace,
                 "name": entry.name,
@@ -84,18 +85,18 @@ fn describe(entry: &PodEntry, state: &PodState) -> String {
     };
     field(&mut out, 0, "Name", &state.pod);
     field(&mut out, 0, "Namespace", &state.namespace);
-    let metadata = podrun_pod::plan::PodMetadata::read(&entry.runtime_dir);
+    let metadata = podrun_pod_model::plan::PodMetadata::read(&entry.runtime_dir);
     field(&mut out, 0, "Labels", &metadata.labels_text(20));
     field(&mut out, 0, "Annotations", &metadata.annotations_text(20));
     field(&mut out, 0, "Start Time", &state.created);
     field(&mut out, 0, "Status", &entry.status());
-    field(&mut out, 0, "Phase", &state.phase);
+    field(&mut out, 0, "Phase", state.phase.as_str());
     for (key, value) in [("Reason", &state.reason), ("Message", &state.message)] {
         if let Some(value) = value {
             field(&mut out, 0, key, value);
         }
     }
-    field(&mut out, 0, "Restart Policy", &state.restart_policy);
+    field(&mut out, 0, "Restart Policy", state.restart_policy.as_str());
     field(&mut out, 0, "UID", &state.uid);
     field(&mut out, 0, "Supervisor", &supervisor(entry, state));
     let sections = [
@@ -133,11 +134,11 @@ fn container_text(
     if c.sidecar {
         field(out, 4, "Restart Policy", "Always (sidecar)");
     }
-    let now_state = match c.state.as_str() {
-        "running" if c.reason.as_deref() == Some("ContainerCreating") => "Waiting",
-        "running" => "Running",
-        "exited" => "Terminated",
-        _ => "Waiting",
+    let now_state = match c.state {
+        ContainerStatus::Running if c.reason.as_deref() == Some("ContainerCreating") => "Waiting",
+        ContainerStatus::Running => "Running",
+        ContainerStatus::Exited => "Terminated",
+        ContainerStatus::Waiting => "Waiting",
     };
     field(out, 4, "State", now_state);
     let show = |out: &mut String, key: &str, value: &Option<String>| {
@@ -179,11 +180,11 @@ fn container_text(
 
 /// A probe's verdict and its last run: `Failure (last run: failure at TIME: MESSAGE; 2
 /// failures in a row)`.
-fn probe_text(probe: &podrun_pod::probe::ProbeStatus) -> String {
-    let word = |r: podrun_pod::probe::ProbeResult| format!("{r:?}");
+fn probe_text(probe: &podrun_pod_model::probe::ProbeStatus) -> String {
+    let word = |r: podrun_pod_model::probe::ProbeResult| format!("{r:?}");
     let mut text = word(probe.result);
     if let (Some(last), Some(time)) = (probe.last_result, &probe.last_time) {
-        let failed = last == podrun_pod::probe::ProbeResult::Failure;
+        let failed = last == podrun_pod_model::probe::ProbeResult::Failure;
         let count = if failed {
             probe.consecutive_failures
         } else {
@@ -231,7 +232,7 @@ fn events_text(state: &PodState) -> String {
                 None => "podrun".into(),
             };
             [
-                e.kind.clone(),
+                e.kind.as_str().to_string(),
                 e.reason.clone(),
                 age,
                 from,

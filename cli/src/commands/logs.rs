@@ -1,20 +1,19 @@
 //! `podrun logs POD [-c CONTAINER] [-f] [--timestamps] [--tail N]`
 //!
-//! The container's log file holds CRI records (see `podrun_pod::logs`); this prints their text
-//! joined into lines, stdout and stderr alike to stdout, like kubectl.
+//! The container's log file holds CRI records (see `podrun_pod_model::logfile`); this prints
+//! their text joined into lines, stdout and stderr alike to stdout, like kubectl, read
+//! through podrun-pod's `LogReader` (which follows the supervisor's rotations).
 
-use std::collections::VecDeque;
-use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
 use clap::Args;
-use podrun_pod::logs::{Line, Lines};
-use podrun_pod::plan::Plan;
-use podrun_pod::state::PodState;
+use podrun_pod::logs::LogReader;
+use podrun_pod_model::plan::Plan;
+use podrun_pod_model::state::PodState;
 
 use crate::context::pod_dirs;
 use crate::output::HintExt as _;
@@ -91,100 +90,42 @@ pub fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
             .cloned()
             .context("the pod has no containers")?,
     };
-    let path = dir.join("logs").join(format!("{container}.log"));
-    let mut file = match File::open(&path) {
-        Ok(file) => file,
+    let path = dirs.pod(&namespace, &name).container_log(&container);
+    if !path.exists() && !args.follow {
         // The container has not started yet.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !args.follow => {
-            return Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
-    print_log(&mut file, &path, &dir, &args)
-        .with_context(|| format!("cannot print {}", path.display()))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut log = LogReader::new(&path);
+    print_log(&mut log, &dir, &args).with_context(|| format!("cannot print {}", path.display()))?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Prints the log (its last `--tail` lines), then with `--follow` what is appended, until the
-/// pod's runtime directory `dir` is gone. `file` is the open `path`; the supervisor may
-/// rotate it (`podrun_pod::logs`): the rotated file is read first, and `--follow` goes on
-/// with the new file once the open one was renamed.
-fn print_log(file: &mut File, path: &Path, dir: &Path, args: &LogsArgs) -> anyhow::Result<()> {
+/// pod's runtime directory `dir` is gone.
+fn print_log(log: &mut LogReader, dir: &Path, args: &LogsArgs) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut lines = Lines::default();
-    let mut last = VecDeque::new();
-    let mut keep = |line: Line| -> std::io::Result<()> {
-        match args.tail {
-            Some(n) => {
-                last.push_back(line);
-                if last.len() > n {
-                    last.pop_front();
-                }
-                Ok(())
-            }
-            None => line.write_to(&mut out, args.timestamps),
-        }
-    };
-    if let Ok(mut older) = File::open(podrun_pod::logs::rotated_path(path)) {
-        // Unless the open file was rotated in between: it is the same file then.
-        if !same_file(&older, file) {
-            read_lines(&mut older, &mut lines, &mut keep)?;
-        }
-    }
-    read_lines(file, &mut lines, &mut keep)?;
+    let mut lines = log.read_history()?;
     // A line the container has not ended (yet) counts as a line.
-    lines.flush().into_iter().try_for_each(&mut keep)?;
-    for line in last {
+    lines.extend(log.flush());
+    let skip = args.tail.map_or(0, |n| lines.len().saturating_sub(n));
+    for line in lines.into_iter().skip(skip) {
         line.write_to(&mut out, args.timestamps)?;
     }
     out.flush()?;
     while args.follow && dir.is_dir() {
         std::thread::sleep(Duration::from_millis(200));
-        let mut print = |line: Line| line.write_to(&mut out, args.timestamps);
-        let mut new = read_lines(file, &mut lines, &mut print)?;
-        if let Ok(current) = File::open(path) {
-            if !same_file(&current, file) {
-                // Rotated: what was written before the rename was read just now.
-                *file = current;
-                new |= read_lines(file, &mut lines, &mut print)?;
-            }
+        let new = log.read_new()?;
+        let nothing_new = new.is_empty();
+        for line in new {
+            line.write_to(&mut out, args.timestamps)?;
         }
-        if !new {
+        if nothing_new {
             // Nothing new: show what there is of an unended line (a prompt, a progress bar).
-            lines.flush().into_iter().try_for_each(print)?;
+            for line in log.flush() {
+                line.write_to(&mut out, args.timestamps)?;
+            }
         }
         out.flush()?;
     }
     Ok(())
-}
-
-/// Both are the same file (device and inode).
-fn same_file(a: &File, b: &File) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (a.metadata(), b.metadata()) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
-}
-
-/// Reads the file from where the last read ended to its end, giving every line ended to
-/// `sink`; returns whether there was anything new.
-fn read_lines(
-    file: &mut File,
-    lines: &mut Lines,
-    sink: &mut dyn FnMut(Line) -> std::io::Result<()>,
-) -> anyhow::Result<bool> {
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut any = false;
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            return Ok(any);
-        }
-        any = true;
-        lines
-            .push(&buffer[..n])
-            .into_iter()
-            .try_for_each(&mut *sink)?;
-    }
 }

@@ -1,26 +1,24 @@
 //! `podrun play FILE`: run the pods of a manifest.
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::Args;
 use podrun_manifest::{LoadOptions, Manifest, PodManifest};
 use podrun_network::{Backend, PortMapping};
-use podrun_pod::cgroup::HostCgroups;
-use podrun_pod::lock::{CreateError, PodLock};
-use podrun_pod::network::{NetworkOptions, PodNetwork};
-use podrun_pod::plan::{pull_policy, PullPolicy};
+use podrun_planner::cgroup::HostCgroups;
+use podrun_planner::network::{NetworkOptions, PodNetwork};
+use podrun_planner::{pull_policy, PullPolicy};
+use podrun_pod::remove::{stop_and_remove, Lock, EXTRA_WAIT};
+use podrun_pod::start::StartError;
 use podrun_pod::{display_name, PodDirs};
+use podrun_pod_model::state::PodPhase;
 use podrun_registry::ImageName;
 use podrun_store::ImageRecord;
 
-use crate::context::{pod_dirs, remove_dirs, Context};
+use crate::context::{pod_dirs, Context};
 
 #[derive(Debug, Args)]
 pub struct PlayArgs {
@@ -86,9 +84,6 @@ fn parse_publish(text: &str) -> Result<PortMapping, String> {
     podrun_network::parse_publish(text).map_err(|e| e.to_string())
 }
 
-/// How long play waits for a supervisor to start its pod.
-const START_TIMEOUT: Duration = Duration::from_secs(300);
-
 pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     let manifest = podrun_manifest::load_path(
         &args.file,
@@ -115,7 +110,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     }
     for pod in &manifest.pods {
         let (namespace, name) = (pod.namespace(), pod.name());
-        if podrun_pod::stop::dirs_exist(&dirs, namespace, name) {
+        if dirs.pod(namespace, name).exists() {
             bail!(
                 "pod `{}` already exists; run `podrun down {}` first",
                 display_name(namespace, name),
@@ -136,13 +131,13 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     let networks = manifest
         .pods
         .iter()
-        .map(|pod| podrun_pod::network::plan(pod, &network))
+        .map(|pod| podrun_planner::network::plan(pod, &network))
         .collect::<Result<Vec<_>, _>>()?;
     for warning in networks.iter().flat_map(|n| &n.warnings) {
         eprintln!("warning: {warning}");
     }
     // Before anything is pulled or started: helper, TUN device and host ports.
-    for warning in podrun_pod::network::preflight(&networks.iter().collect::<Vec<_>>())? {
+    for warning in podrun_planner::network::preflight(&networks.iter().collect::<Vec<_>>())? {
         eprintln!("warning: {warning}");
     }
     let cgroups = host_cgroups(&context, &manifest);
@@ -158,16 +153,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         if let Err(error) = start_pod(&context, &dirs, &manifest, pod, &images, network, &cgroups) {
             // All or nothing: stop the pods of this file that did start.
             for (namespace, name) in started.iter().rev() {
-                let _ = podrun_pod::stop::stop_processes(
-                    &dirs,
-                    namespace,
-                    name,
-                    Duration::from_secs(10),
-                );
-                let _ = remove_dirs(&[
-                    dirs.data_dir(namespace, name),
-                    dirs.runtime_dir(namespace, name),
-                ]);
+                let _ = stop_and_remove(&dirs, namespace, name, Lock::Take(&|| {}), EXTRA_WAIT);
             }
             return Err(error);
         }
@@ -184,7 +170,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     let entries: Vec<_> = started
         .iter()
         .filter_map(|(namespace, name)| {
-            podrun_pod::state::entry(&dirs.runtime_dir(namespace, name))
+            podrun_pod::listing::entry(&dirs.runtime_dir(namespace, name))
         })
         .collect();
     super::ps::print_table(&entries, false);
@@ -193,21 +179,21 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
 
 /// play returns once each pod's app containers run, or its init containers failed: then it
 /// says so and fails, but leaves the pod (its logs and `podrun describe` tell why).
-fn report_failed_starts(entries: &[podrun_pod::state::PodEntry]) -> ExitCode {
+fn report_failed_starts(entries: &[podrun_pod::listing::PodEntry]) -> ExitCode {
     let mut code = ExitCode::SUCCESS;
     for entry in entries {
         let Some(state) = &entry.state else { continue };
         let failed_init = state
             .init_containers
             .iter()
-            .find(|c| c.exit_code.is_some_and(|code| code != 0) && c.state != "running");
+            .find(|c| c.exit_code.is_some_and(|code| code != 0) && !c.running());
         if let Some(init) = failed_init {
             let shown = if entry.namespace == podrun_manifest::DEFAULT_NAMESPACE {
                 entry.name.clone()
             } else {
                 display_name(&entry.namespace, &entry.name)
             };
-            let fate = if state.phase == "Failed" {
+            let fate = if state.phase == PodPhase::Failed {
                 "the pod failed (restartPolicy Never)"
             } else {
                 "it is retried with the crash-loop back-off"
@@ -362,7 +348,7 @@ fn start_pod(
     network: PodNetwork,
     cgroups: &HostCgroups,
 ) -> anyhow::Result<()> {
-    let mut plan = podrun_pod::plan::build(
+    let mut plan = podrun_planner::build(
         pod,
         manifest,
         &context.store,
@@ -371,62 +357,28 @@ fn start_pod(
         &network.plan,
         &context.paths.seccomp_dir,
     )?;
-    podrun_pod::network::apply(&mut plan, network);
+    podrun_planner::network::apply(&mut plan, network);
     plan.log_max_size = context.config.logs.max_size;
     plan.cgroup = cgroups.pod_cgroup(&pod.pod, &plan);
     // Before anything is created: a uid or gid the pod's user namespace lacks.
-    podrun_pod::ids::check_ids(&plan, &podrun_userns::MappingPlan::for_current_user()?)?;
-    let pod_name = display_name(&plan.namespace, &plan.name);
-    std::fs::create_dir_all(&dirs.runtime_root)
-        .with_context(|| format!("cannot create {}", dirs.runtime_root.display()))?;
-    std::fs::create_dir_all(&dirs.data_root)
-        .with_context(|| format!("cannot create {}", dirs.data_root.display()))?;
-    // Held until the pod runs, or its remains are removed: a racing `down` waits for it.
-    let _lock = match PodLock::create(&plan.runtime_dir) {
-        Ok(lock) => lock,
-        Err(CreateError::Exists(_)) => bail!(
-            "pod `{pod_name}` already exists (or another `podrun play` is starting it); run `podrun down {}` first",
+    podrun_planner::ids::check_ids(&plan, &podrun_userns::MappingPlan::for_current_user()?)?;
+    match podrun_pod::start::start(dirs, &plan) {
+        Ok(()) => Ok(()),
+        Err(StartError::Exists(pod)) => bail!(
+            "pod `{pod}` already exists (or another `podrun play` is starting it); run `podrun down {}` first",
             down_name(&plan.namespace, &plan.name)
         ),
-        Err(CreateError::Other(e)) => {
-            return Err(anyhow::Error::new(e).context(format!("cannot start pod `{pod_name}`")))
-        }
-    };
-    let result: anyhow::Result<()> = (|| {
-        std::fs::create_dir(&plan.data_dir)
-            .with_context(|| format!("cannot create {}", plan.data_dir.display()))?;
-        plan.write()?;
-        if let Some(cgroup) = &plan.cgroup {
-            cgroup.create()?;
-        }
-        tracing::debug!(pod = %pod_name, "plan written, starting the supervisor");
-        let (child, ready) = spawn_supervisor(&plan.runtime_dir)?;
-        wait_ready(child, ready, &plan.runtime_dir)?;
-        tracing::debug!(pod = %pod_name, "supervisor ready");
-        anyhow::Ok(())
-    })();
-    if let Err(error) = result {
-        let _ = podrun_pod::stop::stop_processes(
-            dirs,
-            &plan.namespace,
-            &plan.name,
-            Duration::from_secs(5),
-        );
-        if let Err(e) = remove_dirs(&[plan.data_dir.clone(), plan.runtime_dir.clone()]) {
-            eprintln!("warning: {e}");
-        }
-        return Err(error.context(format!("cannot start pod `{pod_name}`")));
+        Err(error) => Err(error.into()),
     }
-    Ok(())
 }
 
-/// Where this play's pods get their cgroups (see `podrun_pod::cgroup`). The host is only
+/// Where this play's pods get their cgroups (see `podrun_planner::cgroup`). The host is only
 /// looked at when a pod declares resources: no other pod gets a cgroup or a warning.
 fn host_cgroups(context: &Context, manifest: &Manifest) -> HostCgroups {
     let wanted = manifest
         .pods
         .iter()
-        .any(|pod| podrun_pod::cgroup::pod_declares_resources(&pod.pod));
+        .any(|pod| podrun_planner::cgroup::pod_declares_resources(&pod.pod));
     if !wanted {
         return HostCgroups::Missing {
             reason: "no pod declares resources".into(),
@@ -469,114 +421,4 @@ fn down_name(namespace: &str, name: &str) -> String {
     } else {
         display_name(namespace, name)
     }
-}
-
-/// Starts `podrun __supervise DIR` detached (own session, output to DIR/supervisor.log) with
-/// a pipe on fd 3 for its answer.
-fn spawn_supervisor(dir: &Path) -> anyhow::Result<(Child, std::fs::File)> {
-    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let log_path = dir.join(podrun_pod::supervisor::LOG_FILE);
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("cannot open {}", log_path.display()))?;
-    let write_fd = write_end.as_raw_fd();
-    let mut command = Command::new("/proc/self/exe");
-    command
-        .arg(podrun_pod::supervisor::SUPERVISE_COMMAND)
-        .arg(dir)
-        .args(["--ready-fd", "3"])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    if std::env::var_os("PODRUN_LOG").is_none() {
-        command.env("PODRUN_LOG", "info");
-    }
-    // SAFETY: only async-signal-safe system calls between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if write_fd == 3 {
-                if libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            } else if libc::dup2(write_fd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = command.spawn().context("cannot start the pod supervisor")?;
-    drop(write_end);
-    Ok((child, std::fs::File::from(read_end)))
-}
-
-/// Waits for the supervisor's `ok`, or its error (then for its exit).
-fn wait_ready(mut child: Child, ready: std::fs::File, dir: &Path) -> anyhow::Result<()> {
-    let deadline = Instant::now() + START_TIMEOUT;
-    let mut answer = Vec::new();
-    let mut ready = ready;
-    nix::fcntl::fcntl(
-        ready.as_raw_fd(),
-        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-    )?;
-    let mut buffer = [0u8; 4096];
-    loop {
-        let mut fds = [libc::pollfd {
-            fd: ready.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        // SAFETY: poll on one valid descriptor.
-        unsafe { libc::poll(fds.as_mut_ptr(), 1, 200) };
-        match ready.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => {
-                answer.extend_from_slice(&buffer[..n]);
-                if answer.starts_with(b"ok\n") {
-                    break;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e).context("cannot read the supervisor's answer"),
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!(
-                "the pod supervisor did not start the pod in {} s",
-                START_TIMEOUT.as_secs()
-            );
-        }
-    }
-    let answer = String::from_utf8_lossy(&answer).into_owned();
-    if answer.starts_with("ok\n") {
-        return Ok(());
-    }
-    // The supervisor cleans up, then ends.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait()?.is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let message = answer.trim();
-    if message.is_empty() {
-        let log =
-            std::fs::read_to_string(dir.join(podrun_pod::supervisor::LOG_FILE)).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(10).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        bail!(
-            "the pod supervisor ended without starting the pod; its log:\n{}",
-            tail.join("\n")
-        );
-    }
-    bail!("{message}")
 }

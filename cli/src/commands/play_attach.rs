@@ -32,7 +32,7 @@ pub fn candidates(dirs: &PodDirs, pods: &[(String, String)]) -> Vec<Candidate> {
     let mut found = Vec::new();
     for (namespace, name) in pods {
         let runtime_dir = dirs.runtime_dir(namespace, name);
-        let Ok(plan) = podrun_pod::plan::Plan::read(&runtime_dir) else {
+        let Ok(plan) = podrun_pod_model::plan::Plan::read(&runtime_dir) else {
             continue;
         };
         for container in plan.containers.iter().filter(|c| c.stdio.attachable()) {

@@ -13,27 +13,22 @@
 //!
 //! play stays single-threaded here: it polls the state and log files every 100 ms.
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
-use podrun_pod::logs::{Line, Lines};
-use podrun_pod::state::{ContainerState, PodState};
+use podrun_pod::logs::LogReader;
+use podrun_pod::remove::{stop_and_remove, Lock, Removed, EXTRA_WAIT};
 use podrun_pod::{display_name, PodDirs};
-
-use crate::context::remove_dirs;
+use podrun_pod_model::logfile::Line;
+use podrun_pod_model::state::{ContainerState, PodPhase, PodState};
 
 /// Exit status of a run that timed out (as timeout(1)).
 pub const EXIT_TIMEOUT: u8 = 124;
 
 /// How often the state and the logs are read.
 const POLL: Duration = Duration::from_millis(100);
-
-/// How long past a pod's grace period its supervisor gets before the pod is killed.
-const EXTRA_WAIT: Duration = Duration::from_secs(10);
 
 /// A duration as `--timeout` takes it: `90` (seconds), `30s`, `2m`, `1h`, `1m30s`, `500ms`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -103,15 +98,12 @@ pub fn received_signal() -> Option<i32> {
 /// `--replace`: stops and removes the pods of these names, if they exist.
 pub fn replace(dirs: &PodDirs, pods: &[(String, String)]) -> anyhow::Result<()> {
     for (namespace, name) in pods {
-        if !podrun_pod::stop::dirs_exist(dirs, namespace, name) {
-            continue;
+        let shown = display_name(namespace, name);
+        let on_wait = || eprintln!("waiting for the `podrun play` that is starting pod {shown}");
+        if dirs.pod(namespace, name).exists() {
+            eprintln!("replacing pod {shown}");
         }
-        eprintln!("replacing pod {}", display_name(namespace, name));
-        podrun_pod::stop::stop_processes(dirs, namespace, name, EXTRA_WAIT)?;
-        remove_dirs(&[
-            dirs.data_dir(namespace, name),
-            dirs.runtime_dir(namespace, name),
-        ])?;
+        stop_and_remove(dirs, namespace, name, Lock::Take(&on_wait), EXTRA_WAIT)?;
     }
     Ok(())
 }
@@ -119,19 +111,11 @@ pub fn replace(dirs: &PodDirs, pods: &[(String, String)]) -> anyhow::Result<()> 
 /// Stops and removes the pods (errors are printed: the exit status is decided already).
 fn tear_down(dirs: &PodDirs, pods: &[(String, String)]) {
     for (namespace, name) in pods {
-        let result = podrun_pod::stop::stop_processes(dirs, namespace, name, EXTRA_WAIT)
-            .map_err(anyhow::Error::from)
-            .and_then(|_| {
-                remove_dirs(&[
-                    dirs.data_dir(namespace, name),
-                    dirs.runtime_dir(namespace, name),
-                ])
-            });
-        if let Err(e) = result {
-            eprintln!(
-                "error: pod {}: cannot remove it: {e:#}",
-                display_name(namespace, name)
-            );
+        let shown = display_name(namespace, name);
+        let on_wait = || eprintln!("waiting for the `podrun play` that is starting pod {shown}");
+        match stop_and_remove(dirs, namespace, name, Lock::Take(&on_wait), EXTRA_WAIT) {
+            Ok(Removed::Removed | Removed::NotFound) => {}
+            Err(e) => eprintln!("error: pod {shown}: cannot remove it: {e}"),
         }
     }
 }
@@ -161,15 +145,13 @@ fn timed_out(
 /// A pod's state, or why it has none that counts any more.
 fn read_state(dirs: &PodDirs, namespace: &str, name: &str) -> Result<PodState, String> {
     let shown = display_name(namespace, name);
-    let entry = podrun_pod::state::entry(&dirs.runtime_dir(namespace, name))
+    let entry = podrun_pod::listing::entry(&dirs.runtime_dir(namespace, name))
         .ok_or_else(|| format!("pod `{shown}` is gone"))?;
     match (entry.state, entry.supervisor_alive) {
         (Some(state), true) => Ok(state),
         _ => Err(format!(
             "pod `{shown}`: its supervisor is gone (see {})",
-            dirs.runtime_dir(namespace, name)
-                .join(podrun_pod::supervisor::LOG_FILE)
-                .display()
+            dirs.pod(namespace, name).supervisor_log().display()
         )),
     }
 }
@@ -182,7 +164,10 @@ fn all_containers(state: &PodState) -> impl Iterator<Item = &ContainerState> {
 /// Whether the pod has completed: its phase is Succeeded or Failed (every container ended
 /// and none is due to restart).
 fn completed(state: &PodState) -> bool {
-    matches!(state.compute_phase(), "Succeeded" | "Failed")
+    matches!(
+        state.compute_phase(),
+        PodPhase::Succeeded | PodPhase::Failed
+    )
 }
 
 /// `--wait`: follows the logs until every pod completes; see the module docs.
@@ -286,7 +271,7 @@ fn summarize(states: &[PodState]) {
         eprintln!(
             "pod {} {}{why}: {}",
             display_name(&state.namespace, &state.pod),
-            state.compute_phase().to_lowercase(),
+            state.compute_phase().as_str().to_lowercase(),
             ended.join(", ")
         );
     }
@@ -314,7 +299,7 @@ pub fn wait_until_ready(
                 }
             };
             // Ended for good (no restart due), or the pod failed (an init container).
-            let ended = state.containers.iter().find(|c| c.state == "exited");
+            let ended = state.containers.iter().find(|c| c.terminated());
             let failed = completed(&state)
                 .then(|| all_containers(&state).find(|c| c.exit_code.unwrap_or(0) != 0));
             if let Some(ended) = ended.or(failed.flatten()) {
@@ -357,7 +342,7 @@ fn why_not_ready(state: &PodState) -> String {
             container.state
         ));
         for probe in &container.probes {
-            if probe.result != podrun_pod::probe::ProbeResult::Success {
+            if probe.result != podrun_pod_model::probe::ProbeResult::Success {
                 text.push_str(&format!(
                     "; {} probe: {} ({} failures in a row){}",
                     probe.probe.title().to_lowercase(),
@@ -389,11 +374,9 @@ struct LogFollower {
 }
 
 struct Stream {
-    path: PathBuf,
+    log: LogReader,
     prefix: String,
     colour: &'static str,
-    file: Option<File>,
-    lines: Lines,
     /// The last line printed was not complete: its rest follows without a prefix.
     open_line: bool,
     /// Read but not printed: the container's terminal is attached.
@@ -410,7 +393,7 @@ impl LogFollower {
         let mut streams = Vec::new();
         for (namespace, name) in pods {
             let dir = dirs.runtime_dir(namespace, name);
-            let Ok(plan) = podrun_pod::plan::Plan::read(&dir) else {
+            let Ok(plan) = podrun_pod_model::plan::Plan::read(&dir) else {
                 continue;
             };
             let pod = if namespace == podrun_manifest::DEFAULT_NAMESPACE {
@@ -420,11 +403,9 @@ impl LogFollower {
             };
             for container in plan.init_containers.iter().chain(&plan.containers) {
                 streams.push(Stream {
-                    path: dir.join("logs").join(format!("{}.log", container.name)),
+                    log: LogReader::new(plan.layout().container_log(&container.name)),
                     prefix: format!("{pod}/{}", container.name),
                     colour: COLOURS[streams.len() % COLOURS.len()],
-                    file: None,
-                    lines: Lines::default(),
                     open_line: false,
                     muted: false,
                 });
@@ -456,9 +437,10 @@ impl LogFollower {
     fn print_new(&mut self, flush: bool) {
         let mut text = Vec::new();
         for stream in &mut self.streams {
-            let mut lines = stream.read_new();
+            // A log that cannot be read (gone with its pod) has nothing more to show.
+            let mut lines = stream.log.read_new().unwrap_or_default();
             if flush {
-                lines.extend(stream.lines.flush());
+                lines.extend(stream.log.flush());
             }
             if stream.muted {
                 continue;
@@ -489,24 +471,6 @@ fn crlf(text: &[u8]) -> Vec<u8> {
 }
 
 impl Stream {
-    fn read_new(&mut self) -> Vec<Line> {
-        if self.file.is_none() {
-            // The container has not started yet, or is gone with its pod.
-            self.file = File::open(&self.path).ok();
-        }
-        let Some(file) = &mut self.file else {
-            return Vec::new();
-        };
-        let mut buffer = vec![0u8; 64 * 1024];
-        let mut lines = Vec::new();
-        loop {
-            match file.read(&mut buffer) {
-                Ok(0) | Err(_) => return lines,
-                Ok(n) => lines.extend(self.lines.push(&buffer[..n])),
-            }
-        }
-    }
-
     fn print(
         &mut self,
         out: &mut impl Write,
@@ -551,11 +515,9 @@ mod tests {
     #[test]
     fn prefixed_lines_with_and_without_colour() {
         let mut stream = Stream {
-            path: PathBuf::from("/nonexistent"),
+            log: LogReader::new("/nonexistent"),
             prefix: "web/a".into(),
             colour: COLOURS[0],
-            file: None,
-            lines: Lines::default(),
             open_line: false,
             muted: false,
         };

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use podrun_pod::state::{age, PodEntry};
+use podrun_pod::listing::{age, PodEntry};
 
 use crate::context::pod_dirs;
 use crate::output::{print_data, print_names, Format};
@@ -25,7 +25,7 @@ pub struct PsArgs {
 pub fn run(args: PsArgs) -> anyhow::Result<ExitCode> {
     let paths = podrun_config::Paths::from_env()?;
     let dirs = pod_dirs(&paths)?;
-    let pods = podrun_pod::state::list(&dirs)?;
+    let pods = podrun_pod::listing::list(&dirs)?;
     if args.quiet {
         let names: Vec<String> = pods.iter().map(pod_ref).collect();
         print_names(names.iter().map(String::as_str));
@@ -37,7 +37,7 @@ pub fn run(args: PsArgs) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|pod| {
                     let (ready, total) = ready(pod);
-                    let metadata = podrun_pod::plan::PodMetadata::read(&pod.runtime_dir);
+                    let metadata = podrun_pod_model::plan::PodMetadata::read(&pod.runtime_dir);
                     serde_json::json!({
                         "namespace": pod.namespace,
                         "name": pod.name,

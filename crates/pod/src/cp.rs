@@ -13,8 +13,8 @@ use std::io::Write;
 use podrun_runtime::{ChildError, ContainerFs, InContainer};
 
 use crate::exec::RunningContainer;
-use crate::PodError;
 use archive::{Source, Unpack};
+use podrun_pod_model::PodError;
 
 /// One side of `podrun cp`, as written on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +47,7 @@ impl Location {
         if pod.is_empty() || path.is_empty() || pod.matches('/').count() > 1 {
             return Err(invalid());
         }
-        let (namespace, name) = crate::parse_pod_ref(pod);
+        let (namespace, name) = podrun_pod_model::parse_pod_ref(pod);
         if namespace.is_empty() || name.is_empty() {
             return Err(invalid());
         }
@@ -70,7 +70,7 @@ fn container_fs(target: &RunningContainer) -> ContainerFs {
 /// The container ended since it was found running, or its namespaces cannot be joined.
 fn enter_error(target: &RunningContainer, error: podrun_runtime::RuntimeError) -> PodError {
     let container = format!("container `{}` of pod `{}`", target.plan.name, target.pod);
-    if crate::process_alive(target.init_pid) {
+    if podrun_pod_model::process::process_alive(target.init_pid) {
         PodError::msg(format!("cannot enter {container}: {error}"))
     } else {
         PodError::msg(format!("{container} is not running"))

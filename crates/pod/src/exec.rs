@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use podrun_runtime::ExecConfig;
 
-use crate::plan::{ContainerPlan, Plan};
-use crate::state::PodState;
-use crate::{display_name, is_supervisor_of, process_alive, PodDirs, PodError};
+use podrun_pod_model::plan::{ContainerPlan, Plan};
+use podrun_pod_model::process::{is_supervisor_of, process_alive};
+use podrun_pod_model::state::PodState;
+use podrun_pod_model::{display_name, PodDirs, PodError, PodLayout};
 
 /// A running container of a running pod.
 #[derive(Debug, Clone)]
@@ -55,7 +56,7 @@ pub fn running_container(
         .iter()
         .chain(&state.init_containers)
         .find(|c| &c.name == cname)
-        .filter(|c| c.state == "running" && c.pid.is_some_and(process_alive))
+        .filter(|c| c.running() && c.pid.is_some_and(process_alive))
         .ok_or_else(|| {
             PodError::msg(format!("container `{cname}` of pod `{pod}` is not running"))
         })?;
@@ -103,36 +104,8 @@ pub fn exec_config(
     args: Vec<String>,
 ) -> Result<ExecConfig, PodError> {
     let target = running_container(dirs, namespace, name, container)?;
-    Ok(container_exec(
-        &target.plan,
-        target.id,
-        target.runtime_dir.join("libcontainer"),
-        target.supervisor_pid,
-        args,
-    ))
-}
-
-/// `args` run in container `id` (libcontainer state under `state_root`) as the container's
-/// own process runs: its environment, working directory and user; `supervisor` is the pod
-/// supervisor's pid, whose user namespace the process joins. For `podrun exec`, exec probes
-/// and exec hooks alike.
-pub(crate) fn container_exec(
-    plan: &crate::plan::ContainerPlan,
-    id: String,
-    state_root: std::path::PathBuf,
-    supervisor: i32,
-    args: Vec<String>,
-) -> ExecConfig {
-    ExecConfig {
-        id,
-        state_root,
-        user_namespace_of: supervisor,
-        args,
-        env: plan.env.clone(),
-        cwd: plan.cwd.clone(),
-        uid: plan.uid,
-        gid: plan.gid,
-        additional_gids: plan.additional_gids.clone(),
-        tty: None,
-    }
+    let state_root = PodLayout::new(&target.runtime_dir, "").libcontainer_root();
+    Ok(target
+        .plan
+        .exec_config(target.id, state_root, target.supervisor_pid, args))
 }

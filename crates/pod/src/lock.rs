@@ -13,7 +13,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::PodError;
+use podrun_pod_model::PodError;
 
 /// A held pod lock; dropping it releases the lock.
 #[derive(Debug)]
@@ -65,7 +65,7 @@ impl PodLock {
     pub fn existing(
         runtime_dir: &Path,
         timeout: Duration,
-        on_wait: impl FnOnce(),
+        on_wait: &dyn Fn(),
     ) -> Result<Option<PodLock>, PodError> {
         let dir = match open_dir(runtime_dir) {
             Ok(dir) => dir,
@@ -162,7 +162,7 @@ mod tests {
         let waited = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = waited.clone();
         let down = std::thread::spawn(move || {
-            PodLock::existing(&dir2, Duration::from_secs(10), || {
+            PodLock::existing(&dir2, Duration::from_secs(10), &|| {
                 flag.store(true, std::sync::atomic::Ordering::SeqCst)
             })
             .unwrap()
@@ -178,13 +178,13 @@ mod tests {
     fn a_failed_start_leaves_nothing_to_lock() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("default_web");
-        assert!(PodLock::existing(&dir, Duration::from_secs(1), || {})
+        assert!(PodLock::existing(&dir, Duration::from_secs(1), &|| {})
             .unwrap()
             .is_none());
         let play = PodLock::create(&dir).unwrap();
         let dir2 = dir.clone();
         let down = std::thread::spawn(move || {
-            PodLock::existing(&dir2, Duration::from_secs(10), || {}).unwrap()
+            PodLock::existing(&dir2, Duration::from_secs(10), &|| {}).unwrap()
         });
         std::thread::sleep(Duration::from_millis(50));
         std::fs::remove_dir(&dir).unwrap();
@@ -199,7 +199,7 @@ mod tests {
         let _play = PodLock::create(&dir).unwrap();
         // flock locks belong to the open file description: a second open conflicts even in
         // the same process.
-        let err = PodLock::existing(&dir, Duration::from_millis(50), || {}).unwrap_err();
+        let err = PodLock::existing(&dir, Duration::from_millis(50), &|| {}).unwrap_err();
         assert!(err.to_string().contains("still locked"), "{err}");
     }
 }

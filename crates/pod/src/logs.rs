@@ -1,438 +1,103 @@
-//! Container logs in the CRI format that the kubelet's runtimes write: one file per container,
-//! `logs/<container>.log`, appended to across restarts, one record per line:
-//!
-//! ```text
-//! 2026-11-23T12:00:00.123456789Z stdout F a whole line
-//! 2026-11-23T12:00:00.123460001Z stderr P the first part of a line (16 KiB at most)
-//! 2026-11-23T12:00:00.123460001Z stderr F and its end
-//! ```
-//!
-//! `F` ends a line; `P` is a part of one whose rest follows in a later record of the same
-//! stream (or never, when the container ended in the middle of a line). Timestamps are
-//! RFC 3339 in UTC with nine fractional digits, so they sort as text.
-//!
-//! * [`ContainerLog`] (the supervisor): reads a container's stdout and stderr pipes and
-//!   appends what it reads at once, like conmon: a read that ends in the middle of a line is
-//!   written as a `P` record. Nothing waits in the supervisor's memory, and `podrun logs -f`
-//!   shows a prompt that has no newline yet.
-//! * [`Lines`] (`podrun logs`): parses the records and joins the parts into lines again.
-//!
-//! A chatty container cannot fill the disk: once its file reaches half the pod's
-//! `log_max_size` (`[logs] max_size`, 10 MiB by default: the kubelet's
-//! `containerLogMaxSize`), it is renamed to `<container>.log.1`, replacing the one before, and
-//! a new file begins; so a container's log never takes more than `log_max_size` (plus one
-//! read's worth of records). `podrun logs` reads the rotated file first, and `-f` follows the
-//! rename.
+//! Reading a container's log as it grows (`podrun logs [-f]`, `play --wait`): the CRI
+//! records of [`podrun_pod_model::logfile`] joined into lines again, across the supervisor's
+//! rotations (the file is renamed to `<container>.log.1` and a new one begins).
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
-use nix::fcntl::OFlag;
+use podrun_pod_model::logfile::{rotated_path, Line, Lines};
 
-use crate::PodError;
-
-/// The longest text of one record; longer lines are split into `P` records.
-pub const MAX_RECORD_TEXT: usize = 16 * 1024;
-
-/// The longest line [`Lines`] holds back while it waits for the line's end; a longer one is
-/// returned in pieces (see [`Line::continued`]), so that a container that never writes a
-/// newline cannot make `podrun logs` use unbounded memory.
-const MAX_LINE: usize = 1024 * 1024;
-
-/// Bytes read from a pipe at once.
-const READ_SIZE: usize = 64 * 1024;
-
-/// A container's output stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Stdout = 0,
-    Stderr = 1,
-}
-
-impl Stream {
-    /// Its name in a record.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-        }
-    }
-}
-
-/// The time now, as a record's timestamp (RFC 3339, UTC, nanoseconds).
-pub fn timestamp_now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
-/// Appends to `out` the records of `data`, read from `stream` at `timestamp`: an `F` record
-/// per line ended in `data`, `P` records for the parts of lines longer than
-/// [`MAX_RECORD_TEXT`] and for the text after the last newline.
-pub fn format_records(out: &mut Vec<u8>, timestamp: &str, stream: Stream, data: &[u8]) {
-    for piece in data.split_inclusive(|&b| b == b'\n') {
-        let (text, ended) = match piece.strip_suffix(b"\n") {
-            Some(text) => (text, true),
-            None => (piece, false),
-        };
-        if text.is_empty() {
-            // An empty line (a piece is never empty, so this one was "\n").
-            push_record(out, timestamp, stream, false, b"");
-            continue;
-        }
-        let mut chunks = text.chunks(MAX_RECORD_TEXT).peekable();
-        while let Some(chunk) = chunks.next() {
-            let last = chunks.peek().is_none();
-            push_record(out, timestamp, stream, !(last && ended), chunk);
-        }
-    }
-}
-
-fn push_record(out: &mut Vec<u8>, timestamp: &str, stream: Stream, partial: bool, text: &[u8]) {
-    out.extend_from_slice(timestamp.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(stream.as_str().as_bytes());
-    out.extend_from_slice(if partial { b" P " } else { b" F " });
-    out.extend_from_slice(text);
-    out.push(b'\n');
-}
-
-/// A line of a log file that is not a CRI record.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("not a CRI log record ({reason}): {line:?}")]
-pub struct LogFormatError {
-    reason: &'static str,
-    line: String,
-}
-
-/// One record of a log file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record<'a> {
-    pub timestamp: &'a str,
-    pub stream: Stream,
-    /// `P`: the line goes on in a later record.
-    pub partial: bool,
-    pub text: &'a [u8],
-}
-
-/// Parses one record (`line`, with or without its newline).
-pub fn parse_record(line: &[u8]) -> Result<Record<'_>, LogFormatError> {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    let error = |reason| LogFormatError {
-        reason,
-        line: String::from_utf8_lossy(line).into_owned(),
-    };
-    let mut fields = line.splitn(4, |&b| b == b' ');
-    let timestamp = fields
-        .next()
-        .and_then(|field| std::str::from_utf8(field).ok())
-        .filter(|text| chrono::DateTime::parse_from_rfc3339(text).is_ok())
-        .ok_or_else(|| error("no RFC 3339 timestamp"))?;
-    let stream = match fields.next() {
-        Some(b"stdout") => Stream::Stdout,
-        Some(b"stderr") => Stream::Stderr,
-        _ => return Err(error("no stream")),
-    };
-    // CRI tags are `:`-separated; `P` and `F` are the only ones defined.
-    let partial = match fields
-        .next()
-        .and_then(|tags| tags.split(|&b| b == b':').next())
-    {
-        Some(b"P") => true,
-        Some(b"F") => false,
-        _ => return Err(error("no P or F tag")),
-    };
-    Ok(Record {
-        timestamp,
-        stream,
-        partial,
-        text: fields.next().unwrap_or(b""),
-    })
-}
-
-/// A line of a container's output, joined from its records.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Line {
-    /// Its first record's timestamp; none for a line of the file that is not a record.
-    pub timestamp: Option<String>,
-    pub text: Vec<u8>,
-    /// The line ended (an `F` record). Otherwise this is what there is of it so far.
-    pub complete: bool,
-    /// The rest of a line whose beginning was returned before, unfinished.
-    pub continued: bool,
-}
-
-impl Line {
-    /// Writes the line as `podrun logs` prints it: with `timestamps` its timestamp and a space
-    /// first (not before the rest of a line already begun), then its text, then a newline if
-    /// it ended.
-    pub fn write_to(&self, out: &mut impl Write, timestamps: bool) -> std::io::Result<()> {
-        if let (true, false, Some(timestamp)) = (timestamps, self.continued, &self.timestamp) {
-            out.write_all(timestamp.as_bytes())?;
-            out.write_all(b" ")?;
-        }
-        out.write_all(&self.text)?;
-        if self.complete {
-            out.write_all(b"\n")?;
-        }
-        Ok(())
-    }
-}
-
-/// Turns the bytes of a log file, read in any pieces, into lines.
-#[derive(Debug, Default)]
-pub struct Lines {
-    /// The bytes after the file's last newline read: a record still being written.
-    unread: Vec<u8>,
-    /// Per stream, the line whose `P` records have come but not its `F`.
-    pending: [Option<Line>; 2],
-    /// Per stream, whether its pending line's beginning was returned already.
-    continued: [bool; 2],
-}
-
-impl Lines {
-    /// Takes the next bytes of the file; returns the lines they end, in the order they ended.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<Line> {
-        self.unread.extend_from_slice(bytes);
-        let Some(end) = self.unread.iter().rposition(|&b| b == b'\n') else {
-            return Vec::new();
-        };
-        let records: Vec<u8> = self.unread.drain(..=end).collect();
-        let mut lines = Vec::new();
-        for record in records.split_inclusive(|&b| b == b'\n') {
-            self.push_record(record, &mut lines);
-        }
-        lines
-    }
-
-    fn push_record(&mut self, raw: &[u8], lines: &mut Vec<Line>) {
-        let Ok(record) = parse_record(raw) else {
-            // Not a record (a log written by an older podrun): the line as it is.
-            lines.push(Line {
-                timestamp: None,
-                text: raw.strip_suffix(b"\n").unwrap_or(raw).to_vec(),
-                complete: true,
-                continued: false,
-            });
-            return;
-        };
-        let stream = record.stream as usize;
-        let continued = &mut self.continued[stream];
-        let line = self.pending[stream].get_or_insert_with(|| Line {
-            timestamp: Some(record.timestamp.to_string()),
-            text: Vec::new(),
-            complete: false,
-            continued: std::mem::take(continued),
-        });
-        line.text.extend_from_slice(record.text);
-        if !record.partial {
-            line.complete = true;
-            lines.extend(self.pending[stream].take());
-        } else if line.text.len() >= MAX_LINE {
-            lines.extend(self.pending[stream].take());
-            self.continued[stream] = true;
-        }
-    }
-
-    /// Returns the lines begun but not ended, as far as they go (at the end of the file, or
-    /// when a follower has read everything there is); what comes of them later is returned
-    /// with [`Line::continued`] set.
-    pub fn flush(&mut self) -> Vec<Line> {
-        let mut lines = Vec::new();
-        for (pending, continued) in self.pending.iter_mut().zip(&mut self.continued) {
-            if let Some(line) = pending.take() {
-                *continued = true;
-                lines.push(line);
-            }
-        }
-        // Fixed-width UTC timestamps sort in time order.
-        lines.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
-        lines
-    }
-}
-
-/// Where a container's log goes when it is rotated: `<container>.log.1`.
-pub fn rotated_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".1");
-    PathBuf::from(name)
-}
-
-/// Makes `path`'s file the rotated one and puts an empty file at `path`, so that a reader
-/// never finds `path` missing (`podrun logs -f` opening it mid-rotation failed before): the
-/// old file is hard-linked to a temporary name that replaces the rotated file in one
-/// rename, then an empty file replaces `path` in another.
-fn rotate_file(path: &Path) -> std::io::Result<()> {
-    let with_suffix = |suffix: &str| {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        PathBuf::from(name)
-    };
-    let (old_tmp, new_tmp) = (with_suffix(".1.tmp"), with_suffix(".tmp"));
-    let _ = std::fs::remove_file(&old_tmp);
-    std::fs::hard_link(path, &old_tmp)?;
-    std::fs::rename(&old_tmp, rotated_path(path))?;
-    File::create(&new_tmp)?;
-    std::fs::rename(&new_tmp, path)
-}
-
-/// The log of one container: its file, and the read ends of its runs' stdout and stderr
-/// pipes that are still open.
-pub(crate) struct ContainerLog {
+/// One container's log, read from where the last read ended.
+#[derive(Debug)]
+pub struct LogReader {
     path: PathBuf,
+    /// The file being read; `None` until it exists (the container has not started yet).
     file: Option<File>,
-    /// The size of `file`, and the size at which it is rotated.
-    size: u64,
-    rotate_at: u64,
-    pipes: Vec<(Stream, OwnedFd)>,
-    buffer: Vec<u8>,
-    /// A write failed (disk full?): warn once, until one succeeds again.
-    failing: bool,
+    lines: Lines,
 }
 
-impl ContainerLog {
-    /// The log at `path`, taking at most about `max_size` bytes on disk.
-    pub(crate) fn new(path: PathBuf, max_size: u64) -> ContainerLog {
-        ContainerLog {
-            path,
+impl LogReader {
+    /// The log at `path` (see `PodLayout::container_log`); nothing is read yet.
+    pub fn new(path: impl Into<PathBuf>) -> LogReader {
+        LogReader {
+            path: path.into(),
             file: None,
-            size: 0,
-            rotate_at: (max_size / 2).max(MAX_RECORD_TEXT as u64),
-            pipes: Vec::new(),
-            buffer: Vec::new(),
-            failing: false,
+            lines: Lines::default(),
         }
     }
 
-    /// Opens the file (appending) if need be and makes a new run's pipes; returns their write
-    /// ends, the container's stdout and stderr. Every end is close-on-exec: the runtime
-    /// `dup2`s the write ends onto fds 1 and 2, so that besides the container only the runner
-    /// (until it exits) holds them, and the supervisor sees end-of-file once the container's
-    /// processes are gone. The read ends are non-blocking, for the supervisor's poll loop.
-    pub(crate) fn new_run(&mut self) -> Result<(OwnedFd, OwnedFd), PodError> {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The whole log so far: the rotated file's lines (unless the file was rotated while it
+    /// was opened: it is the same file then), then the current file's.
+    pub fn read_history(&mut self) -> std::io::Result<Vec<Line>> {
+        let mut lines = Vec::new();
+        self.open();
+        if let Ok(mut older) = File::open(rotated_path(&self.path)) {
+            if !self.file.as_ref().is_some_and(|f| same_file(&older, f)) {
+                read_to_end(&mut older, &mut self.lines, &mut lines)?;
+            }
+        }
+        lines.extend(self.read_new()?);
+        Ok(lines)
+    }
+
+    /// The lines ended since the last read. A rotation is followed: what was written to the
+    /// renamed file before the rename is read, then the new file from its start.
+    pub fn read_new(&mut self) -> std::io::Result<Vec<Line>> {
+        let mut lines = Vec::new();
+        if self.file.is_none() && !self.open() {
+            return Ok(lines);
+        }
+        if let Some(file) = &mut self.file {
+            read_to_end(file, &mut self.lines, &mut lines)?;
+        }
+        if let Ok(current) = File::open(&self.path) {
+            if !self.file.as_ref().is_some_and(|f| same_file(&current, f)) {
+                let mut current = current;
+                read_to_end(&mut current, &mut self.lines, &mut lines)?;
+                self.file = Some(current);
+            }
+        }
+        Ok(lines)
+    }
+
+    /// The text of lines not ended yet (a prompt, a progress bar), as lines whose rest may
+    /// follow (see [`Line::continued`]).
+    pub fn flush(&mut self) -> Vec<Line> {
+        self.lines.flush()
+    }
+
+    /// Opens the file if it exists; whether it is open.
+    fn open(&mut self) -> bool {
         if self.file.is_none() {
-            self.open()?;
+            self.file = File::open(&self.path).ok();
         }
-        let stdout = self.pipe(Stream::Stdout)?;
-        let stderr = self.pipe(Stream::Stderr)?;
-        Ok((stdout, stderr))
+        self.file.is_some()
     }
+}
 
-    fn open(&mut self) -> Result<(), PodError> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(PodError::io(format!("cannot open {}", self.path.display())))?;
-        self.size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        self.file = Some(file);
-        Ok(())
+/// Both are the same file (device and inode).
+fn same_file(a: &File, b: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (a.metadata(), b.metadata()) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
+}
 
-    /// Renames the full file to [`rotated_path`] (replacing the older one) and begins a new
-    /// one. `podrun logs -f` notices the rename and goes on with the new file.
-    fn rotate(&mut self) {
-        self.file = None;
-        if let Err(e) = rotate_file(&self.path) {
-            eprintln!("warning: cannot rotate {}: {e}", self.path.display());
-        }
-        if let Err(e) = self.open() {
-            eprintln!("warning: {e}; the container's output is lost");
-        }
-    }
-
-    fn pipe(&mut self, stream: Stream) -> Result<OwnedFd, PodError> {
-        let what =
-            |e: Errno| PodError::msg(format!("cannot create a {} pipe: {e}", stream.as_str()));
-        let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(what)?;
-        let flags =
-            nix::fcntl::fcntl(read_end.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL).map_err(what)?;
-        let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
-        nix::fcntl::fcntl(read_end.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))
-            .map_err(what)?;
-        self.pipes.push((stream, read_end));
-        Ok(write_end)
-    }
-
-    /// The read ends to poll.
-    pub(crate) fn fds(&self) -> impl Iterator<Item = RawFd> + '_ {
-        self.pipes.iter().map(|(_, fd)| fd.as_raw_fd())
-    }
-
-    /// Reads each pipe until it is empty or `budget` bytes came from it, and appends what
-    /// came. A pipe at end-of-file (every writer gone) is closed. The budget keeps a
-    /// container that writes without pause from holding up the supervisor's loop; what is
-    /// left waits in the pipe (whose writer blocks when it is full) for the next round.
-    pub(crate) fn pump(&mut self, budget: usize) {
-        let mut index = 0;
-        while index < self.pipes.len() {
-            if self.read_pipe(index, budget) {
-                index += 1;
-            } else {
-                self.pipes.remove(index);
-            }
-        }
-    }
-
-    /// Reads one pipe; false at its end-of-file, or on an error.
-    fn read_pipe(&mut self, index: usize, budget: usize) -> bool {
-        self.buffer.resize(READ_SIZE, 0);
-        let (stream, fd) = (self.pipes[index].0, self.pipes[index].1.as_raw_fd());
-        let mut total = 0;
-        while total < budget {
-            match nix::unistd::read(fd, &mut self.buffer) {
-                Ok(0) => return false,
-                Ok(n) => {
-                    total += n;
-                    self.append(stream, n);
-                }
-                Err(Errno::EAGAIN) => return true,
-                Err(Errno::EINTR) => continue,
-                Err(e) => {
-                    eprintln!(
-                        "warning: {}: cannot read the container's {}: {e}",
-                        self.path.display(),
-                        stream.as_str()
-                    );
-                    return false;
-                }
-            }
-        }
-        true
-    }
-
-    /// Appends the first `n` bytes of the buffer as records, in one write.
-    fn append(&mut self, stream: Stream, n: usize) {
-        let buffer = std::mem::take(&mut self.buffer);
-        self.record(stream, &buffer[..n]);
-        self.buffer = buffer;
-    }
-
-    /// Appends `data`, read from `stream` (or from the container's terminal), as records,
-    /// in one write.
-    pub(crate) fn record(&mut self, stream: Stream, data: &[u8]) {
-        let mut records = Vec::with_capacity(data.len() + 64);
-        format_records(&mut records, &timestamp_now(), stream, data);
-        let Some(file) = &mut self.file else {
-            return;
-        };
-        match file.write_all(&records) {
-            Ok(()) => {
-                self.failing = false;
-                self.size += records.len() as u64;
-                if self.size >= self.rotate_at {
-                    self.rotate();
-                }
-            }
-            Err(e) if !self.failing => {
-                self.failing = true;
-                eprintln!(
-                    "warning: cannot write {}; the container's output is lost until a write succeeds: {e}",
-                    self.path.display()
-                );
-            }
-            Err(_) => {}
+/// Reads `file` from where the last read ended to its end into `out`, through `lines`.
+fn read_to_end(file: &mut File, lines: &mut Lines, out: &mut Vec<Line>) -> std::io::Result<()> {
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(n) => out.extend(lines.push(&buffer[..n])),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
 }
@@ -440,271 +105,56 @@ impl ContainerLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use podrun_pod_model::logfile::{format_records, Stream};
 
-    const TS: &str = "2026-11-23T12:00:00.123456789Z";
-
-    fn records(stream: Stream, data: &[u8]) -> String {
-        let mut out = Vec::new();
-        format_records(&mut out, TS, stream, data);
-        String::from_utf8(out).unwrap()
-    }
-
-    fn text_of(lines: &[Line], timestamps: bool) -> String {
-        let mut out = Vec::new();
-        for line in lines {
-            line.write_to(&mut out, timestamps).unwrap();
-        }
-        String::from_utf8(out).unwrap()
-    }
-
-    #[test]
-    fn lines_become_f_records_and_an_unended_tail_a_p_record() {
-        assert_eq!(
-            records(Stream::Stdout, b"one\n\ntwo"),
-            format!("{TS} stdout F one\n{TS} stdout F \n{TS} stdout P two\n")
+    fn append(path: &Path, text: &str) {
+        use std::io::Write;
+        let mut records = Vec::new();
+        format_records(
+            &mut records,
+            "2026-01-01T00:00:00.000000000Z",
+            Stream::Stdout,
+            text.as_bytes(),
         );
-        assert_eq!(
-            records(Stream::Stderr, b"x\n"),
-            format!("{TS} stderr F x\n")
-        );
-        assert_eq!(records(Stream::Stdout, b""), "");
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        file.write_all(&records).unwrap();
     }
 
-    #[test]
-    fn long_lines_are_split_into_parts_of_16_kib() {
-        let line = vec![b'a'; 2 * MAX_RECORD_TEXT + 5];
-        let mut data = line.clone();
-        data.push(b'\n');
-        let text = records(Stream::Stdout, &data);
-        let tags: Vec<(&str, usize)> = text
-            .lines()
+    fn texts(lines: Vec<Line>) -> Vec<String> {
+        lines
+            .into_iter()
             .map(|l| {
-                let record = parse_record(l.as_bytes()).unwrap();
-                (if record.partial { "P" } else { "F" }, record.text.len())
+                let mut out = Vec::new();
+                l.write_to(&mut out, false).unwrap();
+                String::from_utf8(out).unwrap()
             })
-            .collect();
-        assert_eq!(
-            tags,
-            [("P", MAX_RECORD_TEXT), ("P", MAX_RECORD_TEXT), ("F", 5)]
-        );
-        // Exactly 16 KiB and ended: one F record.
-        let mut exact = vec![b'b'; MAX_RECORD_TEXT];
-        exact.push(b'\n');
-        assert_eq!(records(Stream::Stdout, &exact).lines().count(), 1);
-        // Joined again.
-        let lines = Lines::default().push(text.as_bytes());
-        assert_eq!(lines.len(), 1);
-        assert_eq!(lines[0].text, line);
-        assert!(lines[0].complete);
+            .collect()
     }
 
     #[test]
-    fn records_parse_back() {
-        let line = format!("{TS} stderr P a b  c\n");
-        let record = parse_record(line.as_bytes()).unwrap();
-        assert_eq!(
-            record,
-            Record {
-                timestamp: TS,
-                stream: Stream::Stderr,
-                partial: true,
-                text: b"a b  c",
-            }
-        );
-        let line = format!("{TS} stdout F");
-        let empty = parse_record(line.as_bytes()).unwrap();
-        assert_eq!(empty.text, b"");
-        assert!(!empty.partial);
-        // Go's RFC3339Nano (trailing zeros cut) and tags after a colon are read too.
-        let go = parse_record(b"2026-11-23T12:00:00.1Z stdout F:x hi").unwrap();
-        assert_eq!(go.text, b"hi");
-    }
-
-    #[test]
-    fn malformed_records_are_errors_naming_what_is_wrong() {
-        for (line, reason) in [
-            ("hello world", "no RFC 3339 timestamp"),
-            ("2026-13-01T00:00:00Z stdout F x", "no RFC 3339 timestamp"),
-            (&format!("{TS} stdin F x") as &str, "no stream"),
-            (&format!("{TS} stdout X x"), "no P or F tag"),
-            (&format!("{TS} stdout"), "no P or F tag"),
-        ] {
-            let error = parse_record(line.as_bytes()).unwrap_err();
-            assert!(error.to_string().contains(reason), "{line}: {error}");
-        }
-    }
-
-    #[test]
-    fn parts_are_joined_per_stream_across_reads_of_the_file() {
-        let file = format!(
-            "{TS} stdout P hel\n{TS} stderr F oops\n2026-11-23T12:00:01.000000000Z stdout P lo\n2026-11-23T12:00:02.000000000Z stdout F  world\n"
-        );
-        let mut lines = Lines::default();
-        let mut got = Vec::new();
-        // Byte by byte: records torn anywhere.
-        for byte in file.as_bytes() {
-            got.extend(lines.push(std::slice::from_ref(byte)));
-        }
-        assert!(lines.flush().is_empty());
-        assert_eq!(text_of(&got, false), "oops\nhello world\n");
-        assert_eq!(
-            text_of(&got, true),
-            format!("{TS} oops\n{TS} hello world\n"),
-            "a joined line carries its first part's timestamp"
-        );
-    }
-
-    #[test]
-    fn flush_returns_unended_lines_and_marks_their_rest_continued() {
-        let mut lines = Lines::default();
-        assert!(lines
-            .push(format!("{TS} stdout P prompt> \n").as_bytes())
-            .is_empty());
-        let flushed = lines.flush();
-        assert_eq!(text_of(&flushed, true), format!("{TS} prompt> "));
-        let rest = lines.push(b"2026-11-23T12:00:05.000000000Z stdout F yes\n");
-        assert!(rest[0].continued);
-        // Printed one after the other, the line has one timestamp.
-        assert_eq!(text_of(&rest, true), "yes\n");
-        let next = lines.push(b"2026-11-23T12:00:06.000000000Z stdout F next\n");
-        assert_eq!(
-            text_of(&next, true),
-            "2026-11-23T12:00:06.000000000Z next\n"
-        );
-    }
-
-    #[test]
-    fn a_line_without_end_is_returned_in_pieces_of_bounded_size() {
-        let mut lines = Lines::default();
-        let part = records(Stream::Stdout, &vec![b'z'; MAX_RECORD_TEXT]);
-        let mut got = Vec::new();
-        for _ in 0..(MAX_LINE / MAX_RECORD_TEXT + 1) {
-            got.extend(lines.push(part.as_bytes()));
-        }
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].text.len(), MAX_LINE);
-        assert!(!got[0].complete);
-        let rest = lines.flush();
-        assert_eq!(rest[0].text.len(), MAX_RECORD_TEXT);
-        assert!(rest[0].continued);
-    }
-
-    #[test]
-    fn lines_that_are_not_records_pass_unchanged() {
-        let got = Lines::default().push(b"plain old output\n");
-        assert_eq!(text_of(&got, true), "plain old output\n");
-    }
-
-    #[test]
-    fn a_container_log_records_its_pipes_until_end_of_file() {
+    fn a_reader_follows_the_log_across_rotations() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.log");
-        let mut log = ContainerLog::new(path.clone(), 1 << 20);
-        let (stdout, stderr) = log.new_run().unwrap();
-        assert_eq!(log.fds().count(), 2);
-        let (mut stdout, mut stderr) = (File::from(stdout), File::from(stderr));
-        stdout.write_all(b"out 1\nout 2 no newline").unwrap();
-        log.pump(usize::MAX);
-        stderr.write_all(b"err\n").unwrap();
-        drop((stdout, stderr));
-        log.pump(usize::MAX);
-        assert_eq!(log.fds().count(), 0, "pipes at end-of-file are closed");
-        let text = std::fs::read_to_string(&path).unwrap();
-        let parsed: Vec<(Stream, bool, String)> = text
-            .lines()
-            .map(|l| {
-                let r = parse_record(l.as_bytes()).unwrap();
-                (
-                    r.stream,
-                    r.partial,
-                    String::from_utf8(r.text.to_vec()).unwrap(),
-                )
-            })
-            .collect();
+        let mut reader = LogReader::new(&path);
+        assert!(reader.read_history().unwrap().is_empty(), "not started yet");
+        append(&path, "one\n");
+        assert_eq!(texts(reader.read_new().unwrap()), ["one\n"]);
+        append(&path, "two\n");
+        // The supervisor's rotation: the file becomes c.log.1, a new c.log begins.
+        std::fs::rename(&path, rotated_path(&path)).unwrap();
+        append(&path, "three\n");
+        assert_eq!(texts(reader.read_new().unwrap()), ["two\n", "three\n"]);
+        append(&path, "four");
+        assert!(reader.read_new().unwrap().is_empty());
+        assert_eq!(texts(reader.flush()), ["four"]);
+        let mut again = LogReader::new(&path);
         assert_eq!(
-            parsed,
-            [
-                (Stream::Stdout, false, "out 1".into()),
-                (Stream::Stdout, true, "out 2 no newline".into()),
-                (Stream::Stderr, false, "err".into()),
-            ]
+            texts(again.read_history().unwrap()),
+            ["one\n", "two\n", "three\n"]
         );
-        // A second run appends to the same file.
-        let (stdout, _stderr) = log.new_run().unwrap();
-        File::from(stdout).write_all(b"again\n").unwrap();
-        log.pump(usize::MAX);
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().count(), 4);
-        assert!(text.ends_with(" stdout F again\n"), "{text}");
-    }
-
-    #[test]
-    fn a_chatty_container_log_is_rotated_and_capped() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.log");
-        let max = 256 << 10;
-        let mut log = ContainerLog::new(path.clone(), max);
-        let (stdout, _stderr) = log.new_run().unwrap();
-        let mut stdout = File::from(stdout);
-        let line = format!("{}\n", "x".repeat(999));
-        for round in 0..200 {
-            // 10 KB a round, 2 MB in all: eight times the cap.
-            for _ in 0..10 {
-                stdout.write_all(line.as_bytes()).unwrap();
-            }
-            stdout
-                .write_all(format!("round {round}\n").as_bytes())
-                .unwrap();
-            log.pump(usize::MAX);
-        }
-        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        let rotated = rotated_path(&path);
-        assert!(size(&rotated) > 0, "rotated once at least");
-        assert!(
-            size(&path) + size(&rotated) <= max + READ_SIZE as u64 * 2,
-            "{} + {} bytes",
-            size(&path),
-            size(&rotated)
-        );
-        // The newest output is kept, whole records in both files.
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(
-            text.ends_with(" stdout F round 199\n"),
-            "{}",
-            &text[text.len() - 80..]
-        );
-        for file in [&path, &rotated] {
-            for line in std::fs::read_to_string(file).unwrap().lines() {
-                parse_record(line.as_bytes()).unwrap();
-            }
-        }
-    }
-
-    #[test]
-    fn the_budget_leaves_the_rest_in_the_pipe_for_the_next_round() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.log");
-        let mut log = ContainerLog::new(path.clone(), 1 << 20);
-        let (stdout, _stderr) = log.new_run().unwrap();
-        // Room for more than one read's worth.
-        nix::fcntl::fcntl(
-            stdout.as_raw_fd(),
-            nix::fcntl::FcntlArg::F_SETPIPE_SZ(4 * READ_SIZE as i32),
-        )
-        .unwrap();
-        let mut stdout = File::from(stdout);
-        stdout.write_all(&vec![b'q'; 3 * READ_SIZE]).unwrap();
-        log.pump(1);
-        let read = |_: &ContainerLog| {
-            let mut reader = Lines::default();
-            assert!(reader.push(&std::fs::read(&path).unwrap()).is_empty());
-            reader.flush().iter().map(|l| l.text.len()).sum::<usize>()
-        };
-        assert_eq!(read(&log), READ_SIZE, "one read, then the next pipe");
-        assert_eq!(log.fds().count(), 2, "the pipe stays open");
-        drop(stdout);
-        log.pump(usize::MAX);
-        assert_eq!(read(&log), 3 * READ_SIZE);
-        assert_eq!(log.fds().count(), 1);
     }
 }

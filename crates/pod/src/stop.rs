@@ -4,15 +4,17 @@
 //! removes the pod's directories itself. When it does not end in time (or is gone), the pod's
 //! processes are killed here: they are found by their user namespace (recorded in
 //! `state.json`), since rootless pods have no cgroup to list them. The directories left are
-//! removed by [`remove_dirs`], which must run inside podrun's user namespace.
+//! removed by [`crate::remove`], inside podrun's user namespace.
 
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::state::{supervisor_pid, PodState};
-use crate::{is_supervisor_of, process_alive, remove_tree, PodDirs, PodError};
+use podrun_pod_model::plan::{Plan, DEFAULT_GRACE_SECONDS};
+use podrun_pod_model::process::{is_supervisor_of, process_alive};
+use podrun_pod_model::state::PodState;
+use podrun_pod_model::{PodDirs, PodError};
 
 /// What [`stop_processes`] found and did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +24,7 @@ pub enum Stopped {
     /// The supervisor stopped the pod and removed everything.
     Clean,
     /// Processes were killed here, or no supervisor ran; directories may be left for
-    /// [`remove_dirs`].
+    /// [`crate::remove`].
     Forced,
 }
 
@@ -76,35 +78,33 @@ pub fn stop_processes(
     name: &str,
     extra: Duration,
 ) -> Result<Stopped, PodError> {
-    let runtime_dir = dirs.runtime_dir(namespace, name);
-    let data_dir = dirs.data_dir(namespace, name);
-    if !runtime_dir.exists() && !data_dir.exists() {
+    let layout = dirs.pod(namespace, name);
+    if !layout.exists() {
         return Ok(Stopped::NotFound);
     }
-    let state = PodState::read(&runtime_dir).ok();
+    let runtime_dir = &layout.runtime_dir;
+    let state = PodState::read(runtime_dir).ok();
     let pid = state
         .as_ref()
         .map(|s| s.supervisor_pid)
-        .or_else(|| supervisor_pid(&runtime_dir));
+        .or_else(|| layout.supervisor_pid());
     let grace = Duration::from_secs(
         state
             .as_ref()
             .map(|s| s.termination_grace_period_seconds)
-            .unwrap_or(crate::plan::DEFAULT_GRACE_SECONDS),
+            .unwrap_or(DEFAULT_GRACE_SECONDS),
     );
     let user_namespace = state
         .as_ref()
         .map(|s| s.user_namespace.clone())
         .unwrap_or_default();
     // Read before the supervisor removes the plan: its cgroup, if it does not remove it.
-    let cgroup = crate::plan::Plan::read(&runtime_dir)
-        .ok()
-        .and_then(|plan| plan.cgroup);
+    let cgroup = Plan::read(runtime_dir).ok().and_then(|plan| plan.cgroup);
 
-    if let Some(pid) = pid.filter(|pid| is_supervisor_of(*pid, &runtime_dir)) {
+    if let Some(pid) = pid.filter(|pid| is_supervisor_of(*pid, runtime_dir)) {
         let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
         let finished = wait_until(Instant::now() + grace + extra, || !process_alive(pid));
-        if finished && !runtime_dir.exists() && !data_dir.exists() {
+        if finished && !layout.exists() {
             return Ok(Stopped::Clean);
         }
         if !finished {
@@ -157,18 +157,6 @@ const INITIAL_USER_NAMESPACE: &str = "user:[4026531837]";
 fn is_a_pods_own(user_namespace: &str) -> bool {
     let own = std::fs::read_link("/proc/self/ns/user").map(|l| l.display().to_string());
     user_namespace != INITIAL_USER_NAMESPACE && own.ok().as_deref() != Some(user_namespace)
-}
-
-/// Removes the pod's runtime and data directories. Run it inside podrun's user namespace:
-/// the data directory holds files of the containers' users and overlayfs work directories.
-pub fn remove_dirs(dirs: &PodDirs, namespace: &str, name: &str) -> Result<(), PodError> {
-    remove_tree(&dirs.data_dir(namespace, name))?;
-    remove_tree(&dirs.runtime_dir(namespace, name))
-}
-
-/// Whether anything of the pod is left on disk.
-pub fn dirs_exist(dirs: &PodDirs, namespace: &str, name: &str) -> bool {
-    dirs.runtime_dir(namespace, name).exists() || dirs.data_dir(namespace, name).exists()
 }
 
 #[cfg(test)]
