@@ -8,6 +8,11 @@
 //! `httpGet` hook is made by the child itself, from the pod's network namespace (so the image
 //! needs no curl); `sleep` just sleeps. What the hook prints goes to a file whose tail
 //! becomes the failure's message, as the kubelet reports it.
+//!
+//! What a hook's end means is [`outcome`]: a failure is a `FailedPostStartHook` or
+//! `FailedPreStopHook` event; a failed postStart hook also kills the container (which the
+//! restart policy may then restart), while a preStop hook, failed or not, is followed by the
+//! container's stop signal.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -22,6 +27,91 @@ use crate::PodError;
 
 /// How long an httpGet hook waits for its connection and its answer.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which hook a hook process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookKind {
+    PostStart,
+    PreStop,
+}
+
+impl HookKind {
+    /// As the manifest names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            HookKind::PostStart => "postStart",
+            HookKind::PreStop => "preStop",
+        }
+    }
+
+    /// The reason of its failure's event.
+    fn failure_reason(self) -> &'static str {
+        match self {
+            HookKind::PostStart => "FailedPostStartHook",
+            HookKind::PreStop => "FailedPreStopHook",
+        }
+    }
+}
+
+/// A hook that has ended, as [`outcome`] judges it.
+#[derive(Debug, Clone)]
+pub struct EndedHook<'a> {
+    pub kind: HookKind,
+    /// Its exit code (0: success).
+    pub code: i32,
+    /// The hook as planned (it names the hook's kind in the message).
+    pub handler: Option<&'a Handler>,
+    /// The tail of its output (or why it could not start).
+    pub output: &'a str,
+    pub container: &'a str,
+    /// `ns/name`.
+    pub pod: &'a str,
+    /// Its container still runs.
+    pub running: bool,
+}
+
+/// A hook's failure: its event's reason, and the message of the event and the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookFailure {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// What the supervisor does next with the hook's container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterHook {
+    /// Nothing: the container does not run any more.
+    Nothing,
+    /// The postStart hook succeeded: the container is ready (no longer `ContainerCreating`).
+    Ready,
+    /// The postStart hook failed: the container is stopped (as the kubelet does; the restart
+    /// policy then decides about its restart).
+    Kill,
+    /// The preStop hook is over (whatever its result): the container's stop signal.
+    StopSignal,
+}
+
+/// What a hook's end means: its failure, if it failed, and what follows.
+pub fn outcome(hook: &EndedHook) -> (Option<HookFailure>, AfterHook) {
+    let failure = (hook.code != 0).then(|| HookFailure {
+        reason: hook.kind.failure_reason(),
+        message: format!(
+            "{} lifecycle hook for Container \"{}\" in Pod \"{}\" failed (exit code {}): {}",
+            hook.handler.map(Handler::kind).unwrap_or("exec"),
+            hook.container,
+            hook.pod,
+            hook.code,
+            hook.output
+        ),
+    });
+    let then = match hook.kind {
+        _ if !hook.running => AfterHook::Nothing,
+        HookKind::PostStart if hook.code == 0 => AfterHook::Ready,
+        HookKind::PostStart => AfterHook::Kill,
+        HookKind::PreStop => AfterHook::StopSignal,
+    };
+    (failure, then)
+}
 
 /// Runs `handler` in a forked child whose output goes to `output`; returns its pid. `exec`
 /// is where an exec hook runs (the container's process settings); other hooks ignore it.
@@ -146,6 +236,72 @@ pub fn output_tail(output: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ended<'a>(kind: HookKind, code: i32, handler: &'a Handler, running: bool) -> EndedHook<'a> {
+        EndedHook {
+            kind,
+            code,
+            handler: Some(handler),
+            output: "boom",
+            container: "app",
+            pod: "default/web",
+            running,
+        }
+    }
+
+    #[test]
+    fn a_post_start_hook_that_succeeds_makes_the_container_ready() {
+        let exec = Handler::Exec {
+            command: vec!["true".into()],
+        };
+        assert_eq!(
+            outcome(&ended(HookKind::PostStart, 0, &exec, true)),
+            (None, AfterHook::Ready)
+        );
+    }
+
+    #[test]
+    fn a_post_start_hook_that_fails_kills_the_container_with_an_event() {
+        let http = Handler::HttpGet {
+            host: "127.0.0.1".into(),
+            port: 80,
+            path: "/".into(),
+            headers: Vec::new(),
+        };
+        let (failure, then) = outcome(&ended(HookKind::PostStart, 1, &http, true));
+        assert_eq!(then, AfterHook::Kill);
+        assert_eq!(
+            failure,
+            Some(HookFailure {
+                reason: "FailedPostStartHook",
+                message: "httpGet lifecycle hook for Container \"app\" in Pod \"default/web\" failed (exit code 1): boom".into()
+            })
+        );
+        // Its container ended meanwhile: the event only.
+        let (failure, then) = outcome(&ended(HookKind::PostStart, 1, &http, false));
+        assert!(failure.is_some());
+        assert_eq!(then, AfterHook::Nothing);
+    }
+
+    #[test]
+    fn a_pre_stop_hook_is_followed_by_the_stop_signal_whatever_its_result() {
+        let sleep = Handler::Sleep { seconds: 5 };
+        assert_eq!(
+            outcome(&ended(HookKind::PreStop, 0, &sleep, true)),
+            (None, AfterHook::StopSignal)
+        );
+        let (failure, then) = outcome(&ended(HookKind::PreStop, 137, &sleep, true));
+        assert_eq!(then, AfterHook::StopSignal);
+        let failure = failure.unwrap();
+        assert_eq!(failure.reason, "FailedPreStopHook");
+        assert!(
+            failure
+                .message
+                .starts_with("sleep lifecycle hook for Container \"app\""),
+            "{}",
+            failure.message
+        );
+    }
 
     #[test]
     fn the_last_five_lines_of_a_hook_s_output() {

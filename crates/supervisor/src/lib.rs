@@ -12,7 +12,10 @@
 //!   sidecars, hooks, restarts, stops), `supervisor/probes.rs`, `supervisor/deadline.rs`
 //!   (`activeDeadlineSeconds`).
 //! * `signals`: the self-pipe the main loop polls.
-//! * `backoff`: the kubelet's crash-loop back-off.
+//! * The rules, pure and tested on a fake clock: `restart` (restart or not, the back-off,
+//!   `backoff`), `stop` (a container's stop: preStop, stop signal, SIGKILL), `hooks`'
+//!   `outcome` (what a hook's end means), `probe`'s workers (thresholds, verdicts, schedule)
+//!   and the active deadline (`supervisor/deadline.rs`).
 //! * `watchdog`: ends the pod's processes if the supervisor dies.
 //! * Features, each taking its own part of the plan: `network` (the helper and the
 //!   sandbox's network), `dns` (/etc/hosts, /etc/resolv.conf), `volumes`, `security`
@@ -31,8 +34,10 @@ mod hooks;
 mod logs;
 mod network;
 mod probe;
+mod restart;
 mod security;
 mod signals;
+mod stop;
 mod supervisor;
 mod termination;
 mod volumes;

@@ -3,8 +3,12 @@
 //!
 //! * [`podrun_pod_model::plan::probes`]: the probes of the plan (defaults, validation and
 //!   named ports are podrun-planner's).
-//! * [`Prober`] (here): each probe's schedule, thresholds and verdict, for the supervisor.
-//! * `child`: a probe's process; `check`, `tls`: the network probes themselves.
+//! * [`Prober`] (here): the probes of every container, the startup probe's gating, the
+//!   events for the supervisor.
+//! * `worker`: one probe's schedule, thresholds and verdict, fed the time (tested on a fake
+//!   clock).
+//! * `child`: a probe's process and the `Runner` that starts and kills them (faked in the
+//!   tests); `check`, `tls`: the network probes themselves.
 //!
 //! **Why each probe runs in a forked child.** The supervisor is single-threaded and must stay
 //! responsive to signals, container exits and output. Every probe run is a child process
@@ -16,7 +20,7 @@
 //! sockets in the poll loop would have covered httpGet and tcpSocket only: an exec probe
 //! needs a process of its own (libcontainer's tenant start blocks), TLS would need a
 //! non-blocking handshake, and DNS names would block. A probe still running past its
-//! timeout + [`BACKSTOP`] is SIGKILLed (its own timeouts should have ended it first).
+//! timeout + `worker::BACKSTOP` is SIGKILLed (its own timeouts should have ended it first).
 //!
 //! Kubernetes' rules: a probe first runs `initialDelaySeconds` after the container started,
 //! then every `periodSeconds`. `successThreshold` successes in a row make its verdict
@@ -32,21 +36,17 @@
 mod check;
 mod child;
 mod tls;
+mod worker;
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use podrun_pod_model::plan::probes::ProbePlan;
 use podrun_pod_model::plan::ContainerPlan;
 use podrun_pod_model::probe::{ProbeKind, ProbeResult, ProbeStatus};
 
-use child::Job;
-
-/// How long past its timeout a probe's process may run before it is killed.
-pub const BACKSTOP: Duration = Duration::from_secs(2);
+use child::{ForkRunner, Job, Runner};
+use worker::{Tick, Worker};
 
 /// What a probe result asks of the supervisor, or tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,109 +62,6 @@ pub enum ProbeEvent {
     },
 }
 
-/// A probe's process while it runs.
-struct Running {
-    pid: Pid,
-    /// Where it writes its message.
-    output: File,
-    /// When it is killed if it still runs.
-    kill_at: Instant,
-    killed: bool,
-}
-
-struct Worker {
-    kind: ProbeKind,
-    plan: ProbePlan,
-    /// The next run (while the container runs and the probe is not on hold).
-    next_at: Option<Instant>,
-    running: Option<Running>,
-    verdict: ProbeResult,
-    successes: u32,
-    failures: u32,
-    last: Option<(ProbeResult, String, String)>,
-    /// Its verdict stopped the container: no more runs until it is started again.
-    on_hold: bool,
-}
-
-impl Worker {
-    fn new(kind: ProbeKind, plan: ProbePlan) -> Worker {
-        let mut worker = Worker {
-            kind,
-            plan,
-            next_at: None,
-            running: None,
-            verdict: ProbeResult::Unknown,
-            successes: 0,
-            failures: 0,
-            last: None,
-            on_hold: false,
-        };
-        worker.reset(None);
-        worker
-    }
-
-    /// A new container: counts and verdict start again; the first run is after the initial
-    /// delay (when `started` is given).
-    fn reset(&mut self, started: Option<Instant>) {
-        self.abandon();
-        self.verdict = match self.kind {
-            ProbeKind::Liveness => ProbeResult::Success,
-            ProbeKind::Readiness => ProbeResult::Failure,
-            ProbeKind::Startup => ProbeResult::Unknown,
-        };
-        self.successes = 0;
-        self.failures = 0;
-        self.on_hold = false;
-        self.next_at =
-            started.map(|at| at + Duration::from_secs(self.plan.initial_delay_seconds.into()));
-    }
-
-    /// Stops a run in progress; its result will not count.
-    fn abandon(&mut self) {
-        if let Some(running) = self.running.take() {
-            let _ = kill(running.pid, Signal::SIGKILL);
-        }
-    }
-
-    /// Records a run's result; returns whether the verdict changed.
-    fn record(&mut self, success: bool, message: String) -> bool {
-        let result = if success {
-            self.successes += 1;
-            self.failures = 0;
-            ProbeResult::Success
-        } else {
-            self.failures += 1;
-            self.successes = 0;
-            ProbeResult::Failure
-        };
-        let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        self.last = Some((result, message, time));
-        let before = self.verdict;
-        if self.successes >= self.plan.success_threshold {
-            self.verdict = ProbeResult::Success;
-        } else if self.failures >= self.plan.failure_threshold {
-            self.verdict = ProbeResult::Failure;
-        }
-        self.verdict != before
-    }
-
-    fn status(&self) -> ProbeStatus {
-        let (last_result, last_message, last_time) = match &self.last {
-            Some((result, message, time)) => (Some(*result), message.clone(), Some(time.clone())),
-            None => (None, String::new(), None),
-        };
-        ProbeStatus {
-            probe: self.kind,
-            result: self.verdict,
-            last_result,
-            last_message,
-            last_time,
-            consecutive_successes: self.successes,
-            consecutive_failures: self.failures,
-        }
-    }
-}
-
 /// The probes of one container.
 struct ContainerProber {
     plan: ContainerPlan,
@@ -178,7 +75,7 @@ impl ContainerProber {
     fn started(&self) -> bool {
         self.workers
             .iter()
-            .all(|w| w.kind != ProbeKind::Startup || w.verdict == ProbeResult::Success)
+            .all(|w| w.kind != ProbeKind::Startup || w.verdict() == ProbeResult::Success)
     }
 
     fn ready(&self) -> bool {
@@ -187,7 +84,7 @@ impl ContainerProber {
             && self
                 .workers
                 .iter()
-                .all(|w| w.kind != ProbeKind::Readiness || w.verdict == ProbeResult::Success)
+                .all(|w| w.kind != ProbeKind::Readiness || w.verdict() == ProbeResult::Success)
     }
 
     /// Whether worker `index` runs now: its container runs, it is not on hold, and the
@@ -195,9 +92,9 @@ impl ContainerProber {
     fn active(&self, index: usize) -> bool {
         let worker = &self.workers[index];
         self.id.is_some()
-            && !worker.on_hold
+            && !worker.on_hold()
             && match worker.kind {
-                ProbeKind::Startup => worker.verdict != ProbeResult::Success,
+                ProbeKind::Startup => worker.verdict() != ProbeResult::Success,
                 _ => self.started(),
             }
     }
@@ -208,6 +105,7 @@ pub struct Prober {
     containers: Vec<ContainerProber>,
     state_root: PathBuf,
     events: Vec<ProbeEvent>,
+    runner: Box<dyn Runner>,
 }
 
 impl Prober {
@@ -217,6 +115,14 @@ impl Prober {
     pub fn new<'a>(
         containers: impl IntoIterator<Item = &'a ContainerPlan>,
         state_root: PathBuf,
+    ) -> Prober {
+        Self::with_runner(containers, state_root, Box::new(ForkRunner::default()))
+    }
+
+    fn with_runner<'a>(
+        containers: impl IntoIterator<Item = &'a ContainerPlan>,
+        state_root: PathBuf,
+        runner: Box<dyn Runner>,
     ) -> Prober {
         let containers = containers
             .into_iter()
@@ -241,6 +147,7 @@ impl Prober {
             containers,
             state_root,
             events: Vec::new(),
+            runner,
         }
     }
 
@@ -249,7 +156,9 @@ impl Prober {
         let container = &mut self.containers[index];
         container.id = Some(id.to_string());
         for worker in &mut container.workers {
-            worker.reset(Some(now));
+            if let Some(pid) = worker.reset(Some(now)) {
+                self.runner.abandon(pid);
+            }
         }
     }
 
@@ -258,8 +167,9 @@ impl Prober {
         let container = &mut self.containers[index];
         container.id = None;
         for worker in &mut container.workers {
-            worker.abandon();
-            worker.next_at = None;
+            if let Some(pid) = worker.stop() {
+                self.runner.abandon(pid);
+            }
         }
     }
 
@@ -275,45 +185,25 @@ impl Prober {
     pub fn child_exited(&mut self, pid: i32, code: i32) -> bool {
         let pid = Pid::from_raw(pid);
         for (index, container) in self.containers.iter_mut().enumerate() {
-            let Some(worker) = container
-                .workers
-                .iter_mut()
-                .find(|w| w.running.as_ref().is_some_and(|r| r.pid == pid))
-            else {
+            let Some(worker) = container.workers.iter_mut().find(|w| w.owns(pid)) else {
                 continue;
             };
-            let running = worker.running.take().expect("found running");
-            let mut message = child::read_message(&running.output);
-            if running.killed {
-                message = format!(
-                    "probe did not end within its timeout ({} s)",
-                    worker.plan.timeout_seconds
-                );
-            } else if code > 1 && message.is_empty() {
-                message = format!("the probe's process ended with status {code}");
-            }
-            let success = code == 0 && !running.killed;
-            let changed = worker.record(success, message.clone());
-            let kind = worker.kind;
-            if !success {
+            let judged = worker.run_ended(code, self.runner.output(pid));
+            if let Some(message) = judged.failure {
                 self.events.push(ProbeEvent::Unhealthy {
                     container: index,
-                    message: format!("{} probe failed: {message}", kind.title()),
+                    message,
                 });
             }
-            if changed && worker.verdict == ProbeResult::Failure && kind != ProbeKind::Readiness {
-                worker.on_hold = true;
+            if judged.kill {
                 self.events.push(ProbeEvent::Kill {
                     container: index,
                     message: format!(
                         "Container {} failed {} probe, will be restarted",
                         container.plan.name,
-                        kind.title().to_lowercase()
+                        worker.kind.title().to_lowercase()
                     ),
-                    grace: worker
-                        .plan
-                        .termination_grace_period_seconds
-                        .map(Duration::from_secs),
+                    grace: worker.grace(),
                 });
             }
             return true;
@@ -331,38 +221,24 @@ impl Prober {
                 }
                 let id = container.id.clone().unwrap_or_default();
                 let worker = &mut container.workers[index];
-                if let Some(running) = &mut worker.running {
-                    if !running.killed && running.kill_at <= now {
-                        running.killed = true;
-                        let _ = kill(running.pid, Signal::SIGKILL);
-                    }
-                    continue;
-                }
-                if worker.next_at.is_none_or(|at| at > now) {
-                    continue;
-                }
-                worker.next_at = Some(now + Duration::from_secs(worker.plan.period_seconds.into()));
-                let job = Job {
-                    action: &worker.plan.action,
-                    timeout: Duration::from_secs(worker.plan.timeout_seconds.into()),
-                    exec: container.plan.exec_config(
-                        id.clone(),
-                        self.state_root.clone(),
-                        supervisor,
-                        Vec::new(),
-                    ),
-                };
-                match child::spawn(&job) {
-                    Ok((pid, output)) => {
-                        worker.running = Some(Running {
-                            pid,
-                            output,
-                            kill_at: now + job.timeout + BACKSTOP,
-                            killed: false,
-                        });
-                    }
-                    Err(e) => {
-                        worker.record(false, format!("cannot start the probe: {e}"));
+                match worker.tick(now) {
+                    Tick::Idle => {}
+                    Tick::Kill(pid) => self.runner.kill(pid),
+                    Tick::Start => {
+                        let job = Job {
+                            action: &worker.plan.action,
+                            timeout: worker.timeout(),
+                            exec: container.plan.exec_config(
+                                id,
+                                self.state_root.clone(),
+                                supervisor,
+                                Vec::new(),
+                            ),
+                        };
+                        match self.runner.start(&job) {
+                            Ok(pid) => worker.run_started(pid, now),
+                            Err(e) => worker.start_failed(&e),
+                        }
                     }
                 }
             }
@@ -371,21 +247,16 @@ impl Prober {
 
     /// The next time [`Prober::run_due`] has something to do.
     pub fn next_due(&self) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
-        let mut consider = |at: Instant| next = Some(next.map_or(at, |n| n.min(at)));
-        for container in &self.containers {
-            for (index, worker) in container.workers.iter().enumerate() {
-                if !container.active(index) {
-                    continue;
-                }
-                match &worker.running {
-                    Some(running) if !running.killed => consider(running.kill_at),
-                    Some(_) => {}
-                    None => worker.next_at.into_iter().for_each(&mut consider),
-                }
-            }
-        }
-        next
+        self.containers
+            .iter()
+            .flat_map(|c| {
+                c.workers
+                    .iter()
+                    .enumerate()
+                    .filter(|(index, _)| c.active(*index))
+                    .filter_map(|(_, worker)| worker.next_due())
+            })
+            .min()
     }
 
     /// What the probes found since the last call: failures, and containers to stop.
@@ -401,5 +272,340 @@ impl Prober {
             container.started(),
             container.workers.iter().map(Worker::status).collect(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The prober's rules with a fake runner (no process) on a fake clock (`Instant`
+    //! arithmetic), as the kubelet's prober tests run its workers.
+
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use podrun_pod_model::plan::probes::{ContainerProbes, ProbeAction, ProbePlan};
+
+    use super::*;
+
+    /// What the fake runner was asked.
+    #[derive(Default)]
+    struct Calls {
+        /// Each run started: its pid and command.
+        started: Vec<(Pid, Vec<String>)>,
+        killed: Vec<Pid>,
+        abandoned: Vec<Pid>,
+        /// The output each run will have written.
+        outputs: Vec<(Pid, String)>,
+        /// Starts fail with this.
+        refuse: Option<String>,
+    }
+
+    #[derive(Clone, Default)]
+    struct FakeRunner(Rc<RefCell<Calls>>);
+
+    impl Runner for FakeRunner {
+        fn start(&mut self, job: &Job) -> Result<Pid, String> {
+            let mut calls = self.0.borrow_mut();
+            if let Some(e) = &calls.refuse {
+                return Err(e.clone());
+            }
+            let pid = Pid::from_raw(100 + calls.started.len() as i32);
+            let ProbeAction::Exec { command } = job.action else {
+                panic!("the tests' probes are exec probes");
+            };
+            calls.started.push((pid, command.clone()));
+            Ok(pid)
+        }
+
+        fn output(&mut self, pid: Pid) -> String {
+            let calls = self.0.borrow();
+            let found = calls.outputs.iter().find(|(p, _)| *p == pid);
+            found.map(|(_, o)| o.clone()).unwrap_or_default()
+        }
+
+        fn kill(&mut self, pid: Pid) {
+            self.0.borrow_mut().killed.push(pid);
+        }
+
+        fn abandon(&mut self, pid: Pid) {
+            self.0.borrow_mut().abandoned.push(pid);
+        }
+    }
+
+    impl FakeRunner {
+        /// The last run started, if its command is `command`.
+        fn last(&self, command: &str) -> Option<Pid> {
+            let calls = self.0.borrow();
+            let (pid, args) = calls.started.last()?;
+            (args == &[command.to_string()]).then_some(*pid)
+        }
+
+        fn starts(&self) -> usize {
+            self.0.borrow().started.len()
+        }
+    }
+
+    /// An exec probe running `command`: first after `delay` s, then every 10 s, timeout 1 s.
+    fn probe(command: &str, delay: u32, success: u32, failure: u32) -> Option<ProbePlan> {
+        Some(ProbePlan {
+            action: ProbeAction::Exec {
+                command: vec![command.into()],
+            },
+            initial_delay_seconds: delay,
+            period_seconds: 10,
+            timeout_seconds: 1,
+            success_threshold: success,
+            failure_threshold: failure,
+            termination_grace_period_seconds: None,
+        })
+    }
+
+    fn container(probes: ContainerProbes) -> ContainerPlan {
+        let mut plan: ContainerPlan = serde_json::from_value(serde_json::json!({
+            "name": "app", "image": "busybox", "lower_dirs": [], "args": ["sh"], "env": [],
+            "cwd": "/", "uid": 0, "gid": 0, "additional_gids": [], "mounts": []
+        }))
+        .unwrap();
+        plan.probes = probes;
+        plan
+    }
+
+    fn prober(probes: ContainerProbes) -> (Prober, FakeRunner) {
+        let runner = FakeRunner::default();
+        let prober = Prober::with_runner(
+            [&container(probes)],
+            PathBuf::from("/run/podrun/pods/default_web/libcontainer"),
+            Box::new(runner.clone()),
+        );
+        (prober, runner)
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    /// Ends run `pid` with `code`, having written `output`.
+    fn end(prober: &mut Prober, runner: &FakeRunner, pid: Pid, code: i32, output: &str) {
+        runner.0.borrow_mut().outputs.push((pid, output.into()));
+        assert!(prober.child_exited(pid.as_raw(), code));
+    }
+
+    #[test]
+    fn liveness_failures_up_to_the_threshold_stop_the_container_once() {
+        let (mut prober, runner) = prober(ContainerProbes {
+            liveness: probe("live", 5, 1, 3),
+            ..Default::default()
+        });
+        let t0 = Instant::now();
+        prober.run_due(t0);
+        assert_eq!(runner.starts(), 0, "no container yet");
+        prober.container_started(0, "c1", t0);
+        assert_eq!(prober.next_due(), Some(t0 + secs(5)));
+        prober.run_due(t0 + secs(4));
+        assert_eq!(runner.starts(), 0, "within the initial delay");
+        let mut now = t0 + secs(5);
+        for round in 1..=3 {
+            prober.run_due(now);
+            let pid = runner.last("live").expect("a run");
+            assert_eq!(runner.starts(), round);
+            end(&mut prober, &runner, pid, 1, "unhealthy");
+            let events = prober.take_events();
+            assert_eq!(
+                events[0],
+                ProbeEvent::Unhealthy {
+                    container: 0,
+                    message: "Liveness probe failed: unhealthy".into()
+                }
+            );
+            assert_eq!(events.len(), if round == 3 { 2 } else { 1 }, "{events:?}");
+            now += secs(10);
+        }
+        let (ready, started, statuses) = prober.status(0);
+        assert!(ready && started, "liveness says nothing of readiness");
+        assert_eq!(statuses[0].result, ProbeResult::Failure);
+        assert_eq!(statuses[0].consecutive_failures, 3);
+        // The kill was asked for once; the probe holds until the container starts again.
+        prober.run_due(now);
+        assert_eq!(runner.starts(), 3);
+        assert_eq!(prober.next_due(), None);
+        prober.container_ended(0);
+        let t1 = now + secs(1);
+        prober.container_started(0, "c2", t1);
+        let (_, _, statuses) = prober.status(0);
+        assert_eq!(statuses[0].result, ProbeResult::Success, "a new verdict");
+        prober.run_due(t1 + secs(5));
+        assert_eq!(runner.starts(), 4);
+    }
+
+    #[test]
+    fn the_kill_names_the_container_and_the_probe_s_grace_period() {
+        let mut startup = probe("start", 0, 1, 1).unwrap();
+        startup.termination_grace_period_seconds = Some(3);
+        let (mut prober, runner) = prober(ContainerProbes {
+            startup: Some(startup),
+            ..Default::default()
+        });
+        let t0 = Instant::now();
+        prober.container_started(0, "c1", t0);
+        prober.run_due(t0);
+        end(&mut prober, &runner, runner.last("start").unwrap(), 1, "");
+        assert_eq!(
+            prober.take_events()[1],
+            ProbeEvent::Kill {
+                container: 0,
+                message: "Container app failed startup probe, will be restarted".into(),
+                grace: Some(secs(3)),
+            }
+        );
+    }
+
+    #[test]
+    fn the_startup_probe_gates_the_others_until_it_succeeds() {
+        let (mut prober, runner) = prober(ContainerProbes {
+            startup: probe("start", 0, 1, 30),
+            liveness: probe("live", 0, 1, 3),
+            readiness: probe("ready", 0, 2, 3),
+        });
+        let t0 = Instant::now();
+        prober.container_started(0, "c1", t0);
+        prober.run_due(t0);
+        assert_eq!(runner.starts(), 1, "only the startup probe");
+        let start = runner.last("start").unwrap();
+        end(&mut prober, &runner, start, 1, "not yet");
+        assert!(!prober.status(0).1, "not started");
+        prober.run_due(t0 + secs(10));
+        end(&mut prober, &runner, runner.last("start").unwrap(), 0, "");
+        let (ready, started, _) = prober.status(0);
+        assert!(started && !ready);
+        // Started: the others run (their initial delay counted from the container's
+        // start), the startup probe runs no more.
+        prober.run_due(t0 + secs(11));
+        let commands: Vec<String> = runner.0.borrow().started[2..]
+            .iter()
+            .map(|(_, c)| c[0].clone())
+            .collect();
+        assert_eq!(commands, ["live", "ready"]);
+        let (live, ready) = {
+            let calls = runner.0.borrow();
+            (calls.started[2].0, calls.started[3].0)
+        };
+        end(&mut prober, &runner, live, 0, "");
+        end(&mut prober, &runner, ready, 0, "");
+        assert!(!prober.status(0).0, "one success of two");
+        prober.run_due(t0 + secs(21));
+        assert_eq!(runner.starts(), 6);
+        end(&mut prober, &runner, runner.last("ready").unwrap(), 0, "");
+        assert!(prober.status(0).0, "ready after two successes");
+        assert_eq!(
+            prober.take_events(),
+            [ProbeEvent::Unhealthy {
+                container: 0,
+                message: "Startup probe failed: not yet".into()
+            }],
+            "a failure, below the startup probe's threshold"
+        );
+    }
+
+    #[test]
+    fn readiness_failures_make_the_container_unready_without_stopping_it() {
+        let (mut prober, runner) = prober(ContainerProbes {
+            readiness: probe("ready", 0, 1, 1),
+            ..Default::default()
+        });
+        let t0 = Instant::now();
+        prober.container_started(0, "c1", t0);
+        prober.run_due(t0);
+        end(&mut prober, &runner, runner.last("ready").unwrap(), 0, "");
+        assert!(prober.status(0).0);
+        prober.run_due(t0 + secs(10));
+        end(
+            &mut prober,
+            &runner,
+            runner.last("ready").unwrap(),
+            1,
+            "503",
+        );
+        assert!(!prober.status(0).0);
+        let events = prober.take_events();
+        assert_eq!(events.len(), 1, "{events:?}");
+        prober.run_due(t0 + secs(20));
+        assert_eq!(runner.starts(), 3, "it goes on");
+    }
+
+    #[test]
+    fn a_run_past_its_timeout_is_killed_and_fails() {
+        let (mut prober, runner) = prober(ContainerProbes {
+            liveness: probe("live", 0, 1, 3),
+            ..Default::default()
+        });
+        let t0 = Instant::now();
+        prober.container_started(0, "c1", t0);
+        prober.run_due(t0);
+        let pid = runner.last("live").unwrap();
+        // Timeout 1 s + the backstop.
+        assert_eq!(prober.next_due(), Some(t0 + secs(3)));
+        prober.run_due(t0 + secs(2));
+        assert!(runner.0.borrow().killed.is_empty());
+        prober.run_due(t0 + secs(3));
+        assert_eq!(runner.0.borrow().killed, [pid]);
+        prober.run_due(t0 + secs(4));
+        assert_eq!(runner.0.borrow().killed, [pid], "once");
+        end(&mut prober, &runner, pid, 128 + 9, "");
+        assert_eq!(
+            prober.take_events(),
+            [ProbeEvent::Unhealthy {
+                container: 0,
+                message: "Liveness probe failed: probe did not end within its timeout (1 s)".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn runs_of_an_ended_container_are_abandoned_and_not_counted() {
+        let (mut prober, runner) = prober(ContainerProbes {
+            liveness: probe("live", 0, 1, 1),
+            ..Default::default()
+        });
+        let t0 = Instant::now();
+        prober.container_started(0, "c1", t0);
+        prober.run_due(t0);
+        let pid = runner.last("live").unwrap();
+        prober.container_ended(0);
+        assert_eq!(runner.0.borrow().abandoned, [pid]);
+        assert!(
+            !prober.child_exited(pid.as_raw(), 1),
+            "not a probe's any more"
+        );
+        assert!(prober.take_events().is_empty());
+        assert_eq!(prober.next_due(), None);
+        let (ready, started, _) = prober.status(0);
+        assert!(!ready && started);
+        // The pod stops: nothing runs.
+        prober.container_started(0, "c2", t0 + secs(1));
+        prober.stop_all();
+        prober.run_due(t0 + secs(100));
+        assert_eq!(runner.starts(), 1);
+    }
+
+    #[test]
+    fn a_run_that_cannot_start_counts_as_a_failure() {
+        let (mut prober, runner) = prober(ContainerProbes {
+            readiness: probe("ready", 0, 1, 1),
+            ..Default::default()
+        });
+        runner.0.borrow_mut().refuse = Some("fork: EAGAIN".into());
+        let t0 = Instant::now();
+        prober.container_started(0, "c1", t0);
+        prober.run_due(t0);
+        let (_, _, statuses) = prober.status(0);
+        assert_eq!(
+            statuses[0].last_message,
+            "cannot start the probe: fork: EAGAIN"
+        );
+        assert_eq!(
+            prober.next_due(),
+            Some(t0 + secs(10)),
+            "tried again a period later"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! The supervisor's signals: handlers that write the signal's number into a self-pipe, which
-//! the main loop `poll`s with everything else (see [`crate::supervisor`]).
+//! the main loop `poll`s with everything else (see the `supervisor` module).
 //!
 //! Handlers (unlike blocked or ignored signals) are reset by `execve`, so containers start
 //! with default signal dispositions and an empty signal mask; before installing its own, the

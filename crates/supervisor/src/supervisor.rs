@@ -110,7 +110,7 @@ struct Run {
     /// When its last run ended (for the back-off).
     finished: Option<Instant>,
     /// Set while it is being stopped (preStop, stop signal, SIGKILL).
-    stopping: Option<lifecycle::Stopping>,
+    stopping: Option<crate::stop::Stopping>,
 }
 
 impl Run {

@@ -1,11 +1,15 @@
 //! A probe's process: forked from the supervisor, it runs one probe (in the pod's namespaces)
 //! and exits 0 (success) or 1 (failure), its message in a memfd (see [`super`]).
+//!
+//! The prober starts and kills runs through [`Runner`]: [`ForkRunner`] here, a fake in the
+//! prober's tests, so that the probe rules are tested without processes.
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
+use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use podrun_pod_model::plan::probes::ProbeAction;
 
@@ -21,8 +25,58 @@ pub(super) struct Job<'a> {
     pub exec: podrun_runtime::ExecConfig,
 }
 
+/// How probe runs are started and stopped.
+pub(super) trait Runner {
+    /// Starts a run of `job` in a process of its own; returns its pid. The run's end comes
+    /// back through the supervisor's `waitpid` (the prober's `child_exited`).
+    fn start(&mut self, job: &Job) -> Result<Pid, String>;
+    /// The message run `pid`, which has ended, wrote; the run is forgotten.
+    fn output(&mut self, pid: Pid) -> String;
+    /// SIGKILLs run `pid`, past its time; its end is still judged.
+    fn kill(&mut self, pid: Pid);
+    /// SIGKILLs run `pid` and forgets it: its result does not count.
+    fn abandon(&mut self, pid: Pid);
+}
+
+/// The real runner: each run is a child forked from the supervisor ([`spawn`]).
+#[derive(Default)]
+pub(super) struct ForkRunner {
+    /// The memfd of each run not yet ended.
+    outputs: Vec<(Pid, File)>,
+}
+
+impl ForkRunner {
+    fn forget(&mut self, pid: Pid) -> Option<File> {
+        let index = self.outputs.iter().position(|(p, _)| *p == pid)?;
+        Some(self.outputs.swap_remove(index).1)
+    }
+}
+
+impl Runner for ForkRunner {
+    fn start(&mut self, job: &Job) -> Result<Pid, String> {
+        let (pid, output) = spawn(job)?;
+        self.outputs.push((pid, output));
+        Ok(pid)
+    }
+
+    fn output(&mut self, pid: Pid) -> String {
+        self.forget(pid)
+            .map(|output| read_message(&output))
+            .unwrap_or_default()
+    }
+
+    fn kill(&mut self, pid: Pid) {
+        let _ = kill(pid, Signal::SIGKILL);
+    }
+
+    fn abandon(&mut self, pid: Pid) {
+        let _ = kill(pid, Signal::SIGKILL);
+        self.forget(pid);
+    }
+}
+
 /// The message a probe's process wrote (at most [`MAX_MESSAGE`] bytes, trimmed).
-pub(super) fn read_message(output: &File) -> String {
+fn read_message(output: &File) -> String {
     let mut buffer = vec![0u8; MAX_MESSAGE];
     let mut total = 0;
     while total < buffer.len() {
@@ -35,7 +89,7 @@ pub(super) fn read_message(output: &File) -> String {
 }
 
 /// Forks the probe's process; returns its pid and the memfd it writes its message into.
-pub(super) fn spawn(job: &Job) -> Result<(Pid, File), String> {
+fn spawn(job: &Job) -> Result<(Pid, File), String> {
     // SAFETY: memfd_create with a static name; the descriptor is owned below.
     let fd = unsafe { libc::memfd_create(c"podrun-probe".as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {

@@ -16,23 +16,38 @@ pub const MESSAGE: &str = "Pod was active on the node longer than the specified 
 
 /// When the deadline of a pod with `activeDeadlineSeconds` `seconds`, started at `now`, runs
 /// out, if it has one.
-pub(super) fn start(seconds: Option<u64>, now: Instant) -> Option<Instant> {
+fn start(seconds: Option<u64>, now: Instant) -> Option<Instant> {
     seconds.map(|s| now + Duration::from_secs(s))
 }
 
+/// Whether the deadline `at` has passed at `now`.
+pub(super) fn passed(at: Instant, now: Instant) -> bool {
+    now >= at
+}
+
+/// Whether a passed deadline fails a pod in `phase`: not one that has ended already, nor one
+/// being removed (`stopping`).
+pub(super) fn fails_pod(phase: PodPhase, stopping: bool) -> bool {
+    !stopping && !matches!(phase, PodPhase::Succeeded | PodPhase::Failed)
+}
+
 impl Supervisor {
+    /// Starts the pod's `activeDeadlineSeconds`, counted from `now`.
+    pub(super) fn arm_active_deadline(&mut self, now: Instant) {
+        self.active_deadline = start(self.plan.active_deadline_seconds, now);
+    }
+
     /// Fails the pod and stops its containers once its deadline has passed, unless it has
     /// ended already or is being removed.
     pub(super) fn check_active_deadline(&mut self) {
         let Some(at) = self.active_deadline else {
             return;
         };
-        if Instant::now() < at {
+        if !passed(at, Instant::now()) {
             return;
         }
         self.active_deadline = None;
-        let phase = self.state.compute_phase();
-        if self.stopping || phase == PodPhase::Succeeded || phase == PodPhase::Failed {
+        if !fails_pod(self.state.compute_phase(), self.stopping) {
             return;
         }
         tracing::info!("active deadline exceeded: stopping the pod's containers");
@@ -56,5 +71,31 @@ impl Supervisor {
         }
         self.stop_sidecars();
         self.write_state();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deadline_counts_from_the_start() {
+        let t0 = Instant::now();
+        assert_eq!(start(None, t0), None);
+        let at = start(Some(30), t0).unwrap();
+        assert!(!passed(at, t0));
+        assert!(!passed(at, t0 + Duration::from_millis(29_999)));
+        assert!(passed(at, t0 + Duration::from_secs(30)));
+        assert!(passed(at, t0 + Duration::from_secs(31)));
+    }
+
+    #[test]
+    fn only_a_pod_still_going_fails_when_its_deadline_passes() {
+        for phase in [PodPhase::Pending, PodPhase::Running, PodPhase::Unknown] {
+            assert!(fails_pod(phase, false), "{phase:?}");
+            assert!(!fails_pod(phase, true), "{phase:?} while being removed");
+        }
+        assert!(!fails_pod(PodPhase::Succeeded, false));
+        assert!(!fails_pod(PodPhase::Failed, false));
     }
 }

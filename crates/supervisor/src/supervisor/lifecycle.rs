@@ -3,6 +3,10 @@
 //! back-off, postStart and preStop hooks, and each container's stop (preStop, its stop
 //! signal, SIGKILL after the grace period).
 //!
+//! The rules are pure functions, tested on their own: what becomes of a container that ended
+//! ([`crate::restart`]), what a hook's end means ([`crate::hooks::outcome`]), a stop's
+//! timers ([`crate::stop`]). This file applies them to the pod.
+//!
 //! Container indices: `runs[0..n]` are the app containers (`plan.containers`, so index `i`
 //! is `plan.containers[i]`), `runs[n..]` the init containers in order
 //! (`plan.init_containers`).
@@ -13,55 +17,20 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use podrun_pod_model::plan::hooks::Handler;
-use podrun_pod_model::plan::{ContainerPlan, RestartPolicy};
+use podrun_pod_model::plan::ContainerPlan;
 use podrun_pod_model::state::{ContainerStatus, EventKind};
 use podrun_pod_model::{display_name, now_rfc3339, PodError};
 
 use super::{Run, Supervisor};
-
-/// The kubelet's minimum grace period for the stop signal after a preStop hook
-/// (`minimumGracePeriodInSeconds`).
-const MIN_GRACE_AFTER_PRE_STOP: Duration = Duration::from_secs(2);
-
-/// Which hook a hook process runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum HookKind {
-    PostStart,
-    PreStop,
-}
-
-impl HookKind {
-    fn name(self) -> &'static str {
-        match self {
-            HookKind::PostStart => "postStart",
-            HookKind::PreStop => "preStop",
-        }
-    }
-}
+use crate::hooks::{AfterHook, EndedHook, HookKind};
+use crate::restart::{AfterExit, PodCondition, Role};
+use crate::stop::{StopStep, Stopping};
 
 /// A hook's process while it runs.
 pub(super) struct HookChild {
     pub pid: Pid,
     pub container: usize,
     pub kind: HookKind,
-}
-
-/// A container being stopped.
-#[derive(Debug, Clone)]
-pub(super) struct Stopping {
-    /// Its stop signal has been sent (after the preStop hook, if any).
-    pub signalled: bool,
-    /// The end of its grace period: the preStop hook is cut short, then SIGKILL.
-    pub deadline: Instant,
-    pub killed: bool,
-}
-
-/// What a container is to the pod.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Role {
-    App,
-    Init,
-    Sidecar,
 }
 
 impl Supervisor {
@@ -250,42 +219,36 @@ impl Supervisor {
 
     fn hook_ended(&mut self, index: usize, kind: HookKind, code: i32, output: String) {
         let plan = self.plan_of(index).clone();
-        let running = self.runs[index].running();
-        if code != 0 {
-            let handler = match kind {
-                HookKind::PostStart => plan.hooks.post_start.as_ref(),
-                HookKind::PreStop => plan.hooks.pre_stop.as_ref(),
-            };
-            let what = handler.map(Handler::kind).unwrap_or("exec");
-            let message = format!(
-                "{} lifecycle hook for Container \"{}\" in Pod \"{}\" failed (exit code {code}): {output}",
-                what,
-                plan.name,
-                self.pod_name()
-            );
-            let reason = match kind {
-                HookKind::PostStart => "FailedPostStartHook",
-                HookKind::PreStop => "FailedPreStopHook",
-            };
+        let pod = self.pod_name();
+        let handler = match kind {
+            HookKind::PostStart => plan.hooks.post_start.as_ref(),
+            HookKind::PreStop => plan.hooks.pre_stop.as_ref(),
+        };
+        let (failure, then) = crate::hooks::outcome(&EndedHook {
+            kind,
+            code,
+            handler,
+            output: &output,
+            container: &plan.name,
+            pod: &pod,
+            running: self.runs[index].running(),
+        });
+        if let Some(failure) = failure {
             self.state.event(
                 EventKind::Warning,
-                reason,
+                failure.reason,
                 Some(&plan.name),
-                message.clone(),
+                failure.message.clone(),
             );
-            self.runs[index].state.message = Some(message);
+            self.runs[index].state.message = Some(failure.message);
         }
-        if !running {
-            return;
-        }
-        match kind {
-            HookKind::PostStart if code == 0 => self.post_start_done(index),
-            // As the kubelet: a failed postStart hook kills the container, which is then
-            // restarted as the restartPolicy says.
-            HookKind::PostStart => {
+        match then {
+            AfterHook::Nothing => {}
+            AfterHook::Ready => self.post_start_done(index),
+            AfterHook::Kill => {
                 self.stop_container(index, self.grace(), "FailedPostStartHook".into())
             }
-            HookKind::PreStop => self.send_stop_signal(index),
+            AfterHook::StopSignal => self.send_stop_signal(index),
         }
     }
 
@@ -315,11 +278,7 @@ impl Supervisor {
             Some(&plan.name),
             format!("Stopping container {} ({why})", plan.name),
         );
-        self.runs[index].stopping = Some(Stopping {
-            signalled: false,
-            deadline: Instant::now() + grace,
-            killed: false,
-        });
+        self.runs[index].stopping = Some(Stopping::new(Instant::now(), grace));
         // A postStart hook still running is of no use any more.
         self.kill_hooks(index, Some(HookKind::PostStart));
         match &plan.hooks.pre_stop {
@@ -328,19 +287,14 @@ impl Supervisor {
         }
     }
 
-    /// The stop signal, after the preStop hook (or its time) is over. As the kubelet, the
-    /// container gets at least 2 s more after a hook that used up its grace period.
+    /// The stop signal, after the preStop hook (or its time) is over (see [`crate::stop`]).
     fn send_stop_signal(&mut self, index: usize) {
         let Some(stopping) = self.runs[index].stopping.as_mut() else {
             return;
         };
-        if stopping.signalled {
+        if !stopping.signal(Instant::now()) {
             return;
         }
-        stopping.signalled = true;
-        stopping.deadline = stopping
-            .deadline
-            .max(Instant::now() + MIN_GRACE_AFTER_PRE_STOP);
         let signal = super::stop_signal(self.plan_of(index).stop_signal.as_deref());
         self.signal_container(index, signal);
     }
@@ -357,20 +311,16 @@ impl Supervisor {
     pub(super) fn stop_timers(&mut self) {
         let now = Instant::now();
         for index in 0..self.runs.len() {
-            let Some(stopping) = self.runs[index].stopping.clone() else {
+            let Some(stopping) = self.runs[index].stopping.as_mut() else {
                 continue;
             };
-            if stopping.deadline > now || stopping.killed {
-                continue;
-            }
-            if !stopping.signalled {
-                self.kill_hooks(index, Some(HookKind::PreStop));
-                self.send_stop_signal(index);
-            } else {
-                if let Some(s) = self.runs[index].stopping.as_mut() {
-                    s.killed = true;
+            match stopping.due(now) {
+                None => {}
+                Some(StopStep::EndPreStop) => {
+                    self.kill_hooks(index, Some(HookKind::PreStop));
+                    self.send_stop_signal(index);
                 }
-                self.signal_container(index, Signal::SIGKILL);
+                Some(StopStep::Kill) => self.signal_container(index, Signal::SIGKILL),
             }
         }
     }
@@ -379,9 +329,7 @@ impl Supervisor {
     pub(super) fn next_stop_timer(&self) -> Option<Instant> {
         self.runs
             .iter()
-            .filter_map(|r| r.stopping.as_ref())
-            .filter(|s| !s.killed)
-            .map(|s| s.deadline)
+            .filter_map(|r| r.stopping.as_ref()?.next_timer())
             .min()
     }
 
@@ -390,19 +338,25 @@ impl Supervisor {
     pub(super) fn container_ended(&mut self, index: usize, code: i32) {
         self.kill_hooks(index, None);
         let role = self.role(index);
-        let restart = !self.stopping
-            && !self.pod_failed
-            && match role {
-                Role::Sidecar => !self.apps_done(),
-                // The kubelet retries a failed init container under Always and OnFailure.
-                Role::Init => code != 0 && self.plan.restart_policy != RestartPolicy::Never,
-                Role::App => self.plan.restart_policy.restarts(code),
-            };
+        let pod_condition = PodCondition {
+            stopping: self.stopping,
+            failed: self.pod_failed,
+            apps_done: self.apps_done(),
+        };
         let finished = Instant::now();
         let termination_message = self.termination_message(index, code);
         let name = self.plan_of(index).name.clone();
         let pod = self.pod_name();
         let run = &mut self.runs[index];
+        let after = crate::restart::after_exit(
+            role,
+            self.plan.restart_policy,
+            code,
+            pod_condition,
+            &run.backoff,
+            finished,
+        );
+        let restart = matches!(after, AfterExit::Restart { .. });
         tracing::info!(container = %name, code, restart, "exited");
         run.stopping = None;
         run.finished = Some(finished);
@@ -411,43 +365,42 @@ impl Supervisor {
         run.state.exit_code = Some(code);
         run.state.finished_at = Some(now_rfc3339());
         run.state.termination_message = termination_message;
-        if restart {
-            let at = run.backoff.restart_at(finished);
-            run.restart_at = Some(at);
-            run.state.state = ContainerStatus::Waiting;
-            if at > finished {
-                let delay = run.backoff.current();
-                run.state.reason = Some("CrashLoopBackOff".into());
-                let message = format!(
-                    "back-off {} restarting failed container={name} pod={pod}",
-                    format_duration(delay)
-                );
-                run.state.message = Some(message);
-                self.state.event(
-                    EventKind::Warning,
-                    "BackOff",
-                    Some(&name),
-                    format!("Back-off restarting failed container {name} in pod {pod}"),
-                );
-            } else {
-                run.state.reason = None;
+        match after {
+            AfterExit::Restart { at, backoff } => {
+                run.restart_at = Some(at);
+                run.state.state = ContainerStatus::Waiting;
+                match backoff {
+                    Some(delay) => {
+                        run.state.reason = Some("CrashLoopBackOff".into());
+                        run.state.message =
+                            Some(crate::restart::backoff_message(delay, &name, &pod));
+                        self.state.event(
+                            EventKind::Warning,
+                            "BackOff",
+                            Some(&name),
+                            format!("Back-off restarting failed container {name} in pod {pod}"),
+                        );
+                    }
+                    None => run.state.reason = None,
+                }
             }
-        } else {
-            run.state.state = ContainerStatus::Exited;
-            run.state.reason = Some(if code == 0 { "Completed" } else { "Error" }.into());
-            if run.state.termination_message.is_some() {
-                // Otherwise what was said before stays (a failed hook's message).
-                run.state.message = run.state.termination_message.clone();
-            }
-            run.restart_at = None;
-            if role == Role::Init && code != 0 && !self.stopping {
-                self.pod_failed = true;
-                self.state.event(
-                    EventKind::Warning,
-                    "Failed",
-                    Some(&name),
-                    format!("Init container {name} failed with exit code {code}; the pod failed (restartPolicy Never)"),
-                );
+            AfterExit::Exit { reason, fails_pod } => {
+                run.state.state = ContainerStatus::Exited;
+                run.state.reason = Some(reason.into());
+                if run.state.termination_message.is_some() {
+                    // Otherwise what was said before stays (a failed hook's message).
+                    run.state.message = run.state.termination_message.clone();
+                }
+                run.restart_at = None;
+                if fails_pod {
+                    self.pod_failed = true;
+                    self.state.event(
+                        EventKind::Warning,
+                        "Failed",
+                        Some(&name),
+                        format!("Init container {name} failed with exit code {code}; the pod failed (restartPolicy Never)"),
+                    );
+                }
             }
         }
         if self.pod_failed || self.apps_done() {
@@ -503,11 +456,8 @@ impl Supervisor {
                 continue;
             }
             if run.stopping.is_none() {
-                let grace = self
-                    .pod_deadline
-                    .map(|d| d.saturating_duration_since(Instant::now()))
-                    .unwrap_or_else(|| self.grace())
-                    .max(MIN_GRACE_AFTER_PRE_STOP);
+                let grace =
+                    crate::stop::sidecar_grace(self.pod_deadline, Instant::now(), self.grace());
                 self.stop_container(index, grace, "the pod's other containers ended".into());
             }
             // One at a time: the next sidecar once this one is gone.
@@ -575,31 +525,5 @@ impl Supervisor {
     /// Any container or hook process still to wait for.
     pub(super) fn anything_running(&self) -> bool {
         !self.hooks.is_empty() || self.runs.iter().any(Run::running)
-    }
-}
-
-/// `10s`, `2m40s`, `5m0s`, as Go prints a duration in the kubelet's messages.
-fn format_duration(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs < 60.0 {
-        let text = format!("{secs:.1}");
-        format!("{}s", text.trim_end_matches(".0"))
-    } else {
-        let whole = d.as_secs();
-        format!("{}m{}s", whole / 60, whole % 60)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::format_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn durations_as_go_prints_them() {
-        assert_eq!(format_duration(Duration::from_secs(10)), "10s");
-        assert_eq!(format_duration(Duration::from_millis(2500)), "2.5s");
-        assert_eq!(format_duration(Duration::from_secs(160)), "2m40s");
-        assert_eq!(format_duration(Duration::from_secs(300)), "5m0s");
     }
 }

@@ -175,7 +175,7 @@ impl Supervisor {
             plan.all_containers().map(|c| (c.name.clone(), c.stdio)),
         )?;
         let mut supervisor = Supervisor {
-            active_deadline: super::deadline::start(plan.active_deadline_seconds, Instant::now()),
+            active_deadline: None,
             probes,
             layout,
             plan,
@@ -195,6 +195,7 @@ impl Supervisor {
             written: None,
             attach,
         };
+        supervisor.arm_active_deadline(Instant::now());
         if let Err(e) = supervisor.prepare().and_then(|()| supervisor.advance()) {
             supervisor.abort();
             *ready = Some(std::mem::replace(&mut supervisor.ready, Ready(None)));
