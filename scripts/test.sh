@@ -24,6 +24,8 @@ export PODRUN_TEST_IMAGES=/var/cache/podrun-test/images.json
 export PODRUN_TEST_USER=podrun-test
 
 cargo fmt --all -- --check
+# Issue 16's structure rules: files within 800 lines, no module cycle of more than three.
+python3 scripts/checks/structure.py
 cargo clippy --workspace --all-targets -- -D warnings
 # The previous release's binary, for the upgrade test (built once, then cached). Before the
 # main build: building it removes target/debug/podrun, which the main build links again.
