@@ -379,61 +379,6 @@ pub fn check_relative(path: &str) -> Result<(), String> {
     }
 }
 
-/// Checks a hostPath against its `type` before anything starts. The `...OrCreate` types are
-/// created later, by the supervisor.
-pub fn check_host_path(path: &Path, kind: &str) -> Result<(), String> {
-    use std::os::unix::fs::FileTypeExt;
-    if !path.is_absolute() {
-        return Err(format!("path `{}` must be absolute", path.display()));
-    }
-    let meta = std::fs::metadata(path);
-    let file_type = meta.as_ref().ok().map(|m| m.file_type());
-    let is = |wanted: &str, ok: bool| -> Result<(), String> {
-        match (&file_type, ok) {
-            (None, _) => Err(format!(
-                "`{}` does not exist (type {kind} requires an existing {wanted}; \
-                 hint: use type {wanted}OrCreate or create it)",
-                path.display()
-            )),
-            (Some(_), true) => Ok(()),
-            (Some(_), false) => Err(format!(
-                "`{}` is not a {wanted} (type {kind})",
-                path.display()
-            )),
-        }
-    };
-    let parent_exists = || -> Result<(), String> {
-        match path.parent() {
-            Some(parent) if !parent.is_dir() => Err(format!(
-                "the directory of `{}` does not exist (type {kind} creates only the file)",
-                path.display()
-            )),
-            _ => Ok(()),
-        }
-    };
-    match kind {
-        "" => Ok(()),
-        "Directory" => is("Directory", file_type.is_some_and(|t| t.is_dir())),
-        "File" => is("File", file_type.is_some_and(|t| t.is_file())),
-        "Socket" => is("Socket", file_type.is_some_and(|t| t.is_socket())),
-        "CharDevice" => is("CharDevice", file_type.is_some_and(|t| t.is_char_device())),
-        "BlockDevice" => is(
-            "BlockDevice",
-            file_type.is_some_and(|t| t.is_block_device()),
-        ),
-        "DirectoryOrCreate" => match file_type {
-            Some(t) if !t.is_dir() => Err(format!("`{}` is not a directory", path.display())),
-            _ => Ok(()),
-        },
-        "FileOrCreate" => match file_type {
-            Some(t) if !t.is_file() => Err(format!("`{}` is not a file", path.display())),
-            Some(_) => Ok(()),
-            None => parent_exists(),
-        },
-        other => Err(format!("type `{other}` is not supported")),
-    }
-}
-
 /// The mounts of one container. `field` is the container's field path, for messages.
 pub fn container_mounts(
     volumes: &PodVolumes,
@@ -486,29 +431,6 @@ fn bytes(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_path_types_are_checked() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("f");
-        std::fs::write(&file, "x").unwrap();
-        assert!(check_host_path(dir.path(), "Directory").is_ok());
-        assert!(check_host_path(&file, "File").is_ok());
-        assert!(check_host_path(&file, "Directory")
-            .unwrap_err()
-            .contains("is not a Directory"));
-        let missing = dir.path().join("missing");
-        assert!(check_host_path(&missing, "Directory")
-            .unwrap_err()
-            .contains("does not exist"));
-        assert!(check_host_path(&missing, "DirectoryOrCreate").is_ok());
-        assert!(check_host_path(&missing.join("f"), "FileOrCreate")
-            .unwrap_err()
-            .contains("directory of"));
-        assert!(check_host_path(Path::new("rel"), "")
-            .unwrap_err()
-            .contains("absolute"));
-    }
 
     #[test]
     fn items_pick_keys_paths_and_modes() {
