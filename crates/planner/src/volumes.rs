@@ -26,7 +26,8 @@ use podrun_process::env::{field_value, resource_value, FieldUse};
 use podrun_process::PodFields;
 
 use podrun_pod_model::plan::volumes::{
-    FileVolume, HostPathVolume, MemoryVolume, MountPlan, PodVolumes, VolumeFile, DEFAULT_FILE_MODE,
+    check_host_path, FileVolume, HostPathVolume, MemoryVolume, MountPlan, PodVolumes, VolumeFile,
+    DEFAULT_FILE_MODE,
 };
 use podrun_pod_model::{PodError, PodLayout};
 
