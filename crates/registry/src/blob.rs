@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures_util::stream::BoxStream;
 
 use crate::retry::{seconds, Attempts};
-use crate::session::{Failure, Session};
+use crate::session::{is_stall, Failure, Session};
 use crate::RegistryError;
 
 /// A blob body on its way; yields errors as `std::io::Error`. When it fails for good, the
@@ -129,6 +129,9 @@ struct Download {
     what: String,
     resume: Resume,
     response: Option<reqwest::Response>,
+    /// Bytes the current response sent so far (skipped ones too): an attempt that stalls
+    /// before its first byte counts toward giving up sooner.
+    received: u64,
     attempts: Attempts,
     failure: BlobFailure,
     done: bool,
@@ -144,6 +147,7 @@ pub(crate) fn download(session: Arc<Session>, digest: &str, size: u64) -> BlobSt
         what: format!("blob {digest}"),
         resume: Resume::new(size),
         response: None,
+        received: 0,
         attempts: Attempts::new(policy),
         failure: failure.clone(),
         done: false,
@@ -184,11 +188,11 @@ impl Download {
                     return Ok(None);
                 }
                 Err(Failure::Permanent(error)) => return Err(error),
-                Err(Failure::Transient { error, retry_after }) => {
+                Err(Failure::Transient { error, kind }) => {
                     self.response = None;
                     let what = self.what.clone();
                     self.session
-                        .back_off(&mut self.attempts, &what, error, retry_after)
+                        .back_off(&mut self.attempts, &what, error, kind)
                         .await?;
                 }
             }
@@ -211,29 +215,39 @@ impl Download {
         match next {
             // Every byte is here; only the check for extra ones failed.
             Err(_) | Ok(Err(_)) if self.resume.complete() => Ok(None),
-            Err(_) => Err(self.session.transient(
-                &self.what,
-                format!("no data for {} {received}", seconds(stall)),
-            )),
-            Ok(Err(e)) => Err(self.session.transient(
+            Ok(Err(e)) if !is_stall(&e) => Err(self.session.transient(
                 &self.what,
                 format!("{} {received}", crate::error::error_chain(&e)),
             )),
+            // The stall timeout passed: ours, or the client's read timeout.
+            Err(_) | Ok(Err(_)) => {
+                let message = format!("no data for {} {received}", seconds(stall));
+                // Nothing at all from this response is a stall; after some bytes it is a
+                // transfer that broke (and made progress, so the retries started afresh).
+                Err(if self.received == 0 {
+                    self.session.stalled(&self.what, message)
+                } else {
+                    self.session.transient(&self.what, message)
+                })
+            }
             Ok(Ok(None)) if self.resume.complete() => Ok(None),
             Ok(Ok(None)) => Err(self
                 .session
                 .transient(&self.what, format!("the transfer ended {received}"))),
-            Ok(Ok(Some(chunk))) => self
-                .resume
-                .accept(chunk)
-                .map(Some)
-                .map_err(|Refusal(message)| self.session.invalid(&self.what, message).into()),
+            Ok(Ok(Some(chunk))) => {
+                self.received += chunk.len() as u64;
+                self.resume
+                    .accept(chunk)
+                    .map(Some)
+                    .map_err(|Refusal(message)| self.session.invalid(&self.what, message).into())
+            }
         }
     }
 
     async fn open(&mut self) -> Result<(), Failure> {
         let path = format!("blobs/{}", self.digest);
         let from = self.resume.offset;
+        self.received = 0;
         let response = self.session.get(&path, &[], from, &self.what).await?;
         if from > 0 {
             tracing::info!(
@@ -332,5 +346,67 @@ mod tests {
         assert_eq!(content_range_start("bytes 100-1036358/1036359"), Some(100));
         assert_eq!(content_range_start("bytes 0-9/*"), Some(0));
         assert_eq!(content_range_start("items 1-2/3"), None);
+    }
+
+    const DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+    /// Reads `download` to its end; the bytes it delivered, and its failure.
+    async fn read_all(blob: BlobStream) -> (Vec<u8>, Option<RegistryError>) {
+        use futures_util::StreamExt;
+        let mut stream = blob.stream;
+        let mut got = Vec::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(chunk) => got.extend_from_slice(&chunk),
+                Err(_) => break,
+            }
+        }
+        (got, blob.failure.take())
+    }
+
+    #[tokio::test]
+    async fn a_blob_whose_every_attempt_stalls_is_given_up_after_two() {
+        use crate::session::fake::{FakeRegistry, Reply};
+        let stall = std::time::Duration::from_millis(500);
+        let registry = FakeRegistry::start(vec![Reply::ok_then_silent(100, b"")]);
+        let session = Arc::new(registry.session(stall));
+        let (got, failure) = read_all(download(session, DIGEST, 100)).await;
+        assert!(got.is_empty());
+        assert_eq!(registry.requests().len(), 2, "not the five retries");
+        let error = failure.expect("the failure is kept");
+        let text = error.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "cannot reach registry {0} for {0}/test/image:latest: blob {DIGEST}: no data for 500 ms after 0 of 100 bytes",
+                registry.address
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("gave up after 2 attempts in a row that received nothing for the stall timeout (500 ms)"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stall_after_some_bytes_is_resumed_and_is_not_counted() {
+        use crate::session::fake::{FakeRegistry, Reply};
+        let stall = std::time::Duration::from_millis(500);
+        // Ten bytes, then silence; the resumptions get no answer at all.
+        let registry =
+            FakeRegistry::start(vec![Reply::ok_then_silent(100, &[7; 10]), Reply::Silent]);
+        let session = Arc::new(registry.session(stall));
+        let (got, failure) = read_all(download(session, DIGEST, 100)).await;
+        assert_eq!(got, [7; 10]);
+        let requests = registry.requests();
+        assert_eq!(requests.len(), 3, "{requests:?}");
+        assert_eq!(requests[1].1.as_deref(), Some("bytes=10-"));
+        assert!(matches!(
+            failure,
+            Some(RegistryError::GaveUp {
+                reason: crate::retry::GiveUp::Stalled { attempts: 2, .. },
+                ..
+            })
+        ));
     }
 }

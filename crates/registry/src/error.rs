@@ -42,8 +42,8 @@ pub enum RegistryError {
         what: String,
         message: String,
     },
-    /// Transient failures went on until the retries ran out.
-    #[error("{last}\nnote: {what}: {reason}\nhint: the registry may be overloaded or the network flaky; `[pull] retries`, `retry_delay` and `stall_timeout` in config.toml set how long podrun insists")]
+    /// Transient failures went on until the retries ran out, or attempts stalled in a row.
+    #[error("{last}\nnote: {what}: {reason}\nhint: {}", give_up_hint(.reason))]
     GaveUp {
         what: String,
         reason: crate::retry::GiveUp,
@@ -54,6 +54,13 @@ pub enum RegistryError {
         last: Box<RegistryError>,
         mirrors: Vec<(String, String)>,
     },
+}
+
+fn give_up_hint(reason: &crate::retry::GiveUp) -> &'static str {
+    match reason {
+        crate::retry::GiveUp::Stalled { .. } => "the registry (or a proxy on the way) takes requests and sends nothing; check it, or raise `[pull] stall_timeout` in config.toml if the link is only slow",
+        _ => "the registry may be overloaded or the network flaky; `[pull] retries`, `retry_delay` and `stall_timeout` in config.toml set how long podrun insists",
+    }
 }
 
 fn mirror_notes(mirrors: &[(String, String)]) -> String {

@@ -17,4 +17,4 @@ pub use client::{LayerDescriptor, Registry, ResolvedImage};
 pub use error::RegistryError;
 pub use manifest::{MAX_INDEX_DEPTH, MAX_METADATA_SIZE};
 pub use reference::{ImageName, ReferenceError};
-pub use retry::{Attempts, GiveUp, RetryPolicy};
+pub use retry::{Attempts, Failed, GiveUp, RetryPolicy, STALLED_ATTEMPTS_LIMIT};

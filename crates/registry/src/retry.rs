@@ -1,5 +1,7 @@
 //! When to try a registry request again: exponential back-off with jitter, bounded in count
-//! and in total time, and a registry's `Retry-After` honoured.
+//! and in total time, and a registry's `Retry-After` honoured. Attempts that receive nothing
+//! at all end the series sooner: a registry that stalls every time would otherwise hold a
+//! pull for the stall timeout times the retries.
 
 use std::time::{Duration, Instant};
 
@@ -51,12 +53,31 @@ impl RetryPolicy {
     }
 }
 
+/// How many attempts in a row may stall without receiving a byte before the retries end.
+/// One stall can be a blip (a registry restarting, a proxy's full queue); a second in a row
+/// means the registry takes requests and sends nothing, and each further attempt would cost
+/// another stall timeout (30 s by default) for the same answer.
+pub const STALLED_ATTEMPTS_LIMIT: u32 = 2;
+
+/// How a transient failure ended an attempt, as far as retrying goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// A reset or refused connection, a cut transfer, 408, 429, 5xx; `retry_after` is the
+    /// registry's `Retry-After`, when it sent one.
+    Error { retry_after: Option<Duration> },
+    /// Nothing arrived for the stall timeout, and nothing had in this attempt: no answer to
+    /// the request, or not one byte of the body.
+    Stalled,
+}
+
 /// The retries of one request (or of one blob transfer, across its resumptions).
 #[derive(Debug)]
 pub struct Attempts {
     policy: RetryPolicy,
     retries_done: u32,
     first_failure: Option<Instant>,
+    /// Attempts that stalled, in a row (any other failure, or progress, resets it).
+    stalled_in_a_row: u32,
 }
 
 /// Why no further attempt is made.
@@ -66,6 +87,11 @@ pub enum GiveUp {
     Count(u32),
     /// The next attempt would start after the time limit (a `Retry-After` may ask for that).
     Time(Duration),
+    /// `attempts` in a row received nothing for the stall timeout.
+    Stalled {
+        attempts: u32,
+        stall_timeout: Duration,
+    },
 }
 
 impl std::fmt::Display for GiveUp {
@@ -77,6 +103,14 @@ impl std::fmt::Display for GiveUp {
                 "gave up: the next attempt would start more than {} after the first failure",
                 crate::retry::seconds(*limit)
             ),
+            GiveUp::Stalled {
+                attempts,
+                stall_timeout,
+            } => write!(
+                f,
+                "gave up after {attempts} attempts in a row that received nothing for the stall timeout ({})",
+                crate::retry::seconds(*stall_timeout)
+            ),
         }
     }
 }
@@ -87,6 +121,7 @@ impl Attempts {
             policy,
             retries_done: 0,
             first_failure: None,
+            stalled_in_a_row: 0,
         }
     }
 
@@ -100,14 +135,30 @@ impl Attempts {
     }
 
     /// After a transient failure at `now`: how long to wait before the next attempt, or why
-    /// there is none. `retry_after` is the registry's `Retry-After`, which replaces the
-    /// back-off when longer.
+    /// there is none. A registry's `Retry-After` replaces the back-off when longer; the
+    /// [`STALLED_ATTEMPTS_LIMIT`]th stall in a row ends the series.
     pub fn next_delay(
         &mut self,
         now: Instant,
-        retry_after: Option<Duration>,
+        failed: Failed,
         unit: f64,
     ) -> Result<Duration, GiveUp> {
+        let retry_after = match failed {
+            Failed::Stalled => {
+                self.stalled_in_a_row += 1;
+                if self.stalled_in_a_row >= STALLED_ATTEMPTS_LIMIT {
+                    return Err(GiveUp::Stalled {
+                        attempts: self.stalled_in_a_row,
+                        stall_timeout: self.policy.stall_timeout,
+                    });
+                }
+                None
+            }
+            Failed::Error { retry_after } => {
+                self.stalled_in_a_row = 0;
+                retry_after
+            }
+        };
         if self.retries_done >= self.policy.retries {
             return Err(GiveUp::Count(self.retries_done));
         }
@@ -126,6 +177,7 @@ impl Attempts {
     pub fn progressed(&mut self) {
         self.retries_done = 0;
         self.first_failure = None;
+        self.stalled_in_a_row = 0;
     }
 }
 
@@ -157,6 +209,14 @@ mod tests {
 
     fn policy() -> RetryPolicy {
         RetryPolicy::from_config(&PullConfig::default())
+    }
+
+    const ERROR: Failed = Failed::Error { retry_after: None };
+
+    fn after(seconds: u64) -> Failed {
+        Failed::Error {
+            retry_after: Some(Duration::from_secs(seconds)),
+        }
     }
 
     #[test]
@@ -192,15 +252,15 @@ mod tests {
         let mut attempts = Attempts::new(policy());
         let now = Instant::now();
         let delays: Vec<Duration> = (0..5)
-            .map(|_| attempts.next_delay(now, None, 1.0).unwrap())
+            .map(|_| attempts.next_delay(now, ERROR, 1.0).unwrap())
             .collect();
         assert_eq!(delays[0], Duration::from_secs(1));
         assert_eq!(delays[4], Duration::from_secs(16));
-        assert_eq!(attempts.next_delay(now, None, 1.0), Err(GiveUp::Count(5)));
+        assert_eq!(attempts.next_delay(now, ERROR, 1.0), Err(GiveUp::Count(5)));
         // Progress starts a new series.
         attempts.progressed();
         assert_eq!(
-            attempts.next_delay(now, None, 1.0),
+            attempts.next_delay(now, ERROR, 1.0),
             Ok(Duration::from_secs(1))
         );
     }
@@ -216,22 +276,72 @@ mod tests {
         let start = Instant::now();
         // Retry-After longer than the back-off wins; shorter does not shorten it.
         assert_eq!(
-            attempts.next_delay(start, Some(Duration::from_secs(7)), 1.0),
+            attempts.next_delay(start, after(7), 1.0),
             Ok(Duration::from_secs(7))
         );
         assert_eq!(
-            attempts.next_delay(start, Some(Duration::ZERO), 1.0),
+            attempts.next_delay(start, after(0), 1.0),
             Ok(Duration::from_secs(2))
         );
         // A Retry-After past the time limit ends the retries at once.
         assert_eq!(
-            attempts.next_delay(start, Some(Duration::from_secs(3600)), 1.0),
+            attempts.next_delay(start, after(3600), 1.0),
             Err(GiveUp::Time(Duration::from_secs(60)))
         );
         let late = start + Duration::from_secs(59);
         assert_eq!(
-            attempts.next_delay(late, None, 1.0),
+            attempts.next_delay(late, ERROR, 1.0),
             Err(GiveUp::Time(Duration::from_secs(60)))
+        );
+    }
+
+    #[test]
+    fn a_second_stall_in_a_row_ends_the_retries() {
+        let mut attempts = Attempts::new(policy());
+        // A fake clock: the attempts' times are given, nothing waits.
+        let mut now = Instant::now();
+        let mut fail = |failed: Failed| {
+            now += Duration::from_secs(31);
+            attempts.next_delay(now, failed, 1.0)
+        };
+        assert_eq!(fail(Failed::Stalled), Ok(Duration::from_secs(1)));
+        let gave_up = fail(Failed::Stalled).unwrap_err();
+        assert_eq!(
+            gave_up,
+            GiveUp::Stalled {
+                attempts: 2,
+                stall_timeout: Duration::from_secs(30)
+            }
+        );
+        assert_eq!(
+            gave_up.to_string(),
+            "gave up after 2 attempts in a row that received nothing for the stall timeout (30.0 s)"
+        );
+    }
+
+    #[test]
+    fn stalls_apart_or_after_progress_do_not_end_the_retries() {
+        let mut attempts = Attempts::new(policy());
+        let now = Instant::now();
+        assert!(attempts.next_delay(now, Failed::Stalled, 1.0).is_ok());
+        // Another failure in between: the registry answered something.
+        assert!(attempts.next_delay(now, ERROR, 1.0).is_ok());
+        assert!(attempts.next_delay(now, Failed::Stalled, 1.0).is_ok());
+        // Bytes arrived: a new series, whose first stall is a first one again.
+        attempts.progressed();
+        assert!(attempts.next_delay(now, Failed::Stalled, 1.0).is_ok());
+        assert!(matches!(
+            attempts.next_delay(now, Failed::Stalled, 1.0),
+            Err(GiveUp::Stalled { attempts: 2, .. })
+        ));
+        // Without retries, a stall ends it as any failure does.
+        let mut none = Attempts::new(RetryPolicy {
+            retries: 0,
+            ..policy()
+        });
+        assert_eq!(
+            none.next_delay(now, Failed::Stalled, 1.0),
+            Err(GiveUp::Count(0))
         );
     }
 

@@ -20,6 +20,7 @@ mod network;
 mod pods;
 mod probes;
 mod pull_faults;
+mod pull_stalls;
 mod reliability;
 mod resources;
 mod security;
