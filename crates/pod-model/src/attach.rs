@@ -28,6 +28,12 @@
 //! output as it comes, beginning with what the run wrote before anyone attached (up to
 //! the supervisor's backlog). One client at a time per container.
 
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use crate::layout::ATTACH_SOCKET;
+use crate::PodError;
+
 /// Frame kinds, client to supervisor.
 pub const ATTACH: u8 = b'a';
 pub const INPUT: u8 = b'i';
@@ -67,6 +73,31 @@ pub fn next_frame(buffer: &mut Vec<u8>) -> Result<Option<(u8, Vec<u8>)>, String>
     let payload = buffer[5..5 + length].to_vec();
     buffer.drain(..5 + length);
     Ok(Some((kind, payload)))
+}
+
+/// The pod's runtime directory held open, so that its attach socket is named by a short
+/// path: `/proc/self/fd/N/attach.sock` (a socket address holds 107 bytes, less than a
+/// runtime directory's path may take). The supervisor binds it, the client connects to it.
+pub struct SocketDir(OwnedFd);
+
+impl SocketDir {
+    pub fn open(runtime_dir: &Path) -> Result<SocketDir, PodError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(runtime_dir)
+            .map(|dir| SocketDir(OwnedFd::from(dir)))
+            .map_err(PodError::io(format!(
+                "cannot open {}",
+                runtime_dir.display()
+            )))
+    }
+
+    /// The socket's address while this is open.
+    pub fn socket_address(&self) -> String {
+        format!("/proc/self/fd/{}/{ATTACH_SOCKET}", self.0.as_raw_fd())
+    }
 }
 
 #[cfg(test)]

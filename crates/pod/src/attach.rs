@@ -4,33 +4,18 @@
 //! `attach` for why it relays).
 
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use podrun_pod_model::attach::SocketDir;
 use podrun_pod_model::attach::{frame, window_frame, ATTACH, INPUT};
 use podrun_pod_model::layout::ATTACH_SOCKET as SOCKET;
 use podrun_pod_model::PodError;
 
 /// Input not yet taken by the terminal, per container: beyond it the client is not read.
 const INPUT_BUFFER: usize = 64 * 1024;
-
-/// `/proc/self/fd/N/<SOCKET>` for the directory open as `dir`: a socket address holds
-/// 107 bytes, less than a runtime directory's path may take.
-fn short_path(dir: &OwnedFd) -> String {
-    format!("/proc/self/fd/{}/{SOCKET}", dir.as_raw_fd())
-}
-
-fn open_dir(dir: &Path) -> Result<OwnedFd, PodError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-        .open(dir)
-        .map(OwnedFd::from)
-        .map_err(PodError::io(format!("cannot open {}", dir.display())))
-}
 
 /// A terminal attached to a container, from the attaching side (`podrun play --wait`).
 pub struct AttachClient {
@@ -49,9 +34,9 @@ impl AttachClient {
             "cannot attach to container `{container}` ({})",
             path.display()
         );
-        let dir_fd = open_dir(dir)?;
+        let dir_fd = SocketDir::open(dir)?;
         let mut stream =
-            UnixStream::connect(short_path(&dir_fd)).map_err(PodError::io(what.clone()))?;
+            UnixStream::connect(dir_fd.socket_address()).map_err(PodError::io(what.clone()))?;
         stream
             .write_all(&frame(ATTACH, container.as_bytes()))
             .map_err(PodError::io(what.clone()))?;

@@ -9,6 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
+use podrun_pod_model::attach::SocketDir;
 use podrun_pod_model::attach::{next_frame, ATTACH, INPUT, WINDOW};
 use podrun_pod_model::layout::ATTACH_SOCKET as SOCKET;
 use podrun_pod_model::plan::stdio::Stdio;
@@ -25,22 +26,6 @@ const OUTPUT_BUFFER: usize = 4 * 1024 * 1024;
 pub const BACKLOG: usize = 4 * 1024;
 /// Bytes read from one terminal per round of the supervisor's loop.
 const ROUND_BUDGET: usize = 256 * 1024;
-
-/// `/proc/self/fd/N/<SOCKET>` for the directory open as `dir`: a socket address holds
-/// 107 bytes, less than a runtime directory's path may take.
-fn short_path(dir: &OwnedFd) -> String {
-    format!("/proc/self/fd/{}/{SOCKET}", dir.as_raw_fd())
-}
-
-fn open_dir(dir: &Path) -> Result<OwnedFd, PodError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-        .open(dir)
-        .map(OwnedFd::from)
-        .map_err(PodError::io(format!("cannot open {}", dir.display())))
-}
 
 fn set_nonblocking(fd: RawFd) {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -472,8 +457,8 @@ fn listen(dir: &Path) -> Result<UnixListener, PodError> {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join(SOCKET);
     let _ = std::fs::remove_file(&path);
-    let dir_fd = open_dir(dir)?;
-    let listener = UnixListener::bind(short_path(&dir_fd))
+    let dir_fd = SocketDir::open(dir)?;
+    let listener = UnixListener::bind(dir_fd.socket_address())
         .map_err(PodError::io(format!("cannot listen on {}", path.display())))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
         .map_err(PodError::io(format!("cannot chmod {}", path.display())))?;
@@ -498,8 +483,9 @@ mod tests {
 
     impl TestClient {
         fn connect(dir: &Path, container: &str) -> Result<TestClient, String> {
-            let dir_fd = open_dir(dir).map_err(|e| e.to_string())?;
-            let mut stream = UnixStream::connect(short_path(&dir_fd)).map_err(|e| e.to_string())?;
+            let dir_fd = SocketDir::open(dir).map_err(|e| e.to_string())?;
+            let mut stream =
+                UnixStream::connect(dir_fd.socket_address()).map_err(|e| e.to_string())?;
             stream
                 .write_all(&frame(ATTACH, container.as_bytes()))
                 .map_err(|e| e.to_string())?;
