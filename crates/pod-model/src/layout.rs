@@ -190,10 +190,16 @@ impl PodLayout {
 
     /// The supervisor's pid as its pid file records it.
     pub fn supervisor_pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.pid_file())
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
+        supervisor_pid(&self.runtime_dir)
     }
+}
+
+/// The supervisor's pid as the pid file in the pod's runtime directory records it (for
+/// callers that found the pod by its runtime directory alone).
+pub fn supervisor_pid(runtime_dir: &Path) -> Option<i32> {
+    std::fs::read_to_string(runtime_dir.join(PID_FILE))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
 }
 
 #[cfg(test)]

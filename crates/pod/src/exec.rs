@@ -1,8 +1,6 @@
 //! Finding the running container that `podrun exec` runs a command in and `podrun cp` copies
 //! files to or from.
 
-use std::path::PathBuf;
-
 use podrun_runtime::ExecConfig;
 
 use podrun_pod_model::plan::{ContainerPlan, Plan};
@@ -23,8 +21,8 @@ pub struct RunningContainer {
     pub init_pid: i32,
     /// The pod's supervisor, whose user namespace is the pod's.
     pub supervisor_pid: i32,
-    /// The pod's runtime directory.
-    pub runtime_dir: PathBuf,
+    /// The pod's directories.
+    pub layout: PodLayout,
 }
 
 /// Container `container` (default: the pod's first container) of pod `namespace/name`.
@@ -37,14 +35,15 @@ pub fn running_container(
     container: Option<&str>,
 ) -> Result<RunningContainer, PodError> {
     let pod = display_name(namespace, name);
-    let dir = dirs.runtime_dir(namespace, name);
+    let layout = dirs.pod(namespace, name);
+    let dir = &layout.runtime_dir;
     if !dir.is_dir() {
         return Err(PodError::msg(format!("pod `{pod}` not found")));
     }
-    let plan = Plan::read(&dir)?;
-    let state = PodState::read(&dir)
+    let plan = Plan::read(dir)?;
+    let state = PodState::read(dir)
         .map_err(|e| PodError::msg(format!("pod `{pod}` is not running yet ({e})")))?;
-    if !is_supervisor_of(state.supervisor_pid, &dir) {
+    if !is_supervisor_of(state.supervisor_pid, dir) {
         return Err(PodError::msg(format!(
             "pod `{pod}` is not running (its supervisor is gone)"
         )));
@@ -66,7 +65,7 @@ pub fn running_container(
         id: running.id.clone(),
         init_pid: running.pid.unwrap_or_default(),
         supervisor_pid: state.supervisor_pid,
-        runtime_dir: dir,
+        layout,
     })
 }
 
@@ -104,7 +103,7 @@ pub fn exec_config(
     args: Vec<String>,
 ) -> Result<ExecConfig, PodError> {
     let target = running_container(dirs, namespace, name, container)?;
-    let state_root = PodLayout::new(&target.runtime_dir, "").libcontainer_root();
+    let state_root = target.layout.libcontainer_root();
     Ok(target
         .plan
         .exec_config(target.id, state_root, target.supervisor_pid, args))

@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use podrun_pod_model::layout::supervisor_pid;
 use podrun_pod_model::process::is_supervisor_of;
 use podrun_pod_model::state::PodState;
-use podrun_pod_model::{PodDirs, PodError, PodLayout};
+use podrun_pod_model::{PodDirs, PodError};
 
 /// A pod found in the runtime directory.
 #[derive(Debug, Clone)]
@@ -33,10 +34,10 @@ pub fn entry(dir: &Path) -> Option<PodEntry> {
     let key = dir.file_name()?.to_str()?;
     let (namespace, name) = PodDirs::split_key(key)?;
     let state = PodState::read(dir).ok();
-    let pid = state.as_ref().map(|s| s.supervisor_pid).or_else(|| {
-        // Only the runtime directory matters here: the pid file is in it.
-        PodLayout::new(dir, PathBuf::new()).supervisor_pid()
-    });
+    let pid = state
+        .as_ref()
+        .map(|s| s.supervisor_pid)
+        .or_else(|| supervisor_pid(dir));
     Some(PodEntry {
         namespace: namespace.to_string(),
         name: name.to_string(),
