@@ -26,13 +26,10 @@ use std::path::{Path, PathBuf};
 use podrun_manifest::k8s_openapi::api::core::v1::Container;
 use podrun_manifest::{Manifest, PodManifest};
 use podrun_pod_model::plan::stdio::Stdio;
-use podrun_pod_model::plan::{ContainerPlan, Plan, RestartPolicy};
+use podrun_pod_model::plan::{ContainerPlan, Plan, RestartPolicy, DEFAULT_GRACE_SECONDS};
 use podrun_pod_model::{PodDirs, PodError};
 use podrun_process::{ImageFiles, Objects};
 use podrun_store::{Digest, ImageRecord, Store};
-
-/// Default `terminationGracePeriodSeconds`, as in Kubernetes.
-pub const DEFAULT_GRACE_SECONDS: u64 = podrun_pod_model::plan::DEFAULT_GRACE_SECONDS;
 
 pub const PLAN_FILE: &str = "plan.json";
 
