@@ -29,3 +29,30 @@ impl Stdio {
         env
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stdio(stdin: bool, stdin_once: bool, tty: bool) -> Stdio {
+        Stdio {
+            stdin,
+            stdin_once,
+            tty,
+        }
+    }
+
+    #[test]
+    fn a_terminal_gets_term_unless_it_sets_one() {
+        let env = vec!["PATH=/bin".to_string()];
+        assert_eq!(
+            stdio(true, false, true).environment(env.clone()),
+            ["PATH=/bin", "TERM=xterm"]
+        );
+        assert_eq!(stdio(true, false, false).environment(env.clone()), env);
+        let own = vec!["TERM=vt100".to_string()];
+        assert_eq!(stdio(false, false, true).environment(own.clone()), own);
+        assert!(stdio(true, false, true).attachable());
+        assert!(!stdio(true, false, false).attachable());
+    }
+}
