@@ -3,7 +3,8 @@
 
 * no non-test source file over 800 lines (the lines before a file's `#[cfg(test)]` module);
 * no cycle of more than three modules among a crate's top-level modules (a module uses
-  another when it names `crate::other`, or `super::other` from one level down).
+  another when its code, not its comments, names `crate::other`, or `super::other` from one
+  level down).
 
 Prints what breaks a rule and exits 1; exits 0 when all holds.
 """
@@ -44,6 +45,9 @@ def dependencies(src_dir):
         cut = text.find("#[cfg(test)]")
         if cut >= 0:
             text = text[:cut]
+        # A doc comment's link to another module (`[`crate::plan`]`) is a pointer for the
+        # reader, not a dependency of the code, so comment lines are left out.
+        text = "\n".join(l for l in text.split("\n") if not l.lstrip().startswith("//"))
         used = set(re.findall(r"crate::(\w+)", text))
         for group in re.findall(r"use crate::\{([^}]*)\}", text, re.S):
             used.update(item.strip().split("::")[0] for item in group.split(","))
