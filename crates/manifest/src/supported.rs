@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 pub const POD_SPEC_FIELDS: &[&str] = &[
     "volumes[*].name",
     "volumes[*].emptyDir.medium",
+    "volumes[*].emptyDir.mode",
     "volumes[*].emptyDir.sizeLimit",
     "volumes[*].hostPath.path",
     "volumes[*].hostPath.type",
@@ -150,9 +151,8 @@ pub const UNSUPPORTED_POD_SPEC_FIELDS: &[&str] = &[
     "securityContext.seLinuxChangePolicy",
     "securityContext.appArmorProfile",
     "securityContext.windowsOptions",
-    // Volumes: the mode of an emptyDir (podrun makes it 0777, the default), per-file owners,
-    // projections only an API server issues, and sources podrun has no storage for.
-    "volumes[*].emptyDir.mode",
+    // Volumes: per-file owners, projections only an API server issues, and sources podrun
+    // has no storage for.
     "volumes[*].configMap.defaultUser",
     "volumes[*].configMap.items[*].user",
     "volumes[*].secret.defaultUser",
@@ -838,7 +838,6 @@ mod tests {
                 "containers[0].livenessProbe.httpGet.protocol",
                 "containers[0].resources.claims",
                 "containers[0].volumeMounts[0].subPathExpr",
-                "volumes[0].emptyDir.mode",
             ]
         );
     }

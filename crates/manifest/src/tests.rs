@@ -48,7 +48,14 @@ fn load(text: &str) -> Result<Manifest, ManifestError> {
 }
 
 fn load_strict(text: &str) -> Result<Manifest, ManifestError> {
-    load_str("pod.yaml", text, &LoadOptions { strict: true })
+    load_str(
+        "pod.yaml",
+        text,
+        &LoadOptions {
+            strict: true,
+            ..Default::default()
+        },
+    )
 }
 
 #[track_caller]
@@ -932,6 +939,33 @@ fn invalid_namespace() {
 }
 
 #[test]
+fn the_namespace_asked_for_fills_in_objects_that_name_none_and_conflicts_are_errors() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: b}]}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: a, image: b}]}}}\n";
+    let team = LoadOptions {
+        namespace: Some("team-a".into()),
+        ..Default::default()
+    };
+    let m = load_str("pod.yaml", text, &team).unwrap();
+    let namespaces: Vec<&str> = m.pods.iter().map(|p| p.namespace()).collect();
+    assert_eq!(namespaces, ["team-a", "team-a"]);
+    // The same namespace, named: fine.
+    let same = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: team-a}\nspec: {containers: [{name: a, image: b}]}\n";
+    assert_eq!(
+        load_str("pod.yaml", same, &team).unwrap().pods[0].namespace(),
+        "team-a"
+    );
+    // Another one, also `default` named outright, as kubectl has it.
+    let other = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: team-b}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: default}\nspec: {containers: [{name: a, image: b}]}\n";
+    assert_eq!(
+        errors_of(load_str("pod.yaml", other, &team)),
+        [
+            "pod.yaml: document 1: metadata.namespace: the namespace from the provided object \"team-b\" does not match the namespace \"team-a\": pass -n team-b, or none",
+            "pod.yaml: document 2: metadata.namespace: the namespace from the provided object \"default\" does not match the namespace \"team-a\": pass -n default, or none",
+        ]
+    );
+}
+
+#[test]
 fn invalid_container_name() {
     assert_error_contains(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: Web.1, image: b}]}\n",
@@ -1387,7 +1421,7 @@ mod fuzz {
 
         #[test]
         fn yamlish_documents_never_panic(text in document(), strict in any::<bool>()) {
-            match load_str("fuzz.yaml", &text, &LoadOptions { strict }) {
+            match load_str("fuzz.yaml", &text, &LoadOptions { strict, ..Default::default() }) {
                 Ok(m) => prop_assert!(!m.pods.is_empty()),
                 Err(ManifestError::Invalid { errors }) => prop_assert!(!errors.is_empty()),
                 Err(_) => {}
@@ -1719,8 +1753,15 @@ fn fidelity_manifests_are_valid_kubernetes() {
             }
         }
         // And podrun's strict reading, with Kubernetes' validation, has nothing to say.
-        let manifest =
-            load_str(&file, &text, &LoadOptions { strict: true }).unwrap_or_else(|e| panic!("{e}"));
+        let manifest = load_str(
+            &file,
+            &text,
+            &LoadOptions {
+                strict: true,
+                ..Default::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert!(manifest.warnings.is_empty(), "{:?}", manifest.warnings);
     }
 }
@@ -1755,18 +1796,23 @@ fn fields_without_effect_yet_are_warned_not_ignored() {
 
 #[test]
 fn fields_new_below_supported_objects_are_warned() {
-    // A probe's `protocol` and an emptyDir's `mode` are newer than the objects they are in;
-    // `recursiveReadOnly: Disabled` is what podrun's read-only mounts do.
+    // A probe's `protocol` is newer than the object it is in; `recursiveReadOnly: Disabled`
+    // is what podrun's read-only mounts do, and an emptyDir's `mode` is supported.
     let m = ok(&pod_with(
         "    livenessProbe: {httpGet: {port: 80, protocol: HTTP/2}}\n    volumeMounts: [{name: v, mountPath: /v, readOnly: true, recursiveReadOnly: Disabled}]\n",
         "  volumes: [{name: v, emptyDir: {mode: 0755, sizeLimit: 1Mi}}]\n",
     ));
     assert_eq!(
         m.warnings,
-        [
-            "pod.yaml: document 1: spec.containers[0].livenessProbe.httpGet.protocol: not supported by podrun yet; ignored",
-            "pod.yaml: document 1: spec.volumes[0].emptyDir.mode: not supported by podrun yet; ignored",
-        ]
+        ["pod.yaml: document 1: spec.containers[0].livenessProbe.httpGet.protocol: not supported by podrun yet; ignored"]
+    );
+}
+
+#[test]
+fn an_empty_dir_mode_beyond_01777_is_refused() {
+    assert_error_contains(
+        &pod_with("", "  volumes: [{name: v, emptyDir: {mode: 04755}}]\n"),
+        &["spec.volumes[0].emptyDir.mode: Invalid value: 2541: must be a number between 0 and 01777 (octal)"],
     );
 }
 

@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// The largest `emptyDir.mode` the API server takes: the permission bits and the sticky bit.
+const MAX_EMPTY_DIR_MODE: i32 = 0o1777;
+
 pub(super) fn volume(
     diag: &mut Diag,
     doc: usize,
@@ -23,6 +26,17 @@ pub(super) fn volume(
                 doc,
                 &format!("{path}.{name}"),
                 "Forbidden: may not specify more than 1 volume type",
+            );
+        }
+    }
+    if let Some(mode) = volume.empty_dir.as_ref().and_then(|e| e.mode) {
+        if !(0..=MAX_EMPTY_DIR_MODE).contains(&mode) {
+            diag.error(
+                doc,
+                &format!("{path}.emptyDir.mode"),
+                format_args!(
+                    "Invalid value: {mode}: must be a number between 0 and 01777 (octal), both inclusive"
+                ),
             );
         }
     }
