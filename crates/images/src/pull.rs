@@ -131,6 +131,33 @@ impl Puller {
         Ok(record)
     }
 
+    /// Whether `record`, the stored image of `name`, is what the registry serves now: the
+    /// same manifest digest, with its config and every layer still in the store. Asks for
+    /// the manifest only (no config, no layers), so `imagePullPolicy: Always` on an image
+    /// that has not changed costs one round trip and needs no pull.
+    pub async fn is_current(
+        &self,
+        name: &ImageName,
+        record: &ImageRecord,
+    ) -> Result<bool, PullError> {
+        let registry = Registry::for_image(&self.config, &self.credentials, name);
+        let digest = registry.current_digest(name).await?;
+        Ok(digest == record.digest && self.has_all_blobs(record)?)
+    }
+
+    fn has_all_blobs(&self, record: &ImageRecord) -> Result<bool, PullError> {
+        let config: Digest = record.config_digest.parse()?;
+        if !self.store.has_blob(&config) {
+            return Ok(false);
+        }
+        for layer in &record.layers {
+            if self.store.layer(&layer.digest.parse()?)?.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     async fn lock_layers(
         &self,
         image: &str,

@@ -116,14 +116,42 @@ impl Registry {
     /// Finds the image's manifest (for this host's platform when it is an index) and config,
     /// trying each mirror in order and then the registry itself.
     pub async fn resolve(&self, image: &ImageName) -> Result<ResolvedImage, RegistryError> {
+        self.on_first_endpoint(image, |endpoint| self.resolve_on(image, endpoint))
+            .await
+    }
+
+    /// The digest of the image's platform manifest as its registry (or first working mirror)
+    /// serves it now, without fetching the config: enough to tell whether a stored image is
+    /// still current (`imagePullPolicy: Always` on an image already pulled).
+    pub async fn current_digest(&self, image: &ImageName) -> Result<String, RegistryError> {
+        self.on_first_endpoint(image, |endpoint| async move {
+            let (session, reference) = self.session(image, endpoint);
+            session.authorize().await?;
+            let (_, manifest_digest, _) = resolve_manifest(&session, &reference).await?;
+            Ok(manifest_digest)
+        })
+        .await
+    }
+
+    /// Runs `attempt` on each mirror in order and then the registry itself, until one
+    /// succeeds; a mirror's failure is logged once another endpoint succeeds.
+    async fn on_first_endpoint<'a, T, F, Fut>(
+        &'a self,
+        image: &ImageName,
+        attempt: F,
+    ) -> Result<T, RegistryError>
+    where
+        F: Fn(&'a Endpoint) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RegistryError>>,
+    {
         let mut mirror_failures = Vec::new();
         for endpoint in &self.endpoints {
-            match self.resolve_on(image, endpoint).await {
-                Ok(resolved) => {
+            match attempt(endpoint).await {
+                Ok(found) => {
                     for (mirror, error) in &mirror_failures {
                         tracing::warn!("mirror {mirror} failed for {image}: {error}");
                     }
-                    return Ok(resolved);
+                    return Ok(found);
                 }
                 Err(error) if endpoint.is_mirror => {
                     mirror_failures.push((endpoint.host.clone(), error.to_string()));
@@ -140,11 +168,13 @@ impl Registry {
         unreachable!("the image's own registry is always the last endpoint")
     }
 
-    async fn resolve_on(
+    /// A session for `image` on `endpoint`, with the user's credential for that host, and
+    /// the reference to ask it for.
+    fn session(
         &self,
         image: &ImageName,
         endpoint: &Endpoint,
-    ) -> Result<ResolvedImage, RegistryError> {
+    ) -> (Arc<Session>, oci_client::Reference) {
         let mut reference = image.reference().clone();
         if endpoint.is_mirror {
             reference.set_mirror_registry(endpoint.host.clone());
@@ -173,6 +203,15 @@ impl Registry {
             registry: &endpoint.host,
             credential,
         }));
+        (session, reference)
+    }
+
+    async fn resolve_on(
+        &self,
+        image: &ImageName,
+        endpoint: &Endpoint,
+    ) -> Result<ResolvedImage, RegistryError> {
+        let (session, reference) = self.session(image, endpoint);
         session.authorize().await?;
         let (manifest, manifest_digest, index_digest) =
             resolve_manifest(&session, &reference).await?;
