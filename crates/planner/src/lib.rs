@@ -188,6 +188,13 @@ pub fn build(
         &format!("{}: {who}", pod.source),
     )?;
     let objects = ManifestObjects(manifest);
+    // On the host's network (`hostNetwork`, or `play --network host` without it) the pod
+    // shares the host's UTS namespace, so its containers see the host's hostname.
+    let kernel_hostname = if network.backend == podrun_network::Backend::Host {
+        fields.node_name.clone()
+    } else {
+        podrun_process::hostname::kernel_hostname(&pod.pod, &fields.node_name)
+    };
     let mut containers = Vec::new();
     let mut init_containers = Vec::new();
     let init = spec.init_containers.iter().flatten().enumerate();
@@ -223,13 +230,14 @@ pub fn build(
             .map_err(|e| PodError::msg(format!("image `{image}`: cannot read its config: {e}")))?;
         let config: oci_spec::image::ImageConfiguration = serde_json::from_slice(&config_bytes)
             .map_err(|e| PodError::msg(format!("image `{image}`: invalid config: {e}")))?;
-        let process = podrun_process::resolve(
+        let process = podrun_process::resolve_with_hostname(
             &pod.pod,
             container,
             config.config().as_ref(),
             &objects,
             &fields,
             &LayerFiles(&lower_dirs),
+            &kernel_hostname,
         )
         .map_err(|e| PodError::msg(format!("{who}: {e}")))?;
         let mounts = volumes::container_mounts(

@@ -60,6 +60,17 @@ pub fn plan(
                     )))
                 }
             }
+            if let Some(mode) = empty_dir.mode {
+                let mode = u32::try_from(mode)
+                    .ok()
+                    .filter(|m| *m <= 0o1777)
+                    .ok_or_else(|| {
+                        error(format!(
+                            ".emptyDir.mode: {mode} is not a mode between 0 and 01777 (octal)"
+                        ))
+                    })?;
+                volumes.empty_dir_modes.insert(volume.name.clone(), mode);
+            }
             volumes.empty_dirs.push(volume.name.clone());
         } else if let Some(host) = &volume.host_path {
             let kind = host.type_.clone().unwrap_or_default();

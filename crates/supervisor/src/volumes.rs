@@ -17,10 +17,14 @@ use podrun_pod_model::plan::volumes::{
 use crate::PodError;
 
 /// An emptyDir with `medium: Memory`: one tmpfs for the whole pod at `path`, `sizeLimit`
-/// its size.
-pub fn mount_memory_volume(path: &Path, volume: &MemoryVolume) -> Result<(), PodError> {
+/// its size, `mode` its `emptyDir.mode` (else tmpfs's 1777, as the kubelet leaves it).
+pub fn mount_memory_volume(
+    path: &Path,
+    volume: &MemoryVolume,
+    mode: Option<u32>,
+) -> Result<(), PodError> {
     use nix::mount::{mount, MsFlags};
-    let mut options = String::from("mode=1777");
+    let mut options = format!("mode={:o}", mode.unwrap_or(0o1777));
     if let Some(size) = volume.size_limit {
         options.push_str(&format!(",size={size}"));
     }

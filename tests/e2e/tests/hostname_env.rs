@@ -133,10 +133,8 @@ fn hostname_is_the_host_s_with_host_network() {
 }
 
 /// `play --network host` puts a pod without `hostNetwork` on the host's network too, with
-/// the host's hostname. Ignored until podrun-pod hands the plan's hostname to
-/// `podrun_process::resolve_with_hostname` (`resolve` only sees the spec).
+/// the host's hostname (the planner passes it to `podrun_process::resolve_with_hostname`).
 #[test]
-#[ignore = "needs podrun-pod to pass the pod's kernel hostname to podrun_process::resolve_with_hostname"]
 fn hostname_is_the_host_s_with_network_host() {
     let env = TestEnv::new();
     let host = nix::unistd::gethostname().unwrap().into_string().unwrap();

@@ -382,3 +382,44 @@ fn bad_volume_sources_fail_before_anything_starts() {
         assert!(!data_dir(&env, "bad").exists());
     }
 }
+
+/// `emptyDir.mode` sets the permission bits of the volume's directory (on disk, or a tmpfs
+/// with `medium: Memory`); without it an emptyDir is 0777 and a memory one 1777. A mode the
+/// API server would refuse fails the play with the field's name.
+#[test]
+fn empty_dir_mode_sets_the_directory_s_permissions() {
+    let env = TestEnv::new();
+    let file = write_manifest(
+        &env,
+        "modes.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: modes\nspec:\n  containers:\n  - name: c\n    image: busybox\n    command: [sleep, '1000']\n    volumeMounts:\n    - {name: plain, mountPath: /plain}\n    - {name: private, mountPath: /private}\n    - {name: mem, mountPath: /mem}\n    - {name: memdefault, mountPath: /memdefault}\n  volumes:\n  - {name: plain, emptyDir: {}}\n  - {name: private, emptyDir: {mode: 0750}}\n  - {name: mem, emptyDir: {medium: Memory, mode: 0700}}\n  - {name: memdefault, emptyDir: {medium: Memory}}\n",
+    );
+    env.podrun_ok(&["play", &file]);
+    let _down = DownOnDrop(&env, file.clone());
+    let mode = |path: &str| {
+        exec_until_ok(&env, "modes", "c", &format!("stat -c %a {path}"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(mode("/plain"), "777");
+    assert_eq!(mode("/private"), "750");
+    assert_eq!(mode("/mem"), "700");
+    assert_eq!(mode("/memdefault"), "1777");
+    let on_host = std::fs::metadata(data_dir(&env, "modes").join("volumes/private")).unwrap();
+    assert_eq!(on_host.permissions().mode() & 0o7777, 0o750);
+    down_and_check(&env, &file, &["modes"]);
+
+    let bad = write_manifest(
+        &env,
+        "badmode.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: badmode\nspec:\n  containers:\n  - name: c\n    image: busybox\n  volumes:\n  - {name: v, emptyDir: {mode: 04755}}\n",
+    );
+    let out = env.podrun(&["play", &bad]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("spec.volumes[0].emptyDir.mode") && stderr.contains("01777"),
+        "{stderr}"
+    );
+    assert_nothing_left(&env);
+}

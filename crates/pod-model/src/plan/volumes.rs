@@ -14,6 +14,7 @@
 //! secret and downwardAPI sources in one directory; its serviceAccountToken,
 //! clusterTrustBundle and podCertificate sources need an API server and are refused.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -57,11 +58,17 @@ pub struct HostPathVolume {
     pub kind: String,
 }
 
+/// The mode of an emptyDir without `emptyDir.mode`: Kubernetes makes them world-writable.
+pub const EMPTY_DIR_MODE: u32 = 0o777;
+
 /// Every volume of a pod, by kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodVolumes {
     /// emptyDir volumes (directories under `data_dir/volumes`), also the memory ones.
     pub empty_dirs: Vec<String>,
+    /// `emptyDir.mode` of the emptyDirs that set it (others get [`EMPTY_DIR_MODE`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub empty_dir_modes: BTreeMap<String, u32>,
     /// The emptyDir volumes with `medium: Memory`: each is one tmpfs, mounted by the supervisor
     /// on its directory, so it lives exactly as long as the pod.
     pub memory: Vec<MemoryVolume>,
@@ -80,6 +87,16 @@ pub struct MountPlan {
     pub sub_path: Option<String>,
     pub destination: String,
     pub readonly: bool,
+}
+
+impl PodVolumes {
+    /// The mode of emptyDir `name`'s directory: its `emptyDir.mode`, else [`EMPTY_DIR_MODE`].
+    pub fn empty_dir_mode(&self, name: &str) -> u32 {
+        self.empty_dir_modes
+            .get(name)
+            .copied()
+            .unwrap_or(EMPTY_DIR_MODE)
+    }
 }
 
 impl MountPlan {

@@ -230,11 +230,19 @@ impl Supervisor {
         mkdir(&self.layout.logs_dir(), 0o755)?;
         mkdir(&self.layout.libcontainer_root(), 0o700)?;
         for volume in &plan.volumes.empty_dirs {
-            // Kubernetes makes emptyDir volumes world-writable.
-            mkdir(&self.layout.data_volume(volume), 0o777)?;
+            // 0777 (Kubernetes' default) unless `emptyDir.mode` says otherwise.
+            mkdir(
+                &self.layout.data_volume(volume),
+                plan.volumes.empty_dir_mode(volume),
+            )?;
         }
         for volume in &plan.volumes.memory {
-            crate::volumes::mount_memory_volume(&self.layout.data_volume(&volume.name), volume)?;
+            let mode = plan.volumes.empty_dir_modes.get(&volume.name).copied();
+            crate::volumes::mount_memory_volume(
+                &self.layout.data_volume(&volume.name),
+                volume,
+                mode,
+            )?;
         }
         crate::volumes::prepare(&plan.volumes)?;
         if let Some(fs_group) = plan.security.fs_group {
