@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! $XDG_RUNTIME_DIR/podrun/pods/<namespace>_<name>/    (/run/podrun/pods/... for root)
-//!   plan.json  state.json  supervisor.pid  supervisor.log  attach.sock
+//!   plan.json  state.json  supervisor.pid  supervisor.log  attach.sock  stop.json
 //!   logs/<container>.log[.1]   libcontainer/   etc/{hosts,hostname,resolv.conf}   shm/
 //!   hooks/   volumes/<secret or projected volume>/
 //! $XDG_DATA_HOME/podrun/pods/<namespace>_<name>/      (/var/lib/podrun/pods/... for root)
@@ -28,6 +28,8 @@ pub const PID_FILE: &str = "supervisor.pid";
 pub const SUPERVISOR_LOG_FILE: &str = "supervisor.log";
 /// The attach endpoint (see [`crate::attach`]).
 pub const ATTACH_SOCKET: &str = "attach.sock";
+/// A stop's own grace period (see [`crate::stop`]).
+pub const STOP_REQUEST_FILE: &str = "stop.json";
 
 /// Where pods live: one runtime directory and one data directory per pod.
 #[derive(Debug, Clone)]
@@ -126,6 +128,11 @@ impl PodLayout {
 
     pub fn attach_socket(&self) -> PathBuf {
         self.runtime_dir.join(ATTACH_SOCKET)
+    }
+
+    /// The stop request (see [`crate::stop`]).
+    pub fn stop_request_file(&self) -> PathBuf {
+        self.runtime_dir.join(STOP_REQUEST_FILE)
     }
 
     /// libcontainer's state directory (its `root`).

@@ -9,6 +9,7 @@
 //! * [`layout`]: where a pod's files are ([`layout::PodDirs`], [`layout::PodLayout`]).
 //! * [`plan`]: `plan.json`, what the supervisor runs, with one module per feature.
 //! * [`state`]: `state.json`, what the supervisor last recorded (states and phases as enums).
+//! * [`stop`]: `stop.json`, a stop's own grace period (`down --grace-period`).
 //! * [`probe`]: probe verdicts as the state records them.
 //! * [`logfile`]: the CRI log format the supervisor writes and `podrun logs` reads.
 //! * [`attach`]: the frames of the attach socket; [`ready`]: the supervisor's answer to
@@ -29,6 +30,7 @@ pub mod probe;
 pub mod process;
 pub mod ready;
 pub mod state;
+pub mod stop;
 
 mod bytes;
 
