@@ -3,6 +3,11 @@
 //! SIGKILL once its grace period is over. A preStop hook that uses up the grace period is
 //! killed, and the container still gets [`MIN_GRACE_AFTER_PRE_STOP`] after its stop signal.
 //!
+//! A stop request (`podrun down --grace-period N`, podrun-pod-model's `stop`) gives the
+//! pod's stop a grace period of its own: N seconds instead of the pod's, or with 0 SIGKILL at
+//! once, without the preStop hook or the stop signal. A request that comes while the pod is
+//! stopping already cuts the stops in progress short ([`Stopping::cut_short`]).
+//!
 //! [`Stopping`] is that sequence's clock, fed the time by the supervisor: it says what is due
 //! when, and the supervisor sends the signals.
 
@@ -11,6 +16,13 @@ use std::time::{Duration, Instant};
 /// The kubelet's minimum grace period for the stop signal after a preStop hook
 /// (`minimumGracePeriodInSeconds`).
 pub const MIN_GRACE_AFTER_PRE_STOP: Duration = Duration::from_secs(2);
+
+/// `now + grace`, or (a grace period too long to count) a time that never comes.
+pub fn deadline_after(now: Instant, grace: Duration) -> Instant {
+    now.checked_add(grace)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
+}
 
 /// A container being stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,9 +50,27 @@ impl Stopping {
     pub fn new(now: Instant, grace: Duration) -> Stopping {
         Stopping {
             signalled: false,
-            deadline: now + grace,
+            deadline: deadline_after(now, grace),
             killed: false,
         }
+    }
+
+    /// A stop request with `grace` to go came at `now`: the grace period ends then at the
+    /// latest. With a zero `grace`, SIGKILL is due at once, without the preStop hook's end or
+    /// the stop signal: returns true (once) when the caller is to kill the container now
+    /// (and its preStop hook).
+    pub fn cut_short(&mut self, now: Instant, grace: Duration) -> bool {
+        if self.killed {
+            return false;
+        }
+        if grace.is_zero() {
+            self.signalled = true;
+            self.killed = true;
+            self.deadline = now;
+            return true;
+        }
+        self.deadline = self.deadline.min(deadline_after(now, grace));
+        false
     }
 
     /// The stop signal is to be sent at `now` (the preStop hook is over, or there is none):
@@ -51,7 +81,9 @@ impl Stopping {
             return false;
         }
         self.signalled = true;
-        self.deadline = self.deadline.max(now + MIN_GRACE_AFTER_PRE_STOP);
+        self.deadline = self
+            .deadline
+            .max(deadline_after(now, MIN_GRACE_AFTER_PRE_STOP));
         true
     }
 
@@ -129,6 +161,58 @@ mod tests {
         assert_eq!(now.due(t0), Some(StopStep::EndPreStop));
         assert!(now.signal(t0));
         assert_eq!(now.due(t0 + secs(2)), Some(StopStep::Kill));
+    }
+
+    #[test]
+    fn a_zero_grace_request_kills_at_once_whatever_the_stop_was_doing() {
+        let t0 = Instant::now();
+        // Not begun yet (the caller skips the preStop hook and the stop signal).
+        let mut fresh = Stopping::new(t0, secs(30));
+        assert!(fresh.cut_short(t0, Duration::ZERO));
+        assert_eq!(fresh.next_timer(), None);
+        assert_eq!(fresh.due(t0 + secs(31)), None, "SIGKILL was sent, once");
+        assert!(!fresh.signal(t0), "no stop signal after SIGKILL");
+        // During the preStop hook, and after the stop signal.
+        let mut hook = Stopping::new(t0, secs(30));
+        assert!(hook.cut_short(t0 + secs(3), Duration::ZERO));
+        let mut signalled = Stopping::new(t0, secs(30));
+        assert!(signalled.signal(t0));
+        assert!(signalled.cut_short(t0 + secs(3), Duration::ZERO));
+        assert!(!signalled.cut_short(t0 + secs(4), Duration::ZERO), "once");
+        // After SIGKILL there is nothing to cut short.
+        let mut killed = Stopping::new(t0, secs(3));
+        assert!(killed.signal(t0));
+        assert_eq!(killed.due(t0 + secs(3)), Some(StopStep::Kill));
+        assert!(!killed.cut_short(t0 + secs(4), Duration::ZERO));
+    }
+
+    #[test]
+    fn a_shorter_grace_request_moves_the_deadline_closer_never_further() {
+        let t0 = Instant::now();
+        let mut stop = Stopping::new(t0, secs(30));
+        assert!(stop.signal(t0));
+        assert!(!stop.cut_short(t0 + secs(5), secs(1)));
+        assert_eq!(stop.next_timer(), Some(t0 + secs(6)));
+        assert_eq!(stop.due(t0 + secs(6)), Some(StopStep::Kill));
+        let mut longer = Stopping::new(t0, secs(10));
+        assert!(!longer.cut_short(t0 + secs(5), secs(60)));
+        assert_eq!(longer.next_timer(), Some(t0 + secs(10)));
+        // During the preStop hook: the hook ends at the new deadline, then the stop signal
+        // and its 2 s, as for the pod's own grace period.
+        let mut hook = Stopping::new(t0, secs(30));
+        assert!(!hook.cut_short(t0, secs(1)));
+        assert_eq!(hook.due(t0 + secs(1)), Some(StopStep::EndPreStop));
+        assert!(hook.signal(t0 + secs(1)));
+        assert_eq!(hook.next_timer(), Some(t0 + secs(3)));
+    }
+
+    #[test]
+    fn a_grace_period_too_long_to_count_never_ends() {
+        let t0 = Instant::now();
+        let mut stop = Stopping::new(t0, Duration::from_secs(u64::MAX));
+        assert!(stop.signal(t0));
+        assert_eq!(stop.due(t0 + secs(3600)), None);
+        assert!(!stop.cut_short(t0, Duration::from_secs(u64::MAX)));
     }
 
     #[test]

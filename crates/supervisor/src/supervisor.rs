@@ -7,8 +7,8 @@
 //! record it, delete it, restart it as `restartPolicy` says, after the kubelet's back-off,
 //! [`crate::backoff`]; or a hook or probe process ended) and SIGTERM/SIGINT/SIGHUP (stop the
 //! pod: preStop hooks, each container's stop signal, SIGKILL after
-//! `terminationGracePeriodSeconds`, sidecars last; then remove the pod's data and runtime
-//! directories and exit 0).
+//! `terminationGracePeriodSeconds` or the grace period of the stop request in the runtime
+//! directory, sidecars last; then remove the pod's data and runtime directories and exit 0).
 //!
 //! Signals come through a self-pipe ([`crate::signals`]), which the main loop `poll`s with
 //! the timeout of the next timer, together with the containers' stdout and stderr pipes,
@@ -144,6 +144,9 @@ struct Supervisor {
     stopping: bool,
     /// The end of the pod's grace period once it stops (the sidecars get what is left).
     pod_deadline: Option<Instant>,
+    /// The grace period stop requests asked for (the shortest), once the pod stops; `None`:
+    /// the pod's own (see [`crate::stop`]).
+    stop_grace: Option<Duration>,
     /// `play`'s answer, until it is sent (once the pod has settled, see
     /// [`Supervisor::settled`]).
     ready: Ready,
@@ -360,8 +363,10 @@ impl Supervisor {
     fn handle_signals(&mut self) {
         for signal in crate::signals::read_pending(&self.signals) {
             if crate::signals::is_stop(signal) {
-                tracing::info!(signal, "stopping the pod");
-                self.begin_stop();
+                // `podrun down --grace-period N` wrote its grace period before it signalled.
+                let request = podrun_pod_model::stop::StopRequest::read(&self.layout);
+                tracing::info!(signal, ?request, "stopping the pod");
+                self.stop_as_asked(request);
             }
         }
     }

@@ -19,6 +19,7 @@ use nix::unistd::Pid;
 use podrun_pod_model::plan::hooks::Handler;
 use podrun_pod_model::plan::ContainerPlan;
 use podrun_pod_model::state::{ContainerStatus, EventKind};
+use podrun_pod_model::stop::StopRequest;
 use podrun_pod_model::{display_name, now_rfc3339, PodError};
 
 use super::{Run, Supervisor};
@@ -278,9 +279,17 @@ impl Supervisor {
             Some(&plan.name),
             format!("Stopping container {} ({why})", plan.name),
         );
-        self.runs[index].stopping = Some(Stopping::new(Instant::now(), grace));
+        let now = Instant::now();
+        let mut stopping = Stopping::new(now, grace);
+        // A stop request of grace 0: SIGKILL at once, no preStop hook, no stop signal.
+        let at_once = self.stop_grace.is_some_and(|g| stopping.cut_short(now, g));
+        self.runs[index].stopping = Some(stopping);
         // A postStart hook still running is of no use any more.
         self.kill_hooks(index, Some(HookKind::PostStart));
+        if at_once {
+            self.signal_container(index, Signal::SIGKILL);
+            return;
+        }
         match &plan.hooks.pre_stop {
             Some(handler) => self.spawn_hook(index, HookKind::PreStop, handler),
             None => self.send_stop_signal(index),
@@ -484,23 +493,49 @@ impl Supervisor {
     }
 
     /// The pod stops (SIGTERM to the supervisor): no more restarts; the app and init
-    /// containers are stopped, the sidecars after them.
-    pub(super) fn begin_stop(&mut self) {
-        if self.stopping {
+    /// containers are stopped, the sidecars after them, with the pod's grace period or the
+    /// one `request` asks for. A request that comes once the pod is stopping already cuts
+    /// the stops in progress short (a shorter grace period only, as kubectl's).
+    pub(super) fn stop_as_asked(&mut self, request: Option<StopRequest>) {
+        let asked = request.map(|r| Duration::from_secs(r.grace_period_seconds));
+        let shorter = asked.filter(|a| self.stop_grace.is_none_or(|g| *a < g));
+        if self.stopping && shorter.is_none() {
             return;
         }
-        self.stopping = true;
-        self.state.terminating = true;
-        self.pod_deadline = Some(Instant::now() + self.grace());
-        for run in &mut self.runs {
-            if run.state.state == ContainerStatus::Waiting {
-                run.state.state = ContainerStatus::Exited;
-                run.restart_at = None;
+        if shorter.is_some() {
+            self.stop_grace = shorter;
+        }
+        let now = Instant::now();
+        let grace = self.stop_grace.unwrap_or(self.grace());
+        let deadline = crate::stop::deadline_after(now, grace);
+        self.pod_deadline = Some(self.pod_deadline.map_or(deadline, |d| d.min(deadline)));
+        if !self.stopping {
+            self.stopping = true;
+            self.state.terminating = true;
+            for run in &mut self.runs {
+                if run.state.state == ContainerStatus::Waiting {
+                    run.state.state = ContainerStatus::Exited;
+                    run.restart_at = None;
+                }
+            }
+            for index in 0..self.runs.len() {
+                if self.role(index) != Role::Sidecar {
+                    self.stop_container(index, grace, "the pod is stopping".into());
+                }
             }
         }
+        // Stops begun before the request (a probe's, or the pod's with a longer grace period).
         for index in 0..self.runs.len() {
-            if self.role(index) != Role::Sidecar {
-                self.stop_container(index, self.grace(), "the pod is stopping".into());
+            let Some(stopping) = self.runs[index]
+                .stopping
+                .as_mut()
+                .filter(|_| shorter.is_some())
+            else {
+                continue;
+            };
+            if stopping.cut_short(now, grace) {
+                self.kill_hooks(index, Some(HookKind::PreStop));
+                self.signal_container(index, Signal::SIGKILL);
             }
         }
         self.stop_sidecars();

@@ -187,6 +187,7 @@ impl Supervisor {
             state,
             stopping: false,
             pod_deadline: None,
+            stop_grace: None,
             ready: ready.take().unwrap_or(Ready(None)),
             start_error: None,
             apps_started: false,
