@@ -5,8 +5,9 @@
 //!
 //! * [`Backend`]: `slirp4netns` (the default), `pasta`, `none` (loopback only) or `host`
 //!   (the namespace podrun runs in), and [`NetworkPlan`], what `plan.json` records.
-//! * [`ports`]: published ports (`--publish [hostIP:]hostPort:containerPort[/proto]`, YAML
-//!   `hostPort`) and the checks made before a pod starts (port in use, privileged port).
+//! * [`ports`]: published ports (`--publish [hostIP:][hostPort:]containerPort[/proto]`, YAML
+//!   `hostPort`), the checks made before a pod starts (port in use, privileged port) and the
+//!   free host ports picked for `--publish` without a host port.
 //! * [`slirp`]: the slirp4netns helper, forked by the supervisor *before* it leaves the host's
 //!   network namespace and released once the pod's namespace exists, ended through its exit fd.
 //! * [`slirp_api`]: `add_hostfwd` over slirp4netns' API socket, spoken by podrun itself.
@@ -27,7 +28,9 @@ pub mod tun;
 
 pub use backend::{Backend, NetworkPlan};
 pub use pasta::{Pasta, PastaConfig, PendingPasta};
-pub use ports::{check_host_ports, parse_publish, PortMapping, Protocol};
+pub use ports::{
+    check_host_ports, parse_publish, reserve_free_ports, PortMapping, PortReservation, Protocol,
+};
 
 /// The first line of `BINARY --version` (a network helper's, newuidmap's), when it prints
 /// one: what `podrun --version`, `podrun system check` and the pasta stall check show.
@@ -72,7 +75,7 @@ pub enum NetworkError {
         port: u16,
         protocol: Protocol,
     },
-    #[error("invalid port mapping `{text}`: {reason} (expected [hostIP:]hostPort:containerPort[/tcp|/udp], e.g. 8080:80 or 127.0.0.1:5353:53/udp)")]
+    #[error("invalid port mapping `{text}`: {reason} (expected [hostIP:][hostPort:]containerPort[/tcp|/udp], e.g. 8080:80, 127.0.0.1:5353:53/udp, or 80 for a free host port)")]
     BadPublish { text: String, reason: String },
     #[error("{helper} is not installed (not found in PATH)\nhint: install it (sudo apt-get install {package}), or run the pod without a network: --network none; run `podrun system check` for a full diagnosis")]
     HelperMissing {
@@ -105,6 +108,13 @@ pub enum NetworkError {
         container_port: u16,
         protocol: Protocol,
         answer: String,
+    },
+    #[error("cannot find a free host port for container port {container_port}/{protocol} on {addr}: {source}\nhint: hostIP must be an address of this host (or 0.0.0.0 for all); or publish a fixed host port (--publish HOSTPORT:CONTAINERPORT)")]
+    NoFreePort {
+        addr: std::net::Ipv4Addr,
+        container_port: u16,
+        protocol: Protocol,
+        source: std::io::Error,
     },
     #[error("{what}: {source}")]
     Io {

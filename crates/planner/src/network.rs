@@ -199,6 +199,24 @@ pub fn preflight(networks: &[&PodNetwork]) -> Result<Vec<String>, PodError> {
     Ok(warnings)
 }
 
+/// Picks the free host ports of every pod of the manifest (`--publish` without a host port,
+/// 0 until now) and writes them into `networks`, after [`preflight`] has checked the others.
+/// The ports stay reserved while the returned values live: `play` keeps them until its pods
+/// have started (their helpers have bound the ports then); see
+/// `podrun_network::reserve_free_ports` for how this avoids a race with parallel plays.
+pub fn reserve_free_ports(
+    networks: &mut [PodNetwork],
+) -> Result<Vec<podrun_network::PortReservation>, PodError> {
+    let mut all: Vec<PortMapping> = networks.iter().flat_map(|n| n.ports.clone()).collect();
+    let held =
+        podrun_network::reserve_free_ports(&mut all).map_err(|e| PodError::msg(e.to_string()))?;
+    let mut chosen = all.into_iter();
+    for port in networks.iter_mut().flat_map(|n| n.ports.iter_mut()) {
+        *port = chosen.next().expect("one port chosen per mapping");
+    }
+    Ok(held)
+}
+
 fn stall_warning(version: &str) -> String {
     format!(
         "this pasta (`{version}`: Debian 12's passt 0.0~git20230309) is known to stall when a pod \
@@ -266,6 +284,39 @@ spec:
                 mapping("18080:80")
             ]
         );
+    }
+
+    #[test]
+    fn publish_without_a_host_port_gets_a_free_one() {
+        let mut options = options();
+        options.publish = vec![mapping("127.0.0.1::80"), mapping("0:53/udp")];
+        let mut networks = vec![
+            plan(&pod(WEB), &options).unwrap(),
+            plan(&pod(WEB), &options).unwrap(),
+        ];
+        // Both of the manifest's published ports are replaced; 0 until reserved.
+        assert_eq!(networks[0].ports, options.publish);
+        let ports = |networks: &[PodNetwork]| -> Vec<PortMapping> {
+            networks.iter().flat_map(|n| n.ports.clone()).collect()
+        };
+        podrun_network::check_host_ports(&ports(&networks)).unwrap();
+        let held = reserve_free_ports(&mut networks).unwrap();
+        assert_eq!(held.len(), 4);
+        let chosen = ports(&networks);
+        assert!(chosen.iter().all(|p| p.host_port != 0), "{chosen:?}");
+        assert_eq!(chosen[0].host_ip, Ipv4Addr::LOCALHOST);
+        assert_eq!(chosen[1].protocol, Protocol::Udp);
+        assert_ne!(
+            chosen[0].host_port, chosen[2].host_port,
+            "each pod its own port"
+        );
+        // hostPort 0 in the manifest still means "not published".
+        let yaml = WEB.replace(
+            "{containerPort: 9000}",
+            "{containerPort: 9000, hostPort: 0}",
+        );
+        let network = plan(&pod(&yaml), &super::tests::options()).unwrap();
+        assert!(!network.ports.iter().any(|p| p.container_port == 9000));
     }
 
     #[test]
