@@ -314,6 +314,7 @@ pub fn build(
         uid,
         labels: pod.pod.metadata.labels.clone().unwrap_or_default(),
         annotations: pod.pod.metadata.annotations.clone().unwrap_or_default(),
+        pod_spec: serde_json::to_value(spec).ok(),
         share_process_namespace: spec.share_process_namespace == Some(true),
         restart_policy: restart_policy(spec.restart_policy.as_deref(), &who, &pod.source)?,
         termination_grace_period_seconds: grace,

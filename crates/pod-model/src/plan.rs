@@ -35,6 +35,10 @@ pub struct Plan {
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// The pod's `spec` as the manifest gave it (a Kubernetes PodSpec), for `ps -o json`;
+    /// absent in plans written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_spec: Option<serde_json::Value>,
     pub hostname: String,
     pub share_process_namespace: bool,
     pub restart_policy: RestartPolicy,
