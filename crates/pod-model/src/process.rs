@@ -23,6 +23,12 @@ pub const LEGACY_SUPERVISE_COMMAND: &str = "__supervise";
 pub const SUPERVISOR_DIR_ENV: &str = "PODRUN_SUPERVISOR_DIR";
 /// The environment variable naming the fd of `play`'s ready pipe (see [`crate::ready`]).
 pub const READY_FD_ENV: &str = "PODRUN_READY_FD";
+/// The environment variable naming the fd of the pod owner's pidfd (`play --owner-pid`):
+/// the supervisor stops the pod when it becomes readable (the owner ended).
+pub const OWNER_FD_ENV: &str = "PODRUN_OWNER_FD";
+/// The environment variable with the grace period (seconds) of the stop the owner's end
+/// begins (`play --owner-pid --grace-period N`); without it, the pod's own.
+pub const OWNER_GRACE_ENV: &str = "PODRUN_OWNER_GRACE";
 
 /// The command line of a pod's process in role `role`: `podrun <role> <namespace>/<name>`.
 pub fn title(role: &str, namespace: &str, name: &str) -> [String; 3] {

@@ -48,6 +48,30 @@ pub struct PodState {
     /// [`PodState::event`]).
     #[serde(default)]
     pub events: Vec<Event>,
+    /// The process whose end stops the pod (`play --owner-pid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+}
+
+/// The owner of a pod started with `play --owner-pid`: when it ends, the pod is stopped and
+/// removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub pid: i32,
+    /// Its command name (`/proc/PID/comm`) when the pod started.
+    #[serde(default)]
+    pub command: String,
+}
+
+impl fmt::Display for Owner {
+    /// `1234 (pytest)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.command.is_empty() {
+            write!(f, "{}", self.pid)
+        } else {
+            write!(f, "{} ({})", self.pid, self.command)
+        }
+    }
 }
 
 /// How many events `state.json` keeps.
@@ -460,9 +484,23 @@ mod tests {
             containers,
             init_containers: Vec::new(),
             events: Vec::new(),
+            owner: None,
         };
         pod.phase = pod.compute_phase();
         pod
+    }
+
+    #[test]
+    fn the_owner_is_optional_and_shown_with_its_command() {
+        let mut p = pod("Always", Vec::new());
+        let json = serde_json::to_value(&p).unwrap();
+        assert!(json.get("owner").is_none(), "{json}");
+        p.owner = Some(Owner {
+            pid: 42,
+            command: "pytest".into(),
+        });
+        let back: PodState = serde_json::from_slice(&serde_json::to_vec(&p).unwrap()).unwrap();
+        assert_eq!(back.owner.as_ref().unwrap().to_string(), "42 (pytest)");
     }
 
     #[test]
