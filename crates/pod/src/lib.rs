@@ -15,6 +15,9 @@
 //! * [`exec`] and [`cp`]: finding a running container; copying files between it and the
 //!   host.
 //! * [`attach`]: a terminal attached to a container through the supervisor's socket.
+//! * [`wait`]: `podrun wait`'s conditions (ready, completed, deleted), judged on a pod's
+//!   state.
+//! * [`owner`]: `play --owner-pid`: the process whose end takes the pods down (a pidfd).
 
 pub mod attach;
 pub mod cp;
@@ -22,8 +25,10 @@ pub mod exec;
 pub mod listing;
 pub mod lock;
 pub mod logs;
+pub mod owner;
 pub mod remove;
 pub mod start;
 pub mod stop;
+pub mod wait;
 
 pub use podrun_pod_model::{display_name, parse_pod_ref, PodDirs, PodError, PodLayout};

@@ -1,12 +1,12 @@
 //! The pods in the runtime directory, as `podrun ps`, `describe` and the shell completions
-//! list them.
+//! list them, and how a pod named on the command line is found among them ([`resolve`]).
 
 use std::path::{Path, PathBuf};
 
 use podrun_pod_model::layout::supervisor_pid;
 use podrun_pod_model::process::is_supervisor_of;
 use podrun_pod_model::state::PodState;
-use podrun_pod_model::{PodDirs, PodError};
+use podrun_pod_model::{PodDirs, PodError, DEFAULT_NAMESPACE};
 
 /// A pod found in the runtime directory.
 #[derive(Debug, Clone)]
@@ -68,6 +68,105 @@ pub fn list(dirs: &PodDirs) -> Result<Vec<PodEntry>, PodError> {
     Ok(pods)
 }
 
+/// Why a pod named on the command line is not one pod.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// A bare name that no pod of any namespace has.
+    #[error("pod {0} not found in any namespace")]
+    NotFound(String),
+    /// A bare name that pods of several namespaces have (none in `default`).
+    #[error("pod {name} exists in namespaces {}: say which with -n or NS/NAME", .namespaces.join(", "))]
+    Ambiguous {
+        name: String,
+        namespaces: Vec<String>,
+    },
+    /// `NS/NAME` with `-n` naming another namespace.
+    #[error("pod {reference} is in namespace {in_reference}, but -n says {given}")]
+    Conflict {
+        reference: String,
+        in_reference: String,
+        given: String,
+    },
+    /// Not `NAME` or `NAMESPACE/NAME`.
+    #[error("`{0}` is not a pod: write NAME or NAMESPACE/NAME")]
+    Invalid(String),
+}
+
+/// The pod that `reference` (as a command line gives it) names, with `namespace` from `-n`:
+/// `NS/NAME` and `-n NS NAME` name it outright (whether it exists or not: the caller says
+/// so); a bare `NAME` is `default/NAME` if that exists, else the one pod of that name in
+/// any namespace. Pure: `pods` are the existing pods' `(namespace, name)`.
+pub fn resolve_among<'a>(
+    pods: impl IntoIterator<Item = (&'a str, &'a str)>,
+    namespace: Option<&str>,
+    reference: &str,
+) -> Result<(String, String), ResolveError> {
+    let invalid = || ResolveError::Invalid(reference.to_string());
+    if let Some((ns, name)) = reference.split_once('/') {
+        if ns.is_empty() || name.is_empty() || name.contains('/') {
+            return Err(invalid());
+        }
+        if let Some(given) = namespace.filter(|given| *given != ns) {
+            return Err(ResolveError::Conflict {
+                reference: reference.to_string(),
+                in_reference: ns.to_string(),
+                given: given.to_string(),
+            });
+        }
+        return Ok((ns.to_string(), name.to_string()));
+    }
+    if reference.is_empty() {
+        return Err(invalid());
+    }
+    if let Some(ns) = namespace {
+        return Ok((ns.to_string(), reference.to_string()));
+    }
+    let mut namespaces: Vec<String> = pods
+        .into_iter()
+        .filter(|(_, name)| *name == reference)
+        .map(|(ns, _)| ns.to_string())
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    if namespaces.iter().any(|ns| ns == DEFAULT_NAMESPACE) {
+        return Ok((DEFAULT_NAMESPACE.to_string(), reference.to_string()));
+    }
+    match namespaces.len() {
+        0 => Err(ResolveError::NotFound(reference.to_string())),
+        1 => Ok((namespaces.remove(0), reference.to_string())),
+        _ => Err(ResolveError::Ambiguous {
+            name: reference.to_string(),
+            namespaces,
+        }),
+    }
+}
+
+/// [`resolve_among`] the pods of the runtime directory.
+pub fn resolve(
+    dirs: &PodDirs,
+    namespace: Option<&str>,
+    reference: &str,
+) -> Result<(String, String), ResolveError> {
+    if reference.contains('/') || namespace.is_some() {
+        return resolve_among([], namespace, reference);
+    }
+    let keys = pod_keys(dirs);
+    let pods = keys.iter().filter_map(|key| PodDirs::split_key(key));
+    resolve_among(pods, namespace, reference)
+}
+
+/// The names of the pods' runtime directories (`<namespace>_<name>`); none when the
+/// directory cannot be read.
+fn pod_keys(dirs: &PodDirs) -> Vec<String> {
+    let Ok(read) = std::fs::read_dir(&dirs.runtime_root) else {
+        return Vec::new();
+    };
+    read.flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .collect()
+}
+
 /// kubectl's AGE: `42s`, `5m`, `3h`, `2d`.
 pub fn age(created: &str) -> String {
     let Ok(time) = chrono::DateTime::parse_from_rfc3339(created) else {
@@ -94,6 +193,46 @@ mod tests {
         let hours_ago = chrono::Utc::now() - chrono::Duration::hours(3);
         assert_eq!(age(&hours_ago.to_rfc3339()), "3h");
         assert_eq!(age("yesterday"), "<unknown>");
+    }
+
+    fn resolved(pods: &[(&str, &str)], ns: Option<&str>, reference: &str) -> String {
+        match resolve_among(pods.iter().copied(), ns, reference) {
+            Ok((ns, name)) => format!("{ns}/{name}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn pods_are_found_as_users_name_them() {
+        let pods = [
+            ("default", "web"),
+            ("team-a", "web"),
+            ("team-a", "hweb"),
+            ("team-a", "db"),
+            ("team-b", "db"),
+        ];
+        // Explicit: as written, existing or not.
+        assert_eq!(resolved(&pods, None, "team-b/web"), "team-b/web");
+        assert_eq!(resolved(&pods, Some("team-c"), "x"), "team-c/x");
+        assert_eq!(resolved(&pods, Some("team-a"), "team-a/db"), "team-a/db");
+        // Bare: default first, else the only one.
+        assert_eq!(resolved(&pods, None, "web"), "default/web");
+        assert_eq!(resolved(&pods, None, "hweb"), "team-a/hweb");
+        assert_eq!(
+            resolved(&pods, None, "nope"),
+            "pod nope not found in any namespace"
+        );
+        assert_eq!(
+            resolved(&pods, None, "db"),
+            "pod db exists in namespaces team-a, team-b: say which with -n or NS/NAME"
+        );
+        assert_eq!(
+            resolved(&pods, Some("team-a"), "team-b/db"),
+            "pod team-b/db is in namespace team-b, but -n says team-a"
+        );
+        for bad in ["", "/web", "team-a/", "a/b/c"] {
+            assert!(resolved(&pods, None, bad).contains("is not a pod"), "{bad}");
+        }
     }
 
     #[test]
