@@ -37,11 +37,14 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-/// How strictly a manifest is read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How a manifest is read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadOptions {
     /// Unknown fields and fields podrun does not support yet are errors instead of warnings.
     pub strict: bool,
+    /// The namespace of the objects that name none (kubectl's `-n`; `default` when `None`).
+    /// An object that names another is an error, as kubectl has it.
+    pub namespace: Option<String>,
 }
 
 /// Where an object came from.

@@ -232,6 +232,7 @@ pub(crate) fn load(
         };
         match object {
             Object::ConfigMap(cm) => {
+                namespace_of(&mut diag, doc, &cm.metadata.namespace, options);
                 validate::config_map(&mut diag, doc, &cm);
                 if let Some(name) = cm.metadata.name.clone().filter(|n| !n.is_empty()) {
                     if let Some((first, _)) = config_maps.get(&name) {
@@ -248,6 +249,7 @@ pub(crate) fn load(
                 }
             }
             Object::Secret(secret) => {
+                namespace_of(&mut diag, doc, &secret.metadata.namespace, options);
                 validate::secret(&mut diag, doc, &secret);
                 if let Some(name) = secret.metadata.name.clone().filter(|n| !n.is_empty()) {
                     if let Some((first, _)) = secrets.get(&name) {
@@ -279,15 +281,12 @@ pub(crate) fn load(
                     None => diag.error(doc, "spec", "Required value"),
                 }
                 if pod.spec.is_some() {
-                    if pod
-                        .metadata
-                        .namespace
-                        .as_deref()
-                        .unwrap_or_default()
-                        .is_empty()
-                    {
-                        pod.metadata.namespace = Some(DEFAULT_NAMESPACE.to_string());
-                    }
+                    pod.metadata.namespace = Some(namespace_of(
+                        &mut diag,
+                        doc,
+                        &pod.metadata.namespace,
+                        options,
+                    ));
                     // Only the desired state is run; a status (as in `kubectl get -o yaml`
                     // output) is read-only in Kubernetes and dropped here.
                     pod.status = None;
@@ -345,12 +344,12 @@ pub(crate) fn load(
                     &spec,
                     AllowList::pod_spec(),
                 );
-                let namespace = metadata
+                let given = metadata
                     .namespace
                     .clone()
                     .or(template_meta.namespace.clone())
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+                    .filter(|n| !n.is_empty());
+                let namespace = namespace_of(&mut diag, doc, &given, options);
                 let pod = Pod {
                     metadata: ObjectMeta {
                         name: metadata.name.clone(),
@@ -414,6 +413,33 @@ pub(crate) fn load(
         secrets,
         warnings,
     })
+}
+
+/// The namespace of an object whose metadata says `given`: `given`, else
+/// [`LoadOptions::namespace`], else `default`. As kubectl does, an object that names a
+/// namespace other than the one asked for is an error.
+fn namespace_of(
+    diag: &mut Diag,
+    doc: usize,
+    given: &Option<String>,
+    options: &LoadOptions,
+) -> String {
+    let given = given.as_deref().filter(|n| !n.is_empty());
+    match (given, options.namespace.as_deref()) {
+        (Some(given), Some(asked)) if given != asked => {
+            diag.error(
+                doc,
+                "metadata.namespace",
+                format_args!(
+                    "the namespace from the provided object {given:?} does not match the namespace {asked:?}: pass -n {given}, or none"
+                ),
+            );
+            given.to_string()
+        }
+        (Some(given), _) => given.to_string(),
+        (None, Some(asked)) => asked.to_string(),
+        (None, None) => DEFAULT_NAMESPACE.to_string(),
+    }
 }
 
 fn workload(kind: Kind, metadata: ObjectMeta, template: Option<PodTemplateSpec>) -> Object {
