@@ -17,6 +17,7 @@
 //!   `outcome` (what a hook's end means), `probe`'s workers (thresholds, verdicts, schedule)
 //!   and the active deadline (`supervisor/deadline.rs`).
 //! * `watchdog`: ends the pod's processes if the supervisor dies.
+//! * `owner`: `play --owner-pid`'s pidfd, whose end stops the pod.
 //! * Features, each taking its own part of the plan: `network` (the helper and the
 //!   sandbox's network), `dns` (/etc/hosts, /etc/resolv.conf), `volumes`, `security`
 //!   (sysctls, fsGroup), `cgroup` (a container's cgroup), `workdir` (a missing working
@@ -33,6 +34,7 @@ mod footprint;
 mod hooks;
 mod logs;
 mod network;
+mod owner;
 mod probe;
 mod restart;
 mod security;
@@ -44,6 +46,7 @@ mod volumes;
 mod watchdog;
 mod workdir;
 
+pub use owner::OwnerFd;
 pub use supervisor::{run, stop_signal};
 
 pub(crate) use podrun_pod_model::PodError;

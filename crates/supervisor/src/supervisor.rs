@@ -62,8 +62,9 @@ impl Ready {
 }
 
 /// Runs the supervisor of the pod whose runtime directory is `dir`; `ready_fd` is the write
-/// end of `podrun play`'s pipe. Returns the process exit code.
-pub fn run(dir: &Path, ready_fd: Option<RawFd>) -> i32 {
+/// end of `podrun play`'s pipe, `owner` the pidfd of `play --owner-pid`'s process (the pod
+/// stops when it ends). Returns the process exit code.
+pub fn run(dir: &Path, ready_fd: Option<RawFd>, owner: Option<crate::OwnerFd>) -> i32 {
     // SAFETY: the fd was handed to us by our parent and is used only here.
     let ready_file = ready_fd.map(|fd| unsafe { File::from_raw_fd(fd) });
     if let Some(file) = &ready_file {
@@ -74,6 +75,8 @@ pub fn run(dir: &Path, ready_fd: Option<RawFd>) -> i32 {
         );
     }
     let ready = Ready(ready_file);
+    // Before the user namespace is entered: the owner's command name is read from /proc.
+    let owner = owner.and_then(crate::owner::OwnerWatch::adopt);
     let _ = std::env::set_current_dir("/");
     let _ = std::fs::write(
         dir.join(podrun_pod_model::layout::PID_FILE),
@@ -87,6 +90,11 @@ pub fn run(dir: &Path, ready_fd: Option<RawFd>) -> i32 {
             return 1;
         }
     };
+    if let Some(owner) = owner {
+        supervisor.state.owner = owner.owner.clone();
+        supervisor.owner = Some(owner);
+        supervisor.write_state();
+    }
     supervisor.main_loop();
     if let Some(error) = supervisor.start_error.take() {
         // A container that play waits for could not be started.
@@ -166,6 +174,8 @@ struct Supervisor {
     active_deadline: Option<Instant>,
     /// The containers' stdin and terminals, and the clients attached to them.
     attach: crate::attach::Attachments,
+    /// `play --owner-pid`'s process, until it ends (then the pod stops).
+    owner: Option<crate::owner::OwnerWatch>,
 }
 
 impl Supervisor {
@@ -292,6 +302,7 @@ impl Supervisor {
             }
             self.wait(self.timeout_ms());
             self.handle_signals();
+            self.check_owner();
             for run in &mut self.runs {
                 run.log.pump(ROUND_BUDGET);
             }
@@ -348,6 +359,7 @@ impl Supervisor {
         let output = self.runs.iter().flat_map(|r| r.log.fds());
         let mut fds: Vec<libc::pollfd> = std::iter::once(self.signals.as_raw_fd())
             .chain(output)
+            .chain(self.owner.as_ref().map(crate::owner::OwnerWatch::fd))
             .map(|fd| libc::pollfd {
                 fd,
                 events: libc::POLLIN,
@@ -369,6 +381,35 @@ impl Supervisor {
                 self.stop_as_asked(request);
             }
         }
+    }
+
+    /// The pod's owner ended (`play --owner-pid`): stop the pod as on `podrun down`. Its
+    /// pidfd is dropped, or it would wake every poll.
+    fn check_owner(&mut self) {
+        if !self.owner.as_ref().is_some_and(|o| o.ended()) {
+            return;
+        }
+        let Some(watch) = self.owner.take() else {
+            return;
+        };
+        let owner = watch.owner;
+        let who = owner.map_or("the pod's owner".to_string(), |o| {
+            format!("the pod's owner {o}")
+        });
+        tracing::info!("{who} ended: stopping the pod");
+        self.state.event(
+            podrun_pod_model::state::EventKind::Normal,
+            "OwnerEnded",
+            None,
+            format!("{who} ended: stopping the pod"),
+        );
+        // `play --owner-pid --grace-period N`: as `podrun down --grace-period N`.
+        let request = watch.grace_period_seconds.map(|grace_period_seconds| {
+            podrun_pod_model::stop::StopRequest {
+                grace_period_seconds,
+            }
+        });
+        self.stop_as_asked(request);
     }
 
     /// After a failed start: kill what runs, reap it, remove the pod's data directory.

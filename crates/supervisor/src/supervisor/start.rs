@@ -167,6 +167,7 @@ impl Supervisor {
             containers: Vec::new(),
             init_containers: Vec::new(),
             events: Vec::new(),
+            owner: None,
         };
         // In the supervisor's container order: the app containers, then the init containers.
         let probes = crate::probe::Prober::new(plan.all_containers(), layout.libcontainer_root());
@@ -195,6 +196,7 @@ impl Supervisor {
             hooks: Vec::new(),
             written: None,
             attach,
+            owner: None,
         };
         supervisor.arm_active_deadline(Instant::now());
         if let Err(e) = supervisor.prepare().and_then(|()| supervisor.advance()) {
