@@ -15,6 +15,9 @@ pub struct DownArgs {
     /// `-` for stdin) whose pods to stop.
     #[arg(required = true, value_name = "FILE|POD", add = crate::complete::pod_or_file())]
     targets: Vec<String>,
+
+    #[command(flatten)]
+    stop: super::stop_options::StopArgs,
 }
 
 pub fn run(args: DownArgs) -> anyhow::Result<ExitCode> {
@@ -37,7 +40,15 @@ pub fn run(args: DownArgs) -> anyhow::Result<ExitCode> {
         let shown = podrun_pod::display_name(namespace, name);
         // A `play` starting this pod holds its lock: wait for it, then remove what it made.
         let on_wait = || eprintln!("waiting for the `podrun play` that is starting pod {shown}");
-        match stop_and_remove(&dirs, namespace, name, Lock::Take(&on_wait), EXTRA_WAIT) {
+        let on_slow = |waiting: &_| {
+            eprintln!(
+                "{}",
+                args.stop
+                    .waiting_message(&shown, waiting, "--grace-period 0")
+            )
+        };
+        let how = args.stop.stop(EXTRA_WAIT, &on_slow, &|| false);
+        match stop_and_remove(&dirs, namespace, name, Lock::Take(&on_wait), &how) {
             Ok(Removed::NotFound) => eprintln!("pod {shown} not found"),
             Ok(Removed::Removed) => println!("pod {shown} removed"),
             Err(e) => {

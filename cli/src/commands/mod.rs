@@ -14,6 +14,7 @@ pub mod play_wait;
 pub mod ps;
 pub mod pull;
 pub mod rmi;
+pub mod stop_options;
 pub mod system;
 pub mod unshare;
 pub mod validate;

@@ -11,7 +11,7 @@ use podrun_network::{Backend, PortMapping};
 use podrun_planner::cgroup::HostCgroups;
 use podrun_planner::network::{NetworkOptions, PodNetwork};
 use podrun_planner::{pull_policy, PullPolicy};
-use podrun_pod::remove::{stop_and_remove, Lock, EXTRA_WAIT};
+use podrun_pod::remove::{stop_and_remove, Lock, Stop, EXTRA_WAIT};
 use podrun_pod::start::StartError;
 use podrun_pod::{display_name, PodDirs};
 use podrun_pod_model::state::PodPhase;
@@ -57,7 +57,9 @@ pub struct PlayArgs {
     /// prefix until every pod has completed (each container ended, none due to restart),
     /// then remove the pods. Exit status: 0 when every container succeeded, else the exit
     /// code of the container that failed first (128+N when killed by signal N); 130/143
-    /// when interrupted by SIGINT/SIGTERM (the pods are removed), 124 on --timeout.
+    /// when interrupted by SIGINT/SIGTERM (the pods are removed, with the grace period of
+    /// --grace-period or --now if given; a second Ctrl-C kills them at once), 124 on
+    /// --timeout.
     /// Run from a terminal, it attaches the terminal (raw mode, window size) to the first
     /// container with `stdin: true` and `tty: true`, like `kubectl run -it`.
     #[arg(long, conflicts_with = "wait_ready")]
@@ -75,9 +77,15 @@ pub struct PlayArgs {
     #[arg(long, value_name = "DURATION", value_parser = super::play_wait::parse_duration)]
     timeout: Option<Duration>,
 
-    /// Stop and remove pods of the same names first, if they exist.
+    /// Stop and remove pods of the same names first, if they exist (with the grace period
+    /// of --grace-period or --now if given).
     #[arg(long)]
     replace: bool,
+
+    /// The stop of the pods play removes (--replace, and --wait or --wait-ready when
+    /// interrupted or timed out).
+    #[command(flatten)]
+    stop: super::stop_options::StopArgs,
 }
 
 fn parse_publish(text: &str) -> Result<PortMapping, String> {
@@ -106,7 +114,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|p| (p.namespace().to_string(), p.name().to_string()))
             .collect();
-        super::play_wait::replace(&dirs, &names)?;
+        super::play_wait::replace(&dirs, &names, &args.stop)?;
     }
     for pod in &manifest.pods {
         let (namespace, name) = (pod.namespace(), pod.name());
@@ -153,17 +161,19 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         if let Err(error) = start_pod(&context, &dirs, &manifest, pod, &images, network, &cgroups) {
             // All or nothing: stop the pods of this file that did start.
             for (namespace, name) in started.iter().rev() {
-                let _ = stop_and_remove(&dirs, namespace, name, Lock::Take(&|| {}), EXTRA_WAIT);
+                let stop = Stop::new(args.stop.grace(), EXTRA_WAIT);
+                let _ = stop_and_remove(&dirs, namespace, name, Lock::Take(&|| {}), &stop);
             }
             return Err(error);
         }
         started.push((pod.namespace().to_string(), pod.name().to_string()));
     }
     if args.wait {
-        return super::play_wait::wait_for_completion(&dirs, &started, args.timeout);
+        return super::play_wait::wait_for_completion(&dirs, &started, args.timeout, &args.stop);
     }
     if args.wait_ready {
-        if let Some(code) = super::play_wait::wait_until_ready(&dirs, &started, args.timeout)? {
+        let ready = super::play_wait::wait_until_ready(&dirs, &started, args.timeout, &args.stop);
+        if let Some(code) = ready? {
             return Ok(code);
         }
     }

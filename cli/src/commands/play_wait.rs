@@ -9,13 +9,15 @@
 //! * `--wait-ready`: returns 0 once every container is ready and leaves the pods running.
 //! * Both: SIGINT/SIGTERM remove the pods and exit 130/143; `--timeout` removes them and
 //!   exits 124; a container that ends for good before the pod is ready fails
-//!   `--wait-ready` (exit 1), as does a supervisor that dies.
+//!   `--wait-ready` (exit 1), as does a supervisor that dies. The pods are stopped with
+//!   `--grace-period`/`--now`'s grace period if given; a SIGINT or SIGTERM during their
+//!   removal (a second Ctrl-C) kills them at once.
 //!
 //! play stays single-threaded here: it polls the state and log files every 100 ms.
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use podrun_pod::logs::LogReader;
@@ -65,10 +67,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+use super::stop_options::StopArgs;
+
 static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// How many SIGINTs and SIGTERMs came.
+static STOP_SIGNALS: AtomicU32 = AtomicU32::new(0);
 
 extern "C" fn on_stop_signal(signal: libc::c_int) {
     STOP_SIGNAL.store(signal, Ordering::Relaxed);
+    STOP_SIGNALS.fetch_add(1, Ordering::Relaxed);
 }
 
 /// From here on SIGINT and SIGTERM are noted (see [`received_signal`]) instead of ending
@@ -95,25 +102,38 @@ pub fn received_signal() -> Option<i32> {
     Some(STOP_SIGNAL.load(Ordering::Relaxed)).filter(|s| *s != 0)
 }
 
-/// `--replace`: stops and removes the pods of these names, if they exist.
-pub fn replace(dirs: &PodDirs, pods: &[(String, String)]) -> anyhow::Result<()> {
+/// `--replace`: stops (as `stop` says) and removes the pods of these names, if they exist.
+pub fn replace(dirs: &PodDirs, pods: &[(String, String)], stop: &StopArgs) -> anyhow::Result<()> {
     for (namespace, name) in pods {
         let shown = display_name(namespace, name);
         let on_wait = || eprintln!("waiting for the `podrun play` that is starting pod {shown}");
         if dirs.pod(namespace, name).exists() {
             eprintln!("replacing pod {shown}");
         }
-        stop_and_remove(dirs, namespace, name, Lock::Take(&on_wait), EXTRA_WAIT)?;
+        let on_slow = |waiting: &_| {
+            eprintln!(
+                "{}",
+                stop.waiting_message(&shown, waiting, "--grace-period 0")
+            )
+        };
+        let how = stop.stop(EXTRA_WAIT, &on_slow, &|| false);
+        stop_and_remove(dirs, namespace, name, Lock::Take(&on_wait), &how)?;
     }
     Ok(())
 }
 
-/// Stops and removes the pods (errors are printed: the exit status is decided already).
-fn tear_down(dirs: &PodDirs, pods: &[(String, String)]) {
+/// Stops (as `stop` says) and removes the pods (errors are printed: the exit status is
+/// decided already). A SIGINT or SIGTERM that comes meanwhile kills them at once.
+fn tear_down(dirs: &PodDirs, pods: &[(String, String)], stop: &StopArgs) {
+    let signals = STOP_SIGNALS.load(Ordering::Relaxed);
+    let kill_now = || STOP_SIGNALS.load(Ordering::Relaxed) > signals;
     for (namespace, name) in pods {
         let shown = display_name(namespace, name);
         let on_wait = || eprintln!("waiting for the `podrun play` that is starting pod {shown}");
-        match stop_and_remove(dirs, namespace, name, Lock::Take(&on_wait), EXTRA_WAIT) {
+        let on_slow =
+            |waiting: &_| eprintln!("{}", stop.waiting_message(&shown, waiting, "Ctrl-C again"));
+        let how = stop.stop(EXTRA_WAIT, &on_slow, &kill_now);
+        match stop_and_remove(dirs, namespace, name, Lock::Take(&on_wait), &how) {
             Ok(Removed::Removed | Removed::NotFound) => {}
             Err(e) => eprintln!("error: pod {shown}: cannot remove it: {e}"),
         }
@@ -121,10 +141,10 @@ fn tear_down(dirs: &PodDirs, pods: &[(String, String)]) {
 }
 
 /// What ends a wait early, and its exit status.
-fn interrupted(dirs: &PodDirs, pods: &[(String, String)]) -> Option<ExitCode> {
+fn interrupted(dirs: &PodDirs, pods: &[(String, String)], stop: &StopArgs) -> Option<ExitCode> {
     let signal = received_signal()?;
     eprintln!("interrupted: removing the pods");
-    tear_down(dirs, pods);
+    tear_down(dirs, pods, stop);
     Some(ExitCode::from((128 + signal) as u8))
 }
 
@@ -133,12 +153,13 @@ fn timed_out(
     pods: &[(String, String)],
     deadline: Option<Instant>,
     what: &str,
+    stop: &StopArgs,
 ) -> Option<ExitCode> {
     if deadline.is_none_or(|d| Instant::now() < d) {
         return None;
     }
     eprintln!("error: timed out: {what}; removing the pods");
-    tear_down(dirs, pods);
+    tear_down(dirs, pods, stop);
     Some(ExitCode::from(EXIT_TIMEOUT))
 }
 
@@ -175,6 +196,7 @@ pub fn wait_for_completion(
     dirs: &PodDirs,
     pods: &[(String, String)],
     timeout: Option<Duration>,
+    stop: &StopArgs,
 ) -> anyhow::Result<ExitCode> {
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut logs = LogFollower::new(dirs, pods);
@@ -194,7 +216,7 @@ pub fn wait_for_completion(
             // The terminal's mode is restored before anything is said.
             terminal = None;
         }
-        if let Some(code) = interrupted(dirs, pods) {
+        if let Some(code) = interrupted(dirs, pods, stop) {
             return Ok(code);
         }
         let mut states = Vec::new();
@@ -205,7 +227,7 @@ pub fn wait_for_completion(
                     drop(terminal.take());
                     logs.print_new(true);
                     eprintln!("error: {e}");
-                    tear_down(dirs, pods);
+                    tear_down(dirs, pods, stop);
                     return Ok(ExitCode::FAILURE);
                 }
             }
@@ -220,11 +242,11 @@ pub fn wait_for_completion(
             logs.print_new(true);
             let code = exit_code(&states);
             summarize(&states);
-            tear_down(dirs, pods);
+            tear_down(dirs, pods, stop);
             return Ok(ExitCode::from(code));
         }
         let what = "the pods did not complete in time";
-        if let Some(code) = timed_out(dirs, pods, deadline, what) {
+        if let Some(code) = timed_out(dirs, pods, deadline, what, stop) {
             logs.print_new(true);
             return Ok(code);
         }
@@ -282,10 +304,11 @@ pub fn wait_until_ready(
     dirs: &PodDirs,
     pods: &[(String, String)],
     timeout: Option<Duration>,
+    stop: &StopArgs,
 ) -> anyhow::Result<Option<ExitCode>> {
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
-        if let Some(code) = interrupted(dirs, pods) {
+        if let Some(code) = interrupted(dirs, pods, stop) {
             return Ok(Some(code));
         }
         let mut not_ready = Vec::new();
@@ -294,7 +317,7 @@ pub fn wait_until_ready(
                 Ok(state) => state,
                 Err(e) => {
                     eprintln!("error: {e}");
-                    tear_down(dirs, pods);
+                    tear_down(dirs, pods, stop);
                     return Ok(Some(ExitCode::FAILURE));
                 }
             };
@@ -309,7 +332,7 @@ pub fn wait_until_ready(
                     ended.name,
                     ended.exit_code.map_or("none".to_string(), |c| c.to_string())
                 );
-                tear_down(dirs, pods);
+                tear_down(dirs, pods, stop);
                 return Ok(Some(ExitCode::FAILURE));
             }
             let (ready, total) = state.ready();
@@ -324,7 +347,7 @@ pub fn wait_until_ready(
             "not ready:{}",
             not_ready.iter().map(why_not_ready).collect::<String>()
         );
-        if let Some(code) = timed_out(dirs, pods, deadline, &what) {
+        if let Some(code) = timed_out(dirs, pods, deadline, &what, stop) {
             return Ok(Some(code));
         }
         std::thread::sleep(POLL);

@@ -10,6 +10,7 @@ use podrun_pod_model::{PodDirs, PodError};
 
 use crate::lock::PodLock;
 use crate::stop::{stop_processes, Stopped};
+pub use crate::stop::{Stop, Waiting, SLOW_STOP};
 
 /// How long past a pod's grace period its supervisor gets before the pod is killed here.
 pub const EXTRA_WAIT: Duration = Duration::from_secs(10);
@@ -36,22 +37,33 @@ pub enum Removed {
     Removed,
 }
 
-/// Stops pod `namespace/name` (its supervisor gets the pod's grace period plus `extra`) and
-/// removes its directories.
+/// Stops pod `namespace/name` as `stop` says (its supervisor gets the grace period plus
+/// `stop.extra`) and removes its directories.
 pub fn stop_and_remove(
     dirs: &PodDirs,
     namespace: &str,
     name: &str,
     lock: Lock,
-    extra: Duration,
+    stop: &Stop,
 ) -> Result<Removed, PodError> {
+    // A `down --grace-period 0` while another `down` waits out the pod's grace period: the
+    // supervisor gets the shorter one now, and this side waits for the pod's lock.
+    let hurried = matches!(lock, Lock::Take(_))
+        && stop
+            .grace
+            .is_some_and(|grace| crate::stop::hurry(&dirs.pod(namespace, name), grace));
     let _lock = match lock {
+        Lock::Take(_) if hurried => {
+            PodLock::existing(&dirs.runtime_dir(namespace, name), PLAY_WAIT, &|| {})?
+        }
         Lock::Take(on_wait) => {
             PodLock::existing(&dirs.runtime_dir(namespace, name), PLAY_WAIT, on_wait)?
         }
         Lock::Held => None,
     };
-    match stop_processes(dirs, namespace, name, extra)? {
+    match stop_processes(dirs, namespace, name, stop)? {
+        // Removed by the stop this one cut short.
+        Stopped::NotFound if hurried => Ok(Removed::Removed),
         Stopped::NotFound => Ok(Removed::NotFound),
         Stopped::Clean => Ok(Removed::Removed),
         Stopped::Forced => {

@@ -16,7 +16,7 @@ use podrun_pod_model::ready::ReadyMessage;
 use podrun_pod_model::{display_name, PodDirs, PodError, PodLayout};
 
 use crate::lock::{CreateError, PodLock};
-use crate::remove::{stop_and_remove, Lock};
+use crate::remove::{stop_and_remove, Lock, Stop};
 
 /// How long the supervisor may take to start the pod (its images are pulled already).
 pub const START_TIMEOUT: Duration = Duration::from_secs(300);
@@ -59,7 +59,7 @@ pub fn start(dirs: &PodDirs, plan: &Plan) -> Result<(), StartError> {
             &plan.namespace,
             &plan.name,
             Lock::Held,
-            Duration::from_secs(5),
+            &Stop::new(None, Duration::from_secs(5)),
         );
         if let Err(e) = undone {
             eprintln!("warning: {e}");

@@ -1,7 +1,9 @@
 //! Stopping a pod from outside (`podrun down`, and `podrun play` undoing a failed start).
 //!
 //! The usual way is to send the supervisor SIGTERM and wait: it stops the containers and
-//! removes the pod's directories itself. When it does not end in time (or is gone), the pod's
+//! removes the pod's directories itself. A stop with a grace period of its own (`down
+//! --grace-period N`, `--now`) writes it in the pod's stop request first (podrun-pod-model's
+//! `stop`), which the supervisor reads on SIGTERM. When it does not end in time (or is gone), the pod's
 //! processes are killed here: they are found by their user namespace (recorded in
 //! `state.json`), since rootless pods have no cgroup to list them. The directories left are
 //! removed by [`crate::remove`], inside podrun's user namespace.
@@ -14,7 +16,8 @@ use nix::unistd::Pid;
 use podrun_pod_model::plan::{Plan, DEFAULT_GRACE_SECONDS};
 use podrun_pod_model::process::{is_supervisor_of, process_alive};
 use podrun_pod_model::state::PodState;
-use podrun_pod_model::{PodDirs, PodError};
+use podrun_pod_model::stop::StopRequest;
+use podrun_pod_model::{PodDirs, PodError, PodLayout};
 
 /// What [`stop_processes`] found and did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,15 +71,120 @@ fn wait_until(deadline: Instant, mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// Stops the pod `namespace/name`: SIGTERM to its supervisor, then waits up to its grace
-/// period + `extra` for it to finish; after that (or without a supervisor), SIGKILLs every
-/// process of the pod. Must run where signalling the pod's processes is allowed: in the
-/// initial user namespace as the pod's owner, or in the pod's own user namespace.
+/// After how long a stop says what it waits for ([`Stop::on_slow`]).
+pub const SLOW_STOP: Duration = Duration::from_secs(2);
+
+/// How one stop goes.
+pub struct Stop<'a> {
+    /// The grace period of this stop in seconds, instead of the pod's
+    /// `terminationGracePeriodSeconds` (`down --grace-period N`); 0: SIGKILL at once.
+    pub grace: Option<u64>,
+    /// How long past the grace period the supervisor gets before the pod is killed here (it
+    /// stops the containers, then removes the pod).
+    pub extra: Duration,
+    /// Called once when the supervisor is still at work after [`SLOW_STOP`], with what it
+    /// waits for.
+    pub on_slow: &'a dyn Fn(&Waiting),
+    /// Polled while waiting: true asks for SIGKILL at once (`play --wait`'s second Ctrl-C).
+    pub kill_now: &'a dyn Fn() -> bool,
+}
+
+impl Stop<'_> {
+    /// A stop with the grace period `grace` (`None`: the pod's), `extra` after it, that says
+    /// nothing and is never hurried.
+    pub fn new(grace: Option<u64>, extra: Duration) -> Stop<'static> {
+        Stop {
+            grace,
+            extra,
+            on_slow: &|_| {},
+            kill_now: &|| false,
+        }
+    }
+}
+
+/// What a slow stop waits for ([`Stop::on_slow`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    /// The containers still running, as `state.json` records them (init containers first).
+    pub running: Vec<String>,
+    /// The grace period they were given, in seconds.
+    pub grace_seconds: u64,
+    /// Whether that is the pod's `terminationGracePeriodSeconds` (not [`Stop::grace`]).
+    pub pod_grace: bool,
+}
+
+impl Waiting {
+    fn of(state: Option<&PodState>, grace_seconds: u64, pod_grace: bool) -> Waiting {
+        let running = state
+            .map(|s| {
+                s.init_containers
+                    .iter()
+                    .chain(&s.containers)
+                    .filter(|c| c.running())
+                    .map(|c| c.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Waiting {
+            running,
+            grace_seconds,
+            pod_grace,
+        }
+    }
+}
+
+/// `now + seconds`, or (too far to count) a time that never comes.
+fn deadline_after(now: Instant, time: Duration) -> Instant {
+    now.checked_add(time)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
+/// Asks the supervisor `pid` to stop the pod with the grace period `grace` (`None`: the
+/// pod's): the request file, then SIGTERM (also when the file cannot be written: the
+/// supervisor then stops the pod with its own grace period, and the caller still kills it
+/// once the grace period asked for is over).
+fn ask_to_stop(layout: &PodLayout, pid: i32, grace: Option<u64>) -> Result<(), PodError> {
+    let written = match grace {
+        Some(seconds) => StopRequest {
+            grace_period_seconds: seconds,
+        }
+        .write(layout),
+        None => {
+            StopRequest::clear(layout);
+            Ok(())
+        }
+    };
+    let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    written
+}
+
+/// A pod being stopped already (its state says terminating: another `down`, which holds
+/// its lock, is waiting out a longer grace period) gets the stop request for `grace` at
+/// once, rather than after that stop. Returns whether it was sent.
+pub(crate) fn hurry(layout: &PodLayout, grace: u64) -> bool {
+    let Ok(state) = PodState::read(&layout.runtime_dir) else {
+        return false;
+    };
+    let pid = state.supervisor_pid;
+    if !state.terminating || !is_supervisor_of(pid, &layout.runtime_dir) {
+        return false;
+    }
+    // The pod may be going away meanwhile, and its directory with it.
+    let _ = ask_to_stop(layout, pid, Some(grace));
+    true
+}
+
+/// Stops the pod `namespace/name`: SIGTERM to its supervisor (with a stop request when
+/// `stop.grace` is set), then waits up to the grace period + `stop.extra` for it to finish;
+/// after that (or without a supervisor), SIGKILLs every process of the pod. Must run where
+/// signalling the pod's processes is allowed: in the initial user namespace as the pod's
+/// owner, or in the pod's own user namespace.
 pub fn stop_processes(
     dirs: &PodDirs,
     namespace: &str,
     name: &str,
-    extra: Duration,
+    stop: &Stop,
 ) -> Result<Stopped, PodError> {
     let layout = dirs.pod(namespace, name);
     if !layout.exists() {
@@ -88,12 +196,10 @@ pub fn stop_processes(
         .as_ref()
         .map(|s| s.supervisor_pid)
         .or_else(|| layout.supervisor_pid());
-    let grace = Duration::from_secs(
-        state
-            .as_ref()
-            .map(|s| s.termination_grace_period_seconds)
-            .unwrap_or(DEFAULT_GRACE_SECONDS),
-    );
+    let pod_grace = state
+        .as_ref()
+        .map(|s| s.termination_grace_period_seconds)
+        .unwrap_or(DEFAULT_GRACE_SECONDS);
     let user_namespace = state
         .as_ref()
         .map(|s| s.user_namespace.clone())
@@ -102,8 +208,7 @@ pub fn stop_processes(
     let cgroup = Plan::read(runtime_dir).ok().and_then(|plan| plan.cgroup);
 
     if let Some(pid) = pid.filter(|pid| is_supervisor_of(*pid, runtime_dir)) {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-        let finished = wait_until(Instant::now() + grace + extra, || !process_alive(pid));
+        let finished = wait_for_supervisor(&layout, pid, pod_grace, stop);
         if finished && !layout.exists() {
             return Ok(Stopped::Clean);
         }
@@ -119,6 +224,53 @@ pub fn stop_processes(
         }
     }
     Ok(Stopped::Forced)
+}
+
+/// Asks the supervisor `pid` to stop the pod and waits for its end: true when it ended in
+/// time (the grace period + `stop.extra`; a supervisor of an older release, which does not
+/// read the request, is killed once the grace period asked for is over that way). Says what
+/// it waits for after [`SLOW_STOP`]; a `stop.kill_now` asks again with grace period 0.
+fn wait_for_supervisor(layout: &PodLayout, pid: i32, pod_grace: u64, stop: &Stop) -> bool {
+    let started = Instant::now();
+    let grace = stop.grace.unwrap_or(pod_grace);
+    if let Err(e) = ask_to_stop(layout, pid, stop.grace) {
+        tracing::warn!("{e}");
+    }
+    let mut deadline = deadline_after(
+        started,
+        Duration::from_secs(grace).saturating_add(stop.extra),
+    );
+    let mut slow_said = false;
+    let mut killing = grace == 0;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        if !process_alive(pid) {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        if !killing && (stop.kill_now)() {
+            killing = true;
+            if let Err(e) = ask_to_stop(layout, pid, Some(0)) {
+                tracing::warn!("{e}");
+            }
+            deadline = deadline.min(deadline_after(now, stop.extra));
+        }
+        if !slow_said && now >= started + SLOW_STOP {
+            slow_said = true;
+            let state = PodState::read(&layout.runtime_dir).ok();
+            let (grace, pod_grace) = match (killing, stop.grace) {
+                (true, _) => (0, false),
+                (false, Some(grace)) => (grace, false),
+                (false, None) => (pod_grace, true),
+            };
+            (stop.on_slow)(&Waiting::of(state.as_ref(), grace, pod_grace));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
 }
 
 /// SIGKILLs every process of the pod's user namespace, or (without one recorded) nothing:
