@@ -10,6 +10,7 @@
 //! only costs more: 0.8-0.9 s instead of 0.4-0.5 s.
 
 mod cli;
+mod down_grace;
 mod exec_cp;
 mod fidelity;
 mod hostname_env;
