@@ -5,6 +5,7 @@
 mod commands;
 mod complete;
 mod context;
+mod kube;
 mod output;
 mod progress;
 mod version;
@@ -51,6 +52,9 @@ enum Command {
     Exec(commands::exec::ExecArgs),
     /// Copy files and directories between the host and a running container.
     Cp(commands::cp::CpArgs),
+    /// Print a pod's published ports (host address and port of each container port), as
+    /// `docker port` does.
+    Port(commands::port::PortArgs),
     /// Stop pods and remove them.
     Down(commands::down::DownArgs),
     /// Print the shell script that completes podrun's commands, options, pods and containers.
@@ -140,6 +144,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Play(args) => return commands::play::run(args),
         Command::Validate(args) => return commands::validate::run(&args),
         Command::Ps(args) => return commands::ps::run(args),
+        Command::Port(args) => return commands::port::run(args),
         Command::Describe(args) => return commands::describe::run(args),
         Command::Logs(args) => return commands::logs::run(args),
         Command::Down(args) => return commands::down::run(args),

@@ -15,7 +15,7 @@ use crate::output::{print_data, Format, HintExt as _};
 pub enum DescribeFormat {
     /// Sections as `kubectl describe pod` prints them.
     Text,
-    /// The pod's state file with its status, as JSON.
+    /// The pod as a Kubernetes `v1` `Pod` (an item of `ps -o json`), as JSON.
     Json,
     /// The same data as YAML.
     Yaml,
@@ -51,16 +51,8 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<ExitCode> {
     };
     match args.output {
         DescribeFormat::Json | DescribeFormat::Yaml => {
-            let metadata = podrun_pod_model::plan::PodMetadata::read(&entry.runtime_dir);
-            let json = serde_json::json!({
-                "namespace": entry.namespace,
-                "name": entry.name,
-                "labels": metadata.labels,
-                "annotations": metadata.annotations,
-                "status": entry.status(),
-                "supervisor_alive": entry.supervisor_alive,
-                "state": state,
-            });
+            let plan = podrun_pod_model::plan::Plan::read(&entry.runtime_dir).ok();
+            let json = crate::kube::pod(&entry, plan.as_ref(), &crate::kube::Node::this_host());
             let format = match args.output {
                 DescribeFormat::Yaml => Format::Yaml,
                 _ => Format::Json,
@@ -85,6 +77,8 @@ fn describe(entry: &PodEntry, state: &PodState) -> String {
     };
     field(&mut out, 0, "Name", &state.pod);
     field(&mut out, 0, "Namespace", &state.namespace);
+    let node = crate::kube::Node::this_host();
+    field(&mut out, 0, "Node", &format!("{}/{}", node.name, node.ip));
     let metadata = podrun_pod_model::plan::PodMetadata::read(&entry.runtime_dir);
     field(&mut out, 0, "Labels", &metadata.labels_text(20));
     field(&mut out, 0, "Annotations", &metadata.annotations_text(20));
@@ -96,6 +90,19 @@ fn describe(entry: &PodEntry, state: &PodState) -> String {
             field(&mut out, 0, key, value);
         }
     }
+    let plan = podrun_pod_model::plan::Plan::read(&entry.runtime_dir).ok();
+    let ip = crate::kube::pod_ip(entry, plan.as_ref());
+    field(&mut out, 0, "IP", ip.as_deref().unwrap_or("<none>"));
+    let ports: Vec<String> = plan
+        .iter()
+        .flat_map(|p| &p.ports)
+        .map(ToString::to_string)
+        .collect();
+    let ports = match ports.is_empty() {
+        true => "<none>".to_string(),
+        false => ports.join(&format!("\n{:20}", "")),
+    };
+    field(&mut out, 0, "Ports", &ports);
     field(&mut out, 0, "Restart Policy", state.restart_policy.as_str());
     field(&mut out, 0, "UID", &state.uid);
     field(&mut out, 0, "Supervisor", &supervisor(entry, state));

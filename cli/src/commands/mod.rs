@@ -11,6 +11,7 @@ pub mod man;
 pub mod play;
 pub mod play_attach;
 pub mod play_wait;
+pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod rmi;

@@ -19,6 +19,7 @@ use podrun_registry::ImageName;
 use podrun_store::ImageRecord;
 
 use crate::context::{pod_dirs, Context};
+use crate::output::Format;
 
 #[derive(Debug, Args)]
 pub struct PlayArgs {
@@ -40,11 +41,13 @@ pub struct PlayArgs {
 
     /// Publish a container port on the host (repeatable); replaces the manifest's hostPort
     /// for the same containerPort and protocol. hostIP defaults to 0.0.0.0, the protocol to
-    /// tcp. With several pods in the file, a pod takes the ports it declares.
+    /// tcp. Without a host port (`-p 80`, `-p 127.0.0.1::80`) or with 0, a free one is
+    /// picked (as `docker run -p 80`): `podrun port POD` shows it. With several pods in the
+    /// file, a pod takes the ports it declares.
     #[arg(
         long,
         short = 'p',
-        value_name = "[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]",
+        value_name = "[HOSTIP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp]",
         value_parser = parse_publish
     )]
     publish: Vec<PortMapping>,
@@ -81,6 +84,11 @@ pub struct PlayArgs {
     /// of --grace-period or --now if given).
     #[arg(long)]
     replace: bool,
+
+    /// How to print the pods once started (with --wait-ready: once ready): table, wide, or
+    /// json or yaml (a Kubernetes `v1` `PodList`, as `podrun ps -o json` prints it).
+    #[arg(short, long, value_enum, default_value_t = Format::Table, conflicts_with = "wait")]
+    output: Format,
 
     /// The stop of the pods play removes (--replace, and --wait or --wait-ready when
     /// interrupted or timed out).
@@ -136,7 +144,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         publish_all: args.publish_all,
         several_pods: manifest.pods.len() > 1,
     };
-    let networks = manifest
+    let mut networks = manifest
         .pods
         .iter()
         .map(|pod| podrun_planner::network::plan(pod, &network))
@@ -148,6 +156,8 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     for warning in podrun_planner::network::preflight(&networks.iter().collect::<Vec<_>>())? {
         eprintln!("warning: {warning}");
     }
+    // `--publish 80`: free host ports, held until the pods' helpers have bound them.
+    let reserved = podrun_planner::network::reserve_free_ports(&mut networks)?;
     let cgroups = host_cgroups(&context, &manifest);
     warn_unenforced_limits(&cgroups, &manifest);
     let images = pull_images(&context, &manifest)?;
@@ -168,6 +178,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         }
         started.push((pod.namespace().to_string(), pod.name().to_string()));
     }
+    drop(reserved);
     if args.wait {
         return super::play_wait::wait_for_completion(&dirs, &started, args.timeout, &args.stop);
     }
@@ -183,7 +194,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             podrun_pod::listing::entry(&dirs.runtime_dir(namespace, name))
         })
         .collect();
-    super::ps::print_table(&entries, false);
+    super::ps::print_pods(&entries, args.output)?;
     Ok(report_failed_starts(&entries))
 }
 

@@ -11,8 +11,9 @@ use crate::output::{print_data, print_names, Format};
 #[derive(Debug, Args)]
 pub struct PsArgs {
     /// Output format: table (NAME READY STATUS RESTARTS AGE, as kubectl prints pods), wide
-    /// (also the namespace, the supervisor's pid and the pod uid), json or yaml (the pods'
-    /// state files with their status).
+    /// (also the namespace, the pod's IP, its published ports, the supervisor's pid and the
+    /// pod uid), json or yaml (a Kubernetes `v1` `PodList`, as `kubectl get pods -o json`
+    /// prints it, with podrun's own fields under each item's `x-podrun`).
     #[arg(short, long, value_enum, default_value_t = Format::Table)]
     output: Format,
 
@@ -32,27 +33,7 @@ pub fn run(args: PsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     match args.output {
-        format if format.is_data() => {
-            let list: Vec<serde_json::Value> = pods
-                .iter()
-                .map(|pod| {
-                    let (ready, total) = ready(pod);
-                    let metadata = podrun_pod_model::plan::PodMetadata::read(&pod.runtime_dir);
-                    serde_json::json!({
-                        "namespace": pod.namespace,
-                        "name": pod.name,
-                        "labels": metadata.labels,
-                        "annotations": metadata.annotations,
-                        "status": pod.status(),
-                        "ready": format!("{ready}/{total}"),
-                        "restarts": pod.state.as_ref().map(|s| s.restarts()).unwrap_or(0),
-                        "supervisor_alive": pod.supervisor_alive,
-                        "state": pod.state,
-                    })
-                })
-                .collect();
-            print_data(&list, format)?;
-        }
+        format if format.is_data() => print_data(&crate::kube::pod_list(&pods), format)?,
         format => {
             if pods.is_empty() {
                 eprintln!("No pods found.");
@@ -73,25 +54,29 @@ pub fn pod_ref(pod: &PodEntry) -> String {
     }
 }
 
-fn ready(pod: &PodEntry) -> (usize, usize) {
-    match &pod.state {
-        Some(state) if pod.supervisor_alive => state.ready(),
-        Some(state) => (0, state.containers.len()),
-        None => (0, 0),
+/// Prints `pods` as `-o format` asks (a table, or a PodList for json and yaml): `ps`'s output,
+/// and `play`'s once its pods have started.
+pub fn print_pods(pods: &[PodEntry], format: Format) -> anyhow::Result<()> {
+    if format.is_data() {
+        print_data(&crate::kube::pod_list(pods), format)
+    } else {
+        print_table(pods, format == Format::Wide);
+        Ok(())
     }
 }
 
-/// Prints pods like `kubectl get pods` (`wide`: with namespace, supervisor pid and uid).
+/// Prints pods like `kubectl get pods` (`wide`: with namespace, IP, published ports,
+/// supervisor pid and uid).
 pub fn print_table(pods: &[PodEntry], wide: bool) {
     let mut header = vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"];
     if wide {
         header.insert(0, "NAMESPACE");
-        header.extend(["SUPERVISOR", "UID"]);
+        header.extend(["IP", "PORTS", "SUPERVISOR", "UID"]);
     }
     let rows: Vec<Vec<String>> = pods
         .iter()
         .map(|pod| {
-            let (ready_count, total) = ready(pod);
+            let (ready_count, total) = crate::kube::ready(pod);
             let mut row = vec![
                 pod.name.clone(),
                 format!("{ready_count}/{total}"),
@@ -108,6 +93,14 @@ pub fn print_table(pods: &[PodEntry], wide: bool) {
             ];
             if wide {
                 row.insert(0, pod.namespace.clone());
+                let plan = podrun_pod_model::plan::Plan::read(&pod.runtime_dir).ok();
+                let ip = crate::kube::pod_ip(pod, plan.as_ref());
+                row.push(ip.unwrap_or_else(|| "<none>".into()));
+                let ports = plan.map(|p| p.ports).unwrap_or_default();
+                row.push(match ports.is_empty() {
+                    true => "<none>".into(),
+                    false => crate::kube::ports_text(&ports),
+                });
                 row.push(
                     pod.state
                         .as_ref()
