@@ -94,13 +94,33 @@ pub fn env_of(log: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The pod's state file, as `podrun ps -o json` shows it.
-pub fn pod_json(env: &TestEnv, pod: &str) -> serde_json::Value {
+/// The pods `podrun ps -o json` lists: the items (`v1` Pods) of its `v1` `PodList`.
+pub fn pod_list(env: &TestEnv) -> Vec<serde_json::Value> {
     let out = env.podrun_ok(&["ps", "-o", "json"]);
-    let pods: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
-    pods.into_iter()
-        .find(|p| p["name"] == pod)
-        .unwrap_or_else(|| panic!("pod {pod} not in ps: {out}"))
+    let list: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("ps -o json: {e}: {out}"));
+    assert_eq!(list["apiVersion"], "v1", "{out}");
+    assert_eq!(list["kind"], "PodList", "{out}");
+    list["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("a PodList without items: {out}"))
+}
+
+/// The pod named `pod` (in any namespace) as `podrun ps -o json` shows it: a `v1` Pod.
+pub fn pod_item(env: &TestEnv, pod: &str) -> serde_json::Value {
+    let pods = pod_list(env);
+    pods.iter()
+        .find(|p| p["metadata"]["name"] == pod)
+        .cloned()
+        .unwrap_or_else(|| panic!("pod {pod} not in ps: {pods:#?}"))
+}
+
+/// podrun's own view of the pod: the `x-podrun` object of its item in `podrun ps -o json`
+/// (`status` and `ready` as kubectl's columns show them, `restarts`, `supervisor_alive`,
+/// `ports`, and `state`, the pod's state file).
+pub fn pod_json(env: &TestEnv, pod: &str) -> serde_json::Value {
+    pod_item(env, pod)["x-podrun"].clone()
 }
 
 /// Polls the pod's entry of `ps -o json` until `check` holds; returns it. Fails the test
@@ -217,8 +237,8 @@ pub fn down_and_check(env: &TestEnv, target: &str, pods: &[&str]) {
     }
     let again = env.podrun(&["down", target]);
     assert!(again.status.success(), "a second down must succeed");
-    let ps = env.podrun_ok(&["ps", "-o", "json"]);
-    assert_eq!(ps.trim(), "[]", "no pods left: {ps}");
+    let ps = pod_list(env);
+    assert!(ps.is_empty(), "no pods left: {ps:#?}");
 }
 
 /// No mount of the host's mount namespace is under the environment.
@@ -292,6 +312,6 @@ pub fn assert_nothing_left(env: &TestEnv) {
         "pod data dirs left"
     );
     assert_no_mounts(env);
-    let ps = env.podrun_ok(&["ps", "-o", "json"]);
-    assert_eq!(ps.trim(), "[]", "no pods: {ps}");
+    let ps = pod_list(env);
+    assert!(ps.is_empty(), "no pods: {ps:#?}");
 }

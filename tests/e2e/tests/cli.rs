@@ -162,14 +162,16 @@ fn listings_print_json_yaml_wide_and_names() {
     let _down = DownOnDrop(&env, file.clone());
 
     let yaml = env.podrun_ok(&["ps", "-o", "yaml"]);
-    let pods: Vec<serde_json::Value> = serde_yaml_ng::from_str(&yaml).expect(&yaml);
+    let list: serde_json::Value = serde_yaml_ng::from_str(&yaml).expect(&yaml);
+    assert_eq!(list["kind"], "PodList", "{yaml}");
+    let pods = list["items"].as_array().expect(&yaml);
     assert_eq!(pods.len(), 1, "{yaml}");
-    assert_eq!(pods[0]["name"], "shelltest");
-    assert_eq!(pods[0]["ready"], "2/2");
-    assert_eq!(pods[0]["state"]["containers"][1]["name"], "helper");
-    let json: Vec<serde_json::Value> =
+    assert_eq!(pods[0]["metadata"]["name"], "shelltest");
+    assert_eq!(pods[0]["x-podrun"]["ready"], "2/2");
+    assert_eq!(pods[0]["status"]["containerStatuses"][1]["name"], "helper");
+    let json: serde_json::Value =
         serde_json::from_str(&env.podrun_ok(&["ps", "-o", "json"])).unwrap();
-    assert_eq!(json, pods, "-o json and -o yaml show the same data");
+    assert_eq!(json, list, "-o json and -o yaml show the same data");
 
     assert_eq!(env.podrun_ok(&["ps", "-q"]), "shelltest\n");
     let wide = env.podrun_ok(&["ps", "-o", "wide"]);
@@ -183,6 +185,8 @@ fn listings_print_json_yaml_wide_and_names() {
             "STATUS",
             "RESTARTS",
             "AGE",
+            "IP",
+            "PORTS",
             "SUPERVISOR",
             "UID"
         ]
@@ -191,7 +195,9 @@ fn listings_print_json_yaml_wide_and_names() {
 
     let describe = env.podrun_ok(&["describe", "shelltest", "-o", "yaml"]);
     let pod: serde_json::Value = serde_yaml_ng::from_str(&describe).expect(&describe);
-    assert_eq!(pod["status"], "Running");
+    assert_eq!(pod["kind"], "Pod", "{describe}");
+    assert_eq!(pod["status"]["phase"], "Running", "{describe}");
+    assert_eq!(pod["x-podrun"]["status"], "Running", "{describe}");
 
     // play pulled busybox: the image listings.
     let images: Vec<serde_json::Value> =

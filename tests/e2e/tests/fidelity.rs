@@ -136,9 +136,24 @@ fn downward_api_environment_variables() {
     );
     assert_eq!(vars["SIDECAR_MEM_REQUEST"], "0", "{log}");
     // The pod's metadata, as `ps -o json` and `describe` show it.
-    assert_eq!(json["namespace"], "default");
-    assert_eq!(json["labels"]["app"], "dapi", "{json}");
-    assert_eq!(json["annotations"]["build"], "1234", "{json}");
+    let item = pod_item(&env, "dapi-envars-fieldref");
+    let metadata = &item["metadata"];
+    assert_eq!(metadata["namespace"], "default");
+    assert_eq!(metadata["labels"]["app"], "dapi", "{item}");
+    assert_eq!(metadata["annotations"]["build"], "1234", "{item}");
+    assert_eq!(metadata["uid"], json["state"]["uid"], "{item}");
+    // The status of the API: podIP and hostIP as the downward API gave them.
+    assert_eq!(
+        item["status"]["podIP"],
+        vars["MY_POD_IP"].as_str(),
+        "{item}"
+    );
+    assert_eq!(
+        item["status"]["hostIP"],
+        vars["MY_HOST_IP"].as_str(),
+        "{item}"
+    );
+    assert_eq!(item["spec"]["nodeName"], hostname.as_str(), "{item}");
     let describe = env.podrun_ok(&["describe", "dapi-envars-fieldref"]);
     let line = |key: &str| -> Vec<String> {
         let line = describe
@@ -252,7 +267,7 @@ fn service_account_token_projection_is_refused_by_name() {
         ),
         "{err}"
     );
-    assert!(env.podrun_ok(&["ps", "-o", "json"]).trim() == "[]");
+    assert!(pod_list(&env).is_empty());
 }
 
 #[test]
@@ -341,11 +356,7 @@ fn validate_checks_a_manifest_without_running_it() {
         err.contains("broken.yaml: document 1: line 3 column"),
         "{err}"
     );
-    assert_eq!(
-        env.podrun_ok(&["ps", "-o", "json"]).trim(),
-        "[]",
-        "nothing ran"
-    );
+    assert!(pod_list(&env).is_empty(), "nothing ran");
 }
 
 /// A pod's identity is namespace/name: the same name in two namespaces makes two pods, and
@@ -366,15 +377,13 @@ fn the_namespace_is_part_of_the_pod_identity() {
     let _down_team = DownOnDrop(&env, team.clone());
     wait_for_logs(&env, &["same"], &["ns=default"]);
     wait_for_logs(&env, &["team-a/same"], &["ns=team-a"]);
-    let ps: Vec<serde_json::Value> =
-        serde_json::from_str(&env.podrun_ok(&["ps", "-o", "json"])).unwrap();
-    let ids: Vec<String> = ps
+    let ids: Vec<String> = pod_list(&env)
         .iter()
         .map(|p| {
             format!(
                 "{}/{}",
-                p["namespace"].as_str().unwrap(),
-                p["name"].as_str().unwrap()
+                p["metadata"]["namespace"].as_str().unwrap(),
+                p["metadata"]["name"].as_str().unwrap()
             )
         })
         .collect();
@@ -595,10 +604,7 @@ fn scheduling_fields_are_named_not_dropped() {
         err.contains("spec.volumes[0].persistentVolumeClaim"),
         "{err}"
     );
-    assert!(
-        env.podrun_ok(&["ps", "-o", "json"]).trim() == "[]",
-        "nothing runs"
-    );
+    assert!(pod_list(&env).is_empty(), "nothing runs");
 }
 
 /// "DNS for Services and Pods": with `hostname` and `subdomain` the pod's FQDN is
@@ -654,11 +660,7 @@ fn a_fqdn_too_long_for_the_kernel_is_refused() {
         );
         assert!(err.contains("hint:"), "{command}: {err}");
     }
-    assert_eq!(
-        env.podrun_ok(&["ps", "-o", "json"]).trim(),
-        "[]",
-        "nothing ran"
-    );
+    assert!(pod_list(&env).is_empty(), "nothing ran");
 }
 
 /// "Use a named port" (Configure Liveness, Readiness and Startup Probes): httpGet and
@@ -700,9 +702,5 @@ fn probes_use_the_container_s_named_port() {
         "{err}"
     );
     assert!(err.contains("hint:"), "{err}");
-    assert_eq!(
-        env.podrun_ok(&["ps", "-o", "json"]).trim(),
-        "[]",
-        "nothing ran"
-    );
+    assert!(pod_list(&env).is_empty(), "nothing ran");
 }

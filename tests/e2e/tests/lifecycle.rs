@@ -272,7 +272,7 @@ spec:
     }
     let described: serde_json::Value =
         serde_json::from_str(&env.podrun_ok(&["describe", "init", "-o", "json"])).unwrap();
-    let reasons: Vec<&str> = described["state"]["events"]
+    let reasons: Vec<&str> = described["x-podrun"]["state"]["events"]
         .as_array()
         .unwrap()
         .iter()

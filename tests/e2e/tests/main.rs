@@ -19,6 +19,7 @@ mod lifecycle;
 mod logs;
 mod network;
 mod pods;
+mod ports_json;
 mod probes;
 mod pull_faults;
 mod pull_stalls;

@@ -179,8 +179,7 @@ spec:
     assert!(err.contains("container `missing`"), "{err}");
     assert!(!runtime_dir(&env, "broken").exists());
     assert!(!data_dir(&env, "broken").exists());
-    let ps = env.podrun_ok(&["ps", "-o", "json"]);
-    assert_eq!(ps.trim(), "[]");
+    assert!(pod_list(&env).is_empty());
     let supervisors: Vec<String> = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
@@ -543,13 +542,8 @@ fn invalid_manifests_fail_naming_file_and_field_and_leave_nothing() {
     let err = env.podrun_err(&["play", "--strict", &path]);
     assert!(err.contains("imagePullPolcy"), "{err}");
     // Nothing was created by any of them.
-    let pods: serde_json::Value =
-        serde_json::from_str(&env.podrun_ok(&["ps", "-o", "json"])).unwrap();
-    assert_eq!(
-        pods.as_array().map(Vec::len),
-        Some(0),
-        "no pod left: {pods}"
-    );
+    let pods = pod_list(&env);
+    assert!(pods.is_empty(), "no pod left: {pods:#?}");
     assert!(list(&env.root().join("run/podrun/pods")).is_empty());
 }
 

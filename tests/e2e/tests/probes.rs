@@ -412,10 +412,10 @@ fn play_wait_interrupted_by_sigint_exits_130_and_removes_the_pod() {
 
 /// Whether the pod runs with its container started.
 fn pod_json_exists(env: &TestEnv, pod: &str) -> bool {
-    let out = env.podrun_ok(&["ps", "-o", "json"]);
-    let pods: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
-    pods.iter()
-        .any(|p| p["name"] == pod && p["state"]["containers"][0]["state"] == "running")
+    pod_list(env).iter().any(|p| {
+        p["metadata"]["name"] == pod
+            && p["x-podrun"]["state"]["containers"][0]["state"] == "running"
+    })
 }
 
 #[test]

@@ -65,9 +65,11 @@ fn assert_pod_gone(env: &TestEnv, name: &str) {
         "runtime dir of {name} left"
     );
     assert!(!data_dir(env, name).exists(), "data dir of {name} left");
-    let ps = env.podrun_ok(&["ps", "-o", "json"]);
-    let pods: Vec<serde_json::Value> = serde_json::from_str(&ps).unwrap();
-    assert!(pods.iter().all(|p| p["name"] != name), "{ps}");
+    let pods = pod_list(env);
+    assert!(
+        pods.iter().all(|p| p["metadata"]["name"] != name),
+        "{pods:#?}"
+    );
 }
 
 fn spawn_podrun(env: &TestEnv, args: &[&str]) -> Child {
