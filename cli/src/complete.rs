@@ -23,18 +23,42 @@ pub fn complete_if_asked() {
         .complete();
 }
 
-/// `POD` arguments: the pods' names.
+/// `POD` arguments: the pods' names (those of `-n`'s namespace, when the command line has
+/// one).
 pub fn pod() -> ArgValueCompleter {
     ArgValueCompleter::new(|current: &OsStr| matching(pod_names(), current))
+}
+
+/// `-n`: the namespaces that have pods.
+pub fn namespace() -> ArgValueCompleter {
+    ArgValueCompleter::new(|current: &OsStr| {
+        let Some(dirs) = pod_dirs() else {
+            return Vec::new();
+        };
+        let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+        for pod in podrun_pod::listing::list(&dirs).unwrap_or_default() {
+            *counts.entry(pod.namespace).or_default() += 1;
+        }
+        let namespaces = counts
+            .into_iter()
+            .map(|(ns, n)| (ns, format!("{n} pod{}", if n == 1 { "" } else { "s" })))
+            .collect();
+        matching(namespaces, current)
+    })
+}
+
+/// The words of the command line being completed (see [`pod_on_command_line`]).
+fn command_line() -> Vec<String> {
+    std::env::args_os()
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect()
 }
 
 /// `--container`: the containers of the pod named on the command line (init containers
 /// too), or of every pod before one is named.
 pub fn container() -> ArgValueCompleter {
     ArgValueCompleter::new(|current: &OsStr| {
-        let words: Vec<String> = std::env::args_os()
-            .map(|w| w.to_string_lossy().into_owned())
-            .collect();
+        let words = command_line();
         let pods = match pod_on_command_line(&words) {
             Some(pod) => vec![pod],
             None => pod_names().into_iter().map(|(name, _)| name).collect(),
@@ -92,25 +116,67 @@ fn pod_dirs() -> Option<podrun_pod::PodDirs> {
     crate::context::pod_dirs(&paths).ok()
 }
 
-/// The pods as commands take them (`NAME`, or `NAMESPACE/NAME` outside the default
-/// namespace), with their status.
+/// The pods as commands take them, with their status: under `-n`, the names of its pods;
+/// else `NAME` where that names the pod (see [`podrun_pod::listing::resolve`]), else
+/// `NAMESPACE/NAME`.
 fn pod_names() -> Vec<(String, String)> {
     let Some(dirs) = pod_dirs() else {
         return Vec::new();
     };
-    podrun_pod::listing::list(&dirs)
-        .unwrap_or_default()
+    let pods = podrun_pod::listing::list(&dirs).unwrap_or_default();
+    let namespace = namespace_on_command_line(&command_line());
+    let all: Vec<(&str, &str)> = pods
         .iter()
-        .map(|pod| (crate::commands::ps::pod_ref(pod), pod.status()))
+        .map(|p| (p.namespace.as_str(), p.name.as_str()))
+        .collect();
+    pods.iter()
+        .filter(|pod| namespace.as_ref().is_none_or(|ns| pod.namespace == *ns))
+        .map(|pod| {
+            let found = podrun_pod::listing::resolve_among(all.iter().copied(), None, &pod.name);
+            let bare = namespace.is_some() || found.is_ok_and(|(ns, _)| ns == pod.namespace);
+            let shown = if bare {
+                pod.name.clone()
+            } else {
+                podrun_pod::display_name(&pod.namespace, &pod.name)
+            };
+            (shown, pod.status())
+        })
         .collect()
 }
 
-/// The init and app containers of `pod` (`[NAMESPACE/]NAME`), from its state file.
+/// The value of `-n`/`--namespace` on the command line being completed (not the word being
+/// completed).
+fn namespace_on_command_line(args: &[String]) -> Option<String> {
+    let start = args.iter().position(|a| a == "--")? + 1;
+    let words = args.get(start..args.len().saturating_sub(1))?;
+    let mut found = None;
+    let mut rest = words.iter();
+    while let Some(word) = rest.next() {
+        if word == "--" {
+            break;
+        }
+        if word == "-n" || word == "--namespace" {
+            found = rest.next().cloned();
+        } else if let Some(value) = word.strip_prefix("--namespace=") {
+            found = Some(value.to_string());
+        } else if let Some(value) = word.strip_prefix("-n").filter(|v| !v.is_empty()) {
+            found = Some(value.to_string());
+        }
+    }
+    found
+}
+
+/// The init and app containers of `pod` (`[NAMESPACE/]NAME`, with `-n`), from its state
+/// file.
 fn container_names(pod: &str) -> Vec<String> {
     let Some(dirs) = pod_dirs() else {
         return Vec::new();
     };
-    let (namespace, name) = podrun_pod::parse_pod_ref(pod);
+    let namespace = namespace_on_command_line(&command_line());
+    let Ok((namespace, name)) = podrun_pod::listing::resolve(&dirs, namespace.as_deref(), pod)
+    else {
+        return Vec::new();
+    };
     let dir: PathBuf = dirs.runtime_dir(&namespace, &name);
     let Ok(state) = podrun_pod_model::state::PodState::read(&dir) else {
         return Vec::new();
@@ -130,12 +196,10 @@ fn pod_on_command_line(args: &[String]) -> Option<String> {
     let start = args.iter().position(|a| a == "--")? + 1;
     let words = args.get(start..args.len().saturating_sub(1))?;
     let command = crate::Cli::command();
-    // The binary's name, then the global options, then the subcommand.
-    let (index, sub) = words
-        .iter()
-        .enumerate()
-        .skip(1)
-        .find(|(_, w)| !w.starts_with('-'))?;
+    // The binary's name, then the global options (-n's value too), then the subcommand.
+    let (index, sub) = words.iter().enumerate().skip(1).find(|(i, w)| {
+        !w.starts_with('-') && !matches!(words[i - 1].as_str(), "-n" | "--namespace")
+    })?;
     let sub = command.find_subcommand(sub)?;
     let takes_value = |word: &str| {
         sub.get_arguments().any(|arg| {
@@ -150,7 +214,8 @@ fn pod_on_command_line(args: &[String]) -> Option<String> {
         if word == "--" {
             return None;
         }
-        if takes_value(word) {
+        // `-n` is global: not among the subcommand's own arguments.
+        if takes_value(word) || word == "-n" || word == "--namespace" {
             rest.next();
             continue;
         }
@@ -194,12 +259,29 @@ mod tests {
             Some("ns/web".into())
         );
         assert_eq!(pod("podrun exec -i web -c "), Some("web".into()));
+        assert_eq!(pod("podrun -n team exec web -c "), Some("web".into()));
+        assert_eq!(pod("podrun exec -n team web -c "), Some("web".into()));
         assert_eq!(pod("podrun cp /tmp/x web:/tmp/x -c "), Some("web".into()));
         assert_eq!(pod("podrun cp /tmp/x -c "), None);
         // The word being completed is not a pod yet.
         assert_eq!(pod("podrun logs -c a we"), None);
         assert_eq!(pod("podrun nosuch web -c "), None);
         assert_eq!(pod_on_command_line(&["podrun".into()]), None);
+    }
+
+    #[test]
+    fn finds_the_namespace_of_the_command_line() {
+        let ns = |line| namespace_on_command_line(&words(line));
+        assert_eq!(ns("podrun -n team-a logs "), Some("team-a".into()));
+        assert_eq!(
+            ns("podrun logs --namespace team-a web -c "),
+            Some("team-a".into())
+        );
+        assert_eq!(ns("podrun logs --namespace=team-b "), Some("team-b".into()));
+        assert_eq!(ns("podrun -nteam-c exec "), Some("team-c".into()));
+        assert_eq!(ns("podrun logs web -c "), None);
+        // The value being typed is not the namespace yet.
+        assert_eq!(ns("podrun -n te"), None);
     }
 
     #[test]

@@ -22,6 +22,20 @@ struct Cli {
     #[arg(long, global = true)]
     debug: bool,
 
+    /// The namespace of the pods named without one (`NAME` rather than `NAMESPACE/NAME`), as
+    /// kubectl's -n: `ps` lists only its pods, `play`, `validate` and `down FILE` put the
+    /// objects that name no namespace in it. Without it, a bare NAME is the pod of that name
+    /// in `default`, else the only pod of that name in any namespace.
+    #[arg(
+        short = 'n',
+        long,
+        global = true,
+        value_name = "NS",
+        value_parser = commands::parse_namespace,
+        add = complete::namespace()
+    )]
+    namespace: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -57,6 +71,8 @@ enum Command {
     Port(commands::port::PortArgs),
     /// Stop pods and remove them.
     Down(commands::down::DownArgs),
+    /// Wait until pods are ready, have completed or are deleted (as `kubectl wait`).
+    Wait(commands::wait::WaitArgs),
     /// Print the shell script that completes podrun's commands, options, pods and containers.
     Completions(commands::completions::CompletionsArgs),
     /// Write the man pages (scripts/gen-man.sh).
@@ -87,7 +103,7 @@ fn main() -> ExitCode {
     let cli = parse_arguments();
     output::install_panic_hook(cli.debug);
     init_logging(cli.debug);
-    match run(cli.command) {
+    match run(cli.command, cli.namespace.as_deref()) {
         Ok(code) => code,
         Err(error) => {
             output::print_error(&error, cli.debug);
@@ -100,21 +116,30 @@ fn main() -> ExitCode {
 /// `podrun supervisor <namespace>/<name>`, with its pod directory and ready pipe in the
 /// environment: not a user command, so it has no subcommand of its own.
 fn run_supervisor_if_asked() -> Option<ExitCode> {
-    use podrun_pod_model::process::{READY_FD_ENV, SUPERVISOR_DIR_ENV, SUPERVISOR_ROLE};
+    use podrun_pod_model::process::{
+        OWNER_FD_ENV, OWNER_GRACE_ENV, READY_FD_ENV, SUPERVISOR_DIR_ENV, SUPERVISOR_ROLE,
+    };
     let dir = std::env::var_os(SUPERVISOR_DIR_ENV)?;
     if std::env::args_os().nth(1).as_deref() != Some(std::ffi::OsStr::new(SUPERVISOR_ROLE)) {
         return None;
     }
-    let ready_fd = std::env::var(READY_FD_ENV)
-        .ok()
-        .and_then(|fd| fd.parse().ok());
+    let fd_of = |var: &str| std::env::var(var).ok().and_then(|fd| fd.parse().ok());
+    let ready_fd = fd_of(READY_FD_ENV);
+    let owner = fd_of(OWNER_FD_ENV).map(|fd| podrun_supervisor::OwnerFd {
+        fd,
+        grace_period_seconds: std::env::var(OWNER_GRACE_ENV)
+            .ok()
+            .and_then(|g| g.parse().ok()),
+    });
     // Still single-threaded: nothing else reads the environment. Hooks and probes run as
     // children of the supervisor and must not see these.
     std::env::remove_var(SUPERVISOR_DIR_ENV);
     std::env::remove_var(READY_FD_ENV);
+    std::env::remove_var(OWNER_FD_ENV);
+    std::env::remove_var(OWNER_GRACE_ENV);
     output::install_panic_hook(false);
     init_logging(false);
-    let code = podrun_supervisor::run(std::path::Path::new(&dir), ready_fd);
+    let code = podrun_supervisor::run(std::path::Path::new(&dir), ready_fd, owner);
     Some(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
@@ -130,7 +155,8 @@ fn parse_arguments() -> Cli {
     Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
 }
 
-fn run(command: Command) -> anyhow::Result<ExitCode> {
+/// Runs `command`; `namespace` is the global `-n`.
+fn run(command: Command, namespace: Option<&str>) -> anyhow::Result<ExitCode> {
     let mapping = if command.needs_user_namespace() {
         Some(context::enter_user_namespace()?)
     } else {
@@ -141,19 +167,20 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         // Replaces this process.
         Command::Unshare(args) => return commands::unshare::run(&args),
-        Command::Play(args) => return commands::play::run(args),
-        Command::Validate(args) => return commands::validate::run(&args),
-        Command::Ps(args) => return commands::ps::run(args),
-        Command::Port(args) => return commands::port::run(args),
-        Command::Describe(args) => return commands::describe::run(args),
-        Command::Logs(args) => return commands::logs::run(args),
-        Command::Down(args) => return commands::down::run(args),
+        Command::Play(args) => return commands::play::run(args, namespace),
+        Command::Validate(args) => return commands::validate::run(&args, namespace),
+        Command::Ps(args) => return commands::ps::run(args, namespace),
+        Command::Port(args) => return commands::port::run(args, namespace),
+        Command::Describe(args) => return commands::describe::run(args, namespace),
+        Command::Logs(args) => return commands::logs::run(args, namespace),
+        Command::Down(args) => return commands::down::run(args, namespace),
+        Command::Wait(args) => return commands::wait::run(args, namespace),
         // Forks probe children (user and mount namespaces): must stay single-threaded.
         Command::System(args) => return commands::system::run(args),
         // Joins the pod's user namespace: must stay single-threaded.
-        Command::Exec(args) => return commands::exec::run(args),
+        Command::Exec(args) => return commands::exec::run(args, namespace),
         // Forks a child that joins the container's namespaces: must stay single-threaded.
-        Command::Cp(args) => return commands::cp::run(args),
+        Command::Cp(args) => return commands::cp::run(args, namespace),
         Command::Completions(args) => return commands::completions::run(args),
         Command::Man(args) => return commands::man::run(args),
         _ => {}

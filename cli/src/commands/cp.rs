@@ -41,38 +41,26 @@ pub struct CpArgs {
 }
 
 /// Runs single-threaded (no async runtime): its child joins the container's namespaces.
-pub fn run(args: CpArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: CpArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> {
     let source = Location::parse(&args.source)?;
     let dest = Location::parse(&args.dest)?;
     let paths = podrun_config::Paths::from_env()?;
     let dirs = pod_dirs(&paths)?;
     let container = args.container.as_deref();
     match (source, dest) {
-        (
-            Location::Container {
-                namespace,
-                name,
-                path,
-            },
-            Location::Host(host),
-        ) => {
+        (Location::Container { pod, path }, Location::Host(host)) => {
+            let (namespace, name) = super::resolve_pod(&dirs, namespace, &pod)?;
             let target = podrun_pod::exec::running_container(&dirs, &namespace, &name, container)?;
             podrun_pod::cp::copy_from_container(&target, &path, &host)?;
         }
-        (
-            Location::Host(host),
-            Location::Container {
-                namespace,
-                name,
-                path,
-            },
-        ) => {
+        (Location::Host(host), Location::Container { pod, path }) => {
             if host == "-" {
                 return Err(anyhow!(
                     "copying a tar stream from stdin into a container is not supported"
                 ))
                 .hint("unpack the stream into a host directory and copy that directory");
             }
+            let (namespace, name) = super::resolve_pod(&dirs, namespace, &pod)?;
             let target = podrun_pod::exec::running_container(&dirs, &namespace, &name, container)?;
             podrun_pod::cp::copy_into_container(&target, &host, &path)?;
         }

@@ -23,7 +23,8 @@ pub enum DescribeFormat {
 
 #[derive(Debug, Args)]
 pub struct DescribeArgs {
-    /// The pod: NAME or NAMESPACE/NAME.
+    /// The pod: NAME (in `default`, or the only pod of that name; `-n NS NAME` in NS) or
+    /// NAMESPACE/NAME.
     #[arg(value_name = "POD", add = crate::complete::pod())]
     pod: String,
 
@@ -32,10 +33,10 @@ pub struct DescribeArgs {
     output: DescribeFormat,
 }
 
-pub fn run(args: DescribeArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: DescribeArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> {
     let paths = podrun_config::Paths::from_env()?;
     let dirs = pod_dirs(&paths)?;
-    let (namespace, name) = podrun_pod::parse_pod_ref(&args.pod);
+    let (namespace, name) = super::resolve_pod(&dirs, namespace, &args.pod)?;
     let dir = dirs.runtime_dir(&namespace, &name);
     let shown = podrun_pod::display_name(&namespace, &name);
     let Some(entry) = podrun_pod::listing::entry(&dir).filter(|_| dir.is_dir()) else {
@@ -106,6 +107,10 @@ fn describe(entry: &PodEntry, state: &PodState) -> String {
     field(&mut out, 0, "Restart Policy", state.restart_policy.as_str());
     field(&mut out, 0, "UID", &state.uid);
     field(&mut out, 0, "Supervisor", &supervisor(entry, state));
+    if let Some(owner) = &state.owner {
+        // `play --owner-pid`: the pod goes when this process ends.
+        field(&mut out, 0, "Owner", &format!("pid {owner}"));
+    }
     let sections = [
         ("Init Containers", &state.init_containers),
         ("Containers", &state.containers),

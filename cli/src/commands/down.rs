@@ -11,8 +11,8 @@ use crate::context::pod_dirs;
 
 #[derive(Debug, Args)]
 pub struct DownArgs {
-    /// Pods (`NAME` in namespace `default`, or `NAMESPACE/NAME`), or manifests (a file, or
-    /// `-` for stdin) whose pods to stop.
+    /// Pods (`NAME`: in `default`, or the only pod of that name, or with -n in NS; or
+    /// `NAMESPACE/NAME`), or manifests (a file, or `-` for stdin) whose pods to stop.
     #[arg(required = true, value_name = "FILE|POD", add = crate::complete::pod_or_file())]
     targets: Vec<String>,
 
@@ -20,22 +20,34 @@ pub struct DownArgs {
     stop: super::stop_options::StopArgs,
 }
 
-pub fn run(args: DownArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: DownArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> {
     let paths = podrun_config::Paths::from_env()?;
     let dirs = pod_dirs(&paths)?;
     let mut pods: Vec<(String, String)> = Vec::new();
+    let mut failed = false;
     for target in &args.targets {
         if target == "-" || Path::new(target).is_file() {
-            let manifest = podrun_manifest::load_path(target, &LoadOptions::default())?;
+            let options = LoadOptions {
+                namespace: namespace.map(str::to_string),
+                ..LoadOptions::default()
+            };
+            let manifest = podrun_manifest::load_path(target, &options)?;
             for pod in &manifest.pods {
                 pods.push((pod.namespace().to_string(), pod.name().to_string()));
             }
         } else {
-            pods.push(podrun_pod::parse_pod_ref(target));
+            match podrun_pod::listing::resolve(&dirs, namespace, target) {
+                Ok(pod) => pods.push(pod),
+                // As for a pod named outright that does not exist.
+                Err(e @ podrun_pod::listing::ResolveError::NotFound(_)) => eprintln!("{e}"),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    failed = true;
+                }
+            }
         }
     }
     pods.dedup();
-    let mut failed = false;
     for (namespace, name) in &pods {
         let shown = podrun_pod::display_name(namespace, name);
         // A `play` starting this pod holds its lock: wait for it, then remove what it made.

@@ -25,7 +25,8 @@ Examples:
   podrun exec web -- nginx -T
   podrun exec -it web -c debug -- sh")]
 pub struct ExecArgs {
-    /// The pod: `NAME` (namespace `default`) or `NAMESPACE/NAME`.
+    /// The pod: `NAME` (in `default`, or the only pod of that name; `-n NS NAME` in NS) or
+    /// `NAMESPACE/NAME`.
     #[arg(value_name = "POD", add = crate::complete::pod())]
     pod: String,
 
@@ -47,10 +48,10 @@ pub struct ExecArgs {
 }
 
 /// Runs single-threaded (no async runtime): it joins the pod's user namespace.
-pub fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: ExecArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> {
     let paths = podrun_config::Paths::from_env()?;
     let dirs = pod_dirs(&paths)?;
-    let (namespace, name) = podrun_pod::parse_pod_ref(&args.pod);
+    let (namespace, name) = super::resolve_pod(&dirs, namespace, &args.pod)?;
     let mut config = podrun_pod::exec::exec_config(
         &dirs,
         &namespace,

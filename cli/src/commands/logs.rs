@@ -20,7 +20,8 @@ use crate::output::HintExt as _;
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// The pod: `NAME` (namespace `default`) or `NAMESPACE/NAME`.
+    /// The pod: `NAME` (in `default`, or the only pod of that name; `-n NS NAME` in NS) or
+    /// `NAMESPACE/NAME`.
     #[arg(value_name = "POD", add = crate::complete::pod())]
     pod: String,
 
@@ -41,10 +42,10 @@ pub struct LogsArgs {
     tail: Option<usize>,
 }
 
-pub fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: LogsArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> {
     let paths = podrun_config::Paths::from_env()?;
     let dirs = pod_dirs(&paths)?;
-    let (namespace, name) = podrun_pod::parse_pod_ref(&args.pod);
+    let (namespace, name) = super::resolve_pod(&dirs, namespace, &args.pod)?;
     let dir = dirs.runtime_dir(&namespace, &name);
     if !dir.is_dir() {
         return Err(anyhow!(

@@ -1,6 +1,7 @@
 //! `podrun play FILE`: run the pods of a manifest.
 
 use std::collections::BTreeMap;
+use std::os::fd::AsFd as _;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use podrun_network::{Backend, PortMapping};
 use podrun_planner::cgroup::HostCgroups;
 use podrun_planner::network::{NetworkOptions, PodNetwork};
 use podrun_planner::{pull_policy, PullPolicy};
+use podrun_pod::owner::OwnerLink;
 use podrun_pod::remove::{stop_and_remove, Lock, Stop, EXTRA_WAIT};
 use podrun_pod::start::StartError;
 use podrun_pod::{display_name, PodDirs};
@@ -94,19 +96,31 @@ pub struct PlayArgs {
     /// interrupted or timed out).
     #[command(flatten)]
     stop: super::stop_options::StopArgs,
+
+    /// Take the pods down when process PID ends, however it ends (also SIGKILL): for a test
+    /// runner whose cleanup may never run. Each pod's supervisor watches a pidfd of PID (not
+    /// its number, which the system may reuse) and stops the pod as `podrun down` does, with
+    /// the grace period of --grace-period or --now, else the pod's. `ps -o wide` and
+    /// `describe` show the owner.
+    #[arg(long, value_name = "PID")]
+    owner_pid: Option<i32>,
 }
 
 fn parse_publish(text: &str) -> Result<PortMapping, String> {
     podrun_network::parse_publish(text).map_err(|e| e.to_string())
 }
 
-pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
+/// `namespace`: `-n`, the namespace of the objects that name none.
+pub fn run(args: PlayArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> {
     let manifest = podrun_manifest::load_path(
         &args.file,
         &LoadOptions {
             strict: args.strict,
+            namespace: namespace.map(str::to_string),
         },
     )?;
+    // Before anything is pulled or started: a PID that is no process.
+    let owner = args.owner_pid.map(podrun_pod::owner::open).transpose()?;
     for warning in &manifest.warnings {
         eprintln!("warning: {warning}");
     }
@@ -168,7 +182,14 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     }
     let mut started: Vec<(String, String)> = Vec::new();
     for (pod, network) in manifest.pods.iter().zip(networks) {
-        if let Err(error) = start_pod(&context, &dirs, &manifest, pod, &images, network, &cgroups) {
+        let owner = owner.as_ref().map(|fd| podrun_pod::owner::OwnerLink {
+            pidfd: fd.as_fd(),
+            grace_period_seconds: args.stop.grace(),
+        });
+        let started_pod = start_pod(
+            &context, &dirs, &manifest, pod, &images, network, &cgroups, owner,
+        );
+        if let Err(error) = started_pod {
             // All or nothing: stop the pods of this file that did start.
             for (namespace, name) in started.iter().rev() {
                 let stop = Stop::new(args.stop.grace(), EXTRA_WAIT);
@@ -360,6 +381,8 @@ impl Drop for PullLogins {
     }
 }
 
+/// `owner`: the pidfd of `--owner-pid`, which the pod's supervisor inherits.
+#[allow(clippy::too_many_arguments)]
 fn start_pod(
     context: &Context,
     dirs: &PodDirs,
@@ -368,6 +391,7 @@ fn start_pod(
     images: &BTreeMap<String, ImageRecord>,
     network: PodNetwork,
     cgroups: &HostCgroups,
+    owner: Option<OwnerLink<'_>>,
 ) -> anyhow::Result<()> {
     let mut plan = podrun_planner::build(
         pod,
@@ -383,7 +407,7 @@ fn start_pod(
     plan.cgroup = cgroups.pod_cgroup(&pod.pod, &plan);
     // Before anything is created: a uid or gid the pod's user namespace lacks.
     podrun_planner::ids::check_ids(&plan, &podrun_userns::MappingPlan::for_current_user()?)?;
-    match podrun_pod::start::start(dirs, &plan) {
+    match podrun_pod::start::start(dirs, &plan, owner) {
         Ok(()) => Ok(()),
         Err(StartError::Exists(pod)) => bail!(
             "pod `{pod}` already exists (or another `podrun play` is starting it); run `podrun down {}` first",

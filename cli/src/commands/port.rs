@@ -20,7 +20,8 @@ Examples:
   podrun port web
   curl http://$(podrun port web 80)/")]
 pub struct PortArgs {
-    /// The pod: `NAME` (namespace `default`) or `NAMESPACE/NAME`.
+    /// The pod: `NAME` (in `default`, or the only pod of that name; `-n NS NAME` in NS) or
+    /// `NAMESPACE/NAME`.
     #[arg(value_name = "POD", add = crate::complete::pod())]
     pod: String,
 
@@ -47,10 +48,10 @@ fn parse_port(text: &str) -> Result<(u16, Protocol), String> {
     Ok((port, protocol))
 }
 
-pub fn run(args: PortArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: PortArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> {
     let paths = podrun_config::Paths::from_env()?;
     let dirs = pod_dirs(&paths)?;
-    let (namespace, name) = podrun_pod::parse_pod_ref(&args.pod);
+    let (namespace, name) = super::resolve_pod(&dirs, namespace, &args.pod)?;
     let dir = dirs.runtime_dir(&namespace, &name);
     let shown = podrun_pod::display_name(&namespace, &name);
     if !dir.is_dir() {

@@ -10,10 +10,11 @@ use crate::output::{print_data, print_names, Format};
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
-    /// Output format: table (NAME READY STATUS RESTARTS AGE, as kubectl prints pods), wide
-    /// (also the namespace, the pod's IP, its published ports, the supervisor's pid and the
-    /// pod uid), json or yaml (a Kubernetes `v1` `PodList`, as `kubectl get pods -o json`
-    /// prints it, with podrun's own fields under each item's `x-podrun`).
+    /// Output format: table (NAME READY STATUS RESTARTS AGE, as kubectl prints pods, and
+    /// NAMESPACE first when the pods are of several namespaces), wide (also the namespace,
+    /// the pod's IP, its published ports, the supervisor's pid, the pod uid and the owner of
+    /// `play --owner-pid`), json or yaml (a Kubernetes `v1` `PodList`, as `kubectl get pods -o
+    /// json` prints it, with podrun's own fields under each item's `x-podrun`).
     #[arg(short, long, value_enum, default_value_t = Format::Table)]
     output: Format,
 
@@ -23,10 +24,12 @@ pub struct PsArgs {
     quiet: bool,
 }
 
-pub fn run(args: PsArgs) -> anyhow::Result<ExitCode> {
+/// `namespace`: `-n`, the only namespace to list.
+pub fn run(args: PsArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> {
     let paths = podrun_config::Paths::from_env()?;
     let dirs = pod_dirs(&paths)?;
-    let pods = podrun_pod::listing::list(&dirs)?;
+    let mut pods = podrun_pod::listing::list(&dirs)?;
+    pods.retain(|pod| namespace.is_none_or(|ns| pod.namespace == ns));
     if args.quiet {
         let names: Vec<String> = pods.iter().map(pod_ref).collect();
         print_names(names.iter().map(String::as_str));
@@ -36,7 +39,10 @@ pub fn run(args: PsArgs) -> anyhow::Result<ExitCode> {
         format if format.is_data() => print_data(&crate::kube::pod_list(&pods), format)?,
         format => {
             if pods.is_empty() {
-                eprintln!("No pods found.");
+                match namespace {
+                    Some(ns) => eprintln!("No pods found in {ns} namespace."),
+                    None => eprintln!("No pods found."),
+                }
             } else {
                 print_table(&pods, format == Format::Wide);
             }
@@ -66,12 +72,18 @@ pub fn print_pods(pods: &[PodEntry], format: Format) -> anyhow::Result<()> {
 }
 
 /// Prints pods like `kubectl get pods` (`wide`: with namespace, IP, published ports,
-/// supervisor pid and uid).
+/// supervisor pid, uid and owner); the namespace also when the pods are of several
+/// namespaces, as `kubectl get pods -A` shows it.
 pub fn print_table(pods: &[PodEntry], wide: bool) {
     let mut header = vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"];
-    if wide {
+    let namespaces: std::collections::BTreeSet<&str> =
+        pods.iter().map(|pod| pod.namespace.as_str()).collect();
+    let with_namespace = wide || namespaces.len() > 1;
+    if with_namespace {
         header.insert(0, "NAMESPACE");
-        header.extend(["IP", "PORTS", "SUPERVISOR", "UID"]);
+    }
+    if wide {
+        header.extend(["IP", "PORTS", "SUPERVISOR", "UID", "OWNER"]);
     }
     let rows: Vec<Vec<String>> = pods
         .iter()
@@ -91,8 +103,10 @@ pub fn print_table(pods: &[PodEntry], wide: bool) {
                     .map(|s| age(&s.created))
                     .unwrap_or_else(|| "<unknown>".into()),
             ];
-            if wide {
+            if with_namespace {
                 row.insert(0, pod.namespace.clone());
+            }
+            if wide {
                 let plan = podrun_pod_model::plan::Plan::read(&pod.runtime_dir).ok();
                 let ip = crate::kube::pod_ip(pod, plan.as_ref());
                 row.push(ip.unwrap_or_else(|| "<none>".into()));
@@ -112,6 +126,12 @@ pub fn print_table(pods: &[PodEntry], wide: bool) {
                         .as_ref()
                         .map(|s| s.uid.clone())
                         .unwrap_or_else(|| "-".into()),
+                );
+                row.push(
+                    pod.state
+                        .as_ref()
+                        .and_then(|s| s.owner.as_ref())
+                        .map_or_else(|| "-".into(), |owner| owner.to_string()),
                 );
             }
             row

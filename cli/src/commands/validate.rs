@@ -15,8 +15,13 @@ pub struct ValidateArgs {
 }
 
 /// Exit 0 with a one-line summary, or the errors (see `podrun_manifest`) and exit 1.
-pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    let manifest = podrun_manifest::load_path(&args.file, &LoadOptions { strict: true })?;
+/// `namespace`: `-n`, the namespace of the objects that name none.
+pub fn run(args: &ValidateArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> {
+    let options = LoadOptions {
+        strict: true,
+        namespace: namespace.map(str::to_string),
+    };
+    let manifest = podrun_manifest::load_path(&args.file, &options)?;
     for warning in &manifest.warnings {
         eprintln!("warning: {warning}");
     }

@@ -65,14 +65,6 @@ impl PodError {
 /// The namespace of a pod that names none.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
-/// Splits `ns/name` or `name` (namespace `default`).
-pub fn parse_pod_ref(text: &str) -> (String, String) {
-    match text.split_once('/') {
-        Some((ns, name)) => (ns.to_string(), name.to_string()),
-        None => (DEFAULT_NAMESPACE.to_string(), text.to_string()),
-    }
-}
-
 /// `ns/name`, as messages show a pod.
 pub fn display_name(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")
@@ -106,21 +98,4 @@ pub fn write_atomic(path: &Path, content: &[u8]) -> Result<(), PodError> {
 /// The time now as the state and plan record times (RFC 3339, seconds, UTC).
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pod_refs() {
-        assert_eq!(
-            parse_pod_ref("web"),
-            ("default".to_string(), "web".to_string())
-        );
-        assert_eq!(
-            parse_pod_ref("team/web"),
-            ("team".to_string(), "web".to_string())
-        );
-    }
 }

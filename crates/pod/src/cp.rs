@@ -21,12 +21,8 @@ use podrun_pod_model::PodError;
 pub enum Location {
     /// A host path; `-` is stdout (a tar stream), as with `docker cp`.
     Host(String),
-    /// `[NAMESPACE/]POD:PATH`.
-    Container {
-        namespace: String,
-        name: String,
-        path: String,
-    },
+    /// `[NAMESPACE/]POD:PATH`; `pod` as written (see [`crate::listing::resolve`]).
+    Container { pod: String, path: String },
 }
 
 impl Location {
@@ -47,13 +43,11 @@ impl Location {
         if pod.is_empty() || path.is_empty() || pod.matches('/').count() > 1 {
             return Err(invalid());
         }
-        let (namespace, name) = podrun_pod_model::parse_pod_ref(pod);
-        if namespace.is_empty() || name.is_empty() {
+        if pod.split('/').any(str::is_empty) {
             return Err(invalid());
         }
         Ok(Location::Container {
-            namespace,
-            name,
+            pod: pod.to_string(),
             path: path.to_string(),
         })
     }
@@ -178,10 +172,9 @@ fn blame(
 mod tests {
     use super::Location;
 
-    fn container(namespace: &str, name: &str, path: &str) -> Location {
+    fn container(pod: &str, path: &str) -> Location {
         Location::Container {
-            namespace: namespace.into(),
-            name: name.into(),
+            pod: pod.into(),
             path: path.into(),
         }
     }
@@ -190,16 +183,16 @@ mod tests {
     fn container_paths_follow_kubectls_syntax() {
         assert_eq!(
             Location::parse("web:/etc/hosts").unwrap(),
-            container("default", "web", "/etc/hosts")
+            container("web", "/etc/hosts")
         );
         assert_eq!(
             Location::parse("team/web:data").unwrap(),
-            container("team", "web", "data")
+            container("team/web", "data")
         );
         for host in ["/tmp/a:b", "./a:b", "file", "-", "../x:y"] {
             assert_eq!(Location::parse(host).unwrap(), Location::Host(host.into()));
         }
-        for bad in [":x", "web:", "a/b/c:x"] {
+        for bad in [":x", "web:", "a/b/c:x", "team/:x"] {
             assert!(Location::parse(bad).is_err(), "{bad}");
         }
     }

@@ -31,4 +31,4 @@ pub mod start;
 pub mod stop;
 pub mod wait;
 
-pub use podrun_pod_model::{display_name, parse_pod_ref, PodDirs, PodError, PodLayout};
+pub use podrun_pod_model::{display_name, PodDirs, PodError, PodLayout};

@@ -11,11 +11,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use podrun_pod_model::plan::Plan;
-use podrun_pod_model::process::{title, READY_FD_ENV, SUPERVISOR_DIR_ENV, SUPERVISOR_ROLE};
+use podrun_pod_model::process::{
+    title, OWNER_FD_ENV, OWNER_GRACE_ENV, READY_FD_ENV, SUPERVISOR_DIR_ENV, SUPERVISOR_ROLE,
+};
 use podrun_pod_model::ready::ReadyMessage;
 use podrun_pod_model::{display_name, PodDirs, PodError, PodLayout};
 
 use crate::lock::{CreateError, PodLock};
+use crate::owner::OwnerLink;
 use crate::remove::{stop_and_remove, Lock, Stop};
 
 /// How long the supervisor may take to start the pod (its images are pulled already).
@@ -23,6 +26,8 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The fd on which the supervisor finds the ready pipe.
 const READY_FD: i32 = 3;
+/// The fd on which the supervisor finds its owner's pidfd (`play --owner-pid`).
+const OWNER_FD: i32 = 4;
 
 /// Why a pod did not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,8 +40,10 @@ pub enum StartError {
 }
 
 /// Creates the pod of `plan` and starts its supervisor; returns once the pod runs (its
-/// containers settled). On failure everything the start made is removed again.
-pub fn start(dirs: &PodDirs, plan: &Plan) -> Result<(), StartError> {
+/// containers settled). On failure everything the start made is removed again. `owner`: the
+/// pidfd (see [`crate::owner`]) the supervisor inherits; it stops the pod when that process
+/// ends.
+pub fn start(dirs: &PodDirs, plan: &Plan, owner: Option<OwnerLink<'_>>) -> Result<(), StartError> {
     let pod = display_name(&plan.namespace, &plan.name);
     let failed = |source: PodError| StartError::Failed {
         pod: pod.clone(),
@@ -53,7 +60,7 @@ pub fn start(dirs: &PodDirs, plan: &Plan) -> Result<(), StartError> {
         Err(CreateError::Exists(_)) => return Err(StartError::Exists(pod)),
         Err(CreateError::Other(e)) => return Err(failed(e)),
     };
-    if let Err(error) = create_and_run(plan) {
+    if let Err(error) = create_and_run(plan, owner) {
         let undone = stop_and_remove(
             dirs,
             &plan.namespace,
@@ -70,7 +77,7 @@ pub fn start(dirs: &PodDirs, plan: &Plan) -> Result<(), StartError> {
 }
 
 /// Everything of the start after the lock.
-fn create_and_run(plan: &Plan) -> Result<(), PodError> {
+fn create_and_run(plan: &Plan, owner: Option<OwnerLink<'_>>) -> Result<(), PodError> {
     std::fs::create_dir(&plan.data_dir).map_err(PodError::io(format!(
         "cannot create {}",
         plan.data_dir.display()
@@ -80,13 +87,16 @@ fn create_and_run(plan: &Plan) -> Result<(), PodError> {
         cgroup.create()?;
     }
     tracing::debug!(pod = %display_name(&plan.namespace, &plan.name), "plan written, starting the supervisor");
-    let (child, ready) = spawn_supervisor(plan)?;
+    let (child, ready) = spawn_supervisor(plan, owner)?;
     wait_ready(child, ready, &plan.layout())
 }
 
 /// Starts the supervisor detached (own session, output to `supervisor.log`) with a pipe on
-/// fd 3 for its answer.
-fn spawn_supervisor(plan: &Plan) -> Result<(Child, std::fs::File), PodError> {
+/// fd 3 for its answer, and the owner's pidfd (if any) on fd 4.
+fn spawn_supervisor(
+    plan: &Plan,
+    owner: Option<OwnerLink<'_>>,
+) -> Result<(Child, std::fs::File), PodError> {
     let layout = plan.layout();
     let pipe_error = |e: nix::Error| PodError::msg(format!("cannot create a pipe: {e}"));
     let (read_end, write_end) =
@@ -113,18 +123,39 @@ fn spawn_supervisor(plan: &Plan) -> Result<(Child, std::fs::File), PodError> {
     if std::env::var_os("PODRUN_LOG").is_none() {
         command.env("PODRUN_LOG", "info");
     }
+    let owner_fd = owner.map(|owner| owner.pidfd.as_raw_fd());
+    if owner_fd.is_some() {
+        command.env(OWNER_FD_ENV, OWNER_FD.to_string());
+    }
+    if let Some(grace) = owner.and_then(|owner| owner.grace_period_seconds) {
+        command.env(OWNER_GRACE_ENV, grace.to_string());
+    }
     // SAFETY: only async-signal-safe system calls between fork and exec.
     unsafe {
         command.pre_exec(move || {
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            // Out of the way first: the pidfd may be fd 3 itself.
+            let owner_copy = match owner_fd {
+                Some(fd) => match libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) {
+                    -1 => return Err(std::io::Error::last_os_error()),
+                    copy => Some(copy),
+                },
+                None => None,
+            };
             if write_fd == READY_FD {
                 if libc::fcntl(READY_FD, libc::F_SETFD, 0) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
             } else if libc::dup2(write_fd, READY_FD) < 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            if let Some(copy) = owner_copy {
+                // dup2 leaves the new descriptor open across exec; the copy is closed by it.
+                if libc::dup2(copy, OWNER_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             Ok(())
         });
