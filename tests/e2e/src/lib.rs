@@ -234,8 +234,9 @@ impl Drop for TestEnv {
         // A test that failed before `podrun down` would leave its pods running: take them
         // down first (pod directories are named `<namespace>_<name>`).
         for pod in list(&self.root.join("run/podrun/pods")) {
-            if let Some((_, name)) = pod.split_once('_') {
-                let _ = self.command(podrun_bin()).args(["down", name]).output();
+            if let Some((namespace, name)) = pod.split_once('_') {
+                let pod = format!("{namespace}/{name}");
+                let _ = self.command(podrun_bin()).args(["down", &pod]).output();
             }
         }
         // Root may remove files owned by the user's subordinate ids.

@@ -271,16 +271,26 @@ pub fn helper_pids(env: &TestEnv) -> Vec<i32> {
         .collect()
 }
 
-/// The supervisors of this environment's pods (`podrun __supervise RUNTIME_DIR`).
+/// The supervisors of this environment's pods: `podrun supervisor NS/NAME` with the
+/// environment's XDG_RUNTIME_DIR (as [`helper_pids`] finds them), or an older release's
+/// `podrun __supervise RUNTIME_DIR`.
 fn supervisors(env: &TestEnv) -> Vec<String> {
     let pods_dir = env.root().join("run/podrun/pods");
     let pods_dir = pods_dir.to_str().unwrap();
+    let marker = format!("XDG_RUNTIME_DIR={}", env.root().join("run").display());
     processes()
         .filter_map(|(pid, dir)| {
             let cmdline = std::fs::read(dir.join("cmdline")).ok()?;
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            (cmdline.contains("__supervise") && cmdline.contains(pods_dir) && is_live(pid))
-                .then(|| format!("{pid} {cmdline}"))
+            let legacy = cmdline.contains("__supervise") && cmdline.contains(pods_dir);
+            let ours = || {
+                let environ = std::fs::read(dir.join("environ")).unwrap_or_default();
+                environ
+                    .split(|b| *b == 0)
+                    .any(|var| var == marker.as_bytes())
+            };
+            let titled = cmdline.starts_with("podrun supervisor ") && ours();
+            ((legacy || titled) && is_live(pid)).then(|| format!("{pid} {cmdline}"))
         })
         .collect()
 }

@@ -188,7 +188,8 @@ fn listings_print_json_yaml_wide_and_names() {
             "IP",
             "PORTS",
             "SUPERVISOR",
-            "UID"
+            "UID",
+            "OWNER"
         ]
     );
     assert_aligned(&wide);
@@ -252,7 +253,7 @@ fn errors_say_what_failed_and_how_to_fix_it() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(
         err,
-        "error: pod `default/nosuch` not found\nhint: podrun ps lists the pods\n"
+        "error: pod nosuch not found in any namespace\nhint: podrun ps lists the pods\n"
     );
     let err = env.podrun_err(&["cp", "a", "b"]);
     let lines: Vec<&str> = err.lines().collect();
@@ -289,7 +290,7 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     assert!(coloured.contains("\x1b[1;36mhint:\x1b[0m"), "{coloured:?}");
     let plain = on_terminal(Some("1"));
     assert!(
-        plain.contains("error: pod `default/nosuch` not found"),
+        plain.contains("error: pod nosuch not found in any namespace"),
         "{plain:?}"
     );
     assert!(!plain.contains('\x1b'), "{plain:?}");
@@ -329,4 +330,42 @@ fn man_pages_are_written_for_every_subcommand() {
         assert!(title.contains("\"podrun 0."), "{page}: {title}");
     }
     assert!(!dir.join("podrun-__supervise.1").exists());
+}
+
+/// Pod names are completed as commands take them: a bare name where it names one pod,
+/// NAMESPACE/NAME where pods of several namespaces have it, the names of one namespace
+/// under `-n`, whose values are the namespaces that have pods (issue 18).
+#[test]
+fn pods_are_completed_under_their_namespace() {
+    let env = TestEnv::new();
+    let pod = |name: &str, namespace: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - {{name: main, image: busybox, command: [sleep, '3600']}}\n"
+        )
+    };
+    let a = write_manifest(
+        &env,
+        "a.yaml",
+        &format!("{}---\n{}", pod("hweb", "team-a"), pod("solo", "team-a")),
+    );
+    let b = write_manifest(&env, "b.yaml", &pod("hweb", "team-b"));
+    let _down_a = DownOnDrop(&env, a.clone());
+    let _down_b = DownOnDrop(&env, b.clone());
+    env.podrun_ok(&["play", "--network", "none", &a]);
+    env.podrun_ok(&["play", "--network", "none", &b]);
+
+    // After a space, options are offered too: the values only, sorted.
+    let values = |line: &str| -> Vec<String> {
+        let mut words = bash_complete(&env, line);
+        words.retain(|w| !w.starts_with('-'));
+        words.sort();
+        words
+    };
+    assert_eq!(values("podrun logs so"), ["solo"]);
+    assert_eq!(values("podrun logs team"), ["team-a/hweb", "team-b/hweb"]);
+    assert_eq!(values("podrun -n team-b logs "), ["hweb"]);
+    assert_eq!(values("podrun exec --namespace team-a "), ["hweb", "solo"]);
+    assert_eq!(values("podrun logs -n team-a hweb -c "), ["main"]);
+    assert_eq!(values("podrun ps -n t"), ["team-a", "team-b"]);
+    env.podrun_ok(&["down", &a, &b]);
 }

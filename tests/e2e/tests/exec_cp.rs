@@ -630,7 +630,8 @@ fn cp_errors_name_the_path_and_the_side() {
             "cannot copy a directory over the file",
         ),
         (&[&secret, "box:/tmp/"], "Permission denied (os error 13) on the host"),
-        (&[&file, "nope:/tmp"], "pod `default/nope` not found"),
+        (&[&file, "nope:/tmp"], "pod nope not found in any namespace"),
+        (&[&file, "default/nope:/tmp"], "pod `default/nope` not found"),
         (&["-c", "x", &file, "box:/tmp"], "container `x` is not in pod `default/box`"),
         (
             &["-c", "done", &file, "box:/tmp"],

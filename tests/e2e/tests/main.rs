@@ -17,6 +17,7 @@ mod hostname_env;
 mod images;
 mod lifecycle;
 mod logs;
+mod namespaces;
 mod network;
 mod pods;
 mod ports_json;
@@ -31,6 +32,7 @@ mod titles;
 mod tty;
 mod upgrade;
 mod volumes;
+mod wait_owner;
 
 /// A file added to this directory runs only once it is declared above.
 #[test]

@@ -151,7 +151,9 @@ spec:
     // A pod that never existed: a message, but success.
     let out = env.podrun(&["down", "nosuchpod"]);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("pod default/nosuchpod not found"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pod nosuchpod not found in any namespace")
+    );
 }
 
 #[test]
@@ -767,7 +769,10 @@ fn exec_runs_in_the_container() {
         std::thread::sleep(Duration::from_millis(250));
     }
     let err = env.podrun_err(&["exec", "missing", "--", "true"]);
-    assert!(err.contains("pod `default/missing` not found"), "{err}");
+    assert!(
+        err.contains("pod missing not found in any namespace"),
+        "{err}"
+    );
     // -t without a terminal on stdin: kubectl's warning, then the command runs without one
     // (tests/exec_cp.rs drives -t through a real terminal).
     let out = env.podrun(&["exec", "-t", "ex", "--", "true"]);

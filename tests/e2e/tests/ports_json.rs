@@ -147,6 +147,8 @@ fn publish_without_a_host_port_picks_free_ports_that_parallel_plays_do_not_share
         assert!(answer.ends_with(&format!("\n{name}\n")), "{answer}");
     }
     let err = env.podrun_err(&["port", "nope"]);
+    assert!(err.contains("pod nope not found in any namespace"), "{err}");
+    let err = env.podrun_err(&["port", "default/nope"]);
     assert!(err.contains("pod `default/nope` not found"), "{err}");
     let err = env.podrun_err(&["port", "web-a", "80/sctp"]);
     assert!(err.contains("tcp or udp"), "{err}");
