@@ -261,6 +261,8 @@ fn pull_images(
     manifest: &Manifest,
 ) -> anyhow::Result<BTreeMap<String, ImageRecord>> {
     let mut to_pull: Vec<(String, String)> = Vec::new(); // (image, who)
+                                                         // Present images under `imagePullPolicy: Always`: pulled only if the registry has changed.
+    let mut to_check: Vec<(String, String)> = Vec::new();
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     // The registry logins of the imagePullSecrets of the pods that use each image.
     let mut logins: BTreeMap<String, BTreeMap<String, serde_json::Value>> = BTreeMap::new();
@@ -290,6 +292,7 @@ fn pull_images(
                 PullPolicy::Never if !present => bail!(
                     "{who}: image `{image}` is not in the store and imagePullPolicy is Never\nhint: pull it first: podrun pull {image}"
                 ),
+                PullPolicy::Always if present => to_check.push((image.clone(), who)),
                 PullPolicy::Always => to_pull.push((image.clone(), who)),
                 PullPolicy::IfNotPresent if !present => to_pull.push((image.clone(), who)),
                 _ => {}
@@ -303,6 +306,7 @@ fn pull_images(
             names.insert(image, name.to_string());
         }
     }
+    to_pull.extend(changed_images(context, &names, &logins, to_check));
     let mut pulled: Vec<String> = Vec::new();
     for (image, who) in &to_pull {
         if pulled.contains(image) {
@@ -337,6 +341,69 @@ fn pull_images(
         records.insert(image, record);
     }
     Ok(records)
+}
+
+/// The images of `to_check` (present in the store, `imagePullPolicy: Always`) that must be
+/// pulled again: those whose registry serves another manifest now, or that cannot be checked.
+/// The check runs here, in-process and outside any user namespace (it asks for a manifest and
+/// writes nothing), so an unchanged image costs one round trip instead of a `podrun pull`
+/// child; any failure leaves the image to that child, which retries and explains.
+fn changed_images(
+    context: &Context,
+    names: &BTreeMap<String, String>,
+    logins: &BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+    mut to_check: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    to_check.sort();
+    to_check.dedup_by(|a, b| a.0 == b.0);
+    if to_check.is_empty() {
+        return to_check;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(_) => return to_check,
+    };
+    to_check
+        .into_iter()
+        .filter(|(image, _)| {
+            let current = runtime.block_on(image_is_current(context, names, logins, image));
+            match current {
+                Ok(current) => !current,
+                Err(e) => {
+                    tracing::debug!("cannot check image `{image}` in-process: {e:#}");
+                    true
+                }
+            }
+        })
+        .collect()
+}
+
+async fn image_is_current(
+    context: &Context,
+    names: &BTreeMap<String, String>,
+    logins: &BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+    image: &str,
+) -> anyhow::Result<bool> {
+    let name: ImageName = image.parse()?;
+    let record = context
+        .store
+        .image(&names[image])?
+        .context("not in the store")?;
+    let mut credentials = context.credentials()?;
+    if let Some(image_logins) = logins.get(image).filter(|l| !l.is_empty()) {
+        let file = PullLogins::write(context, image_logins)?;
+        credentials.override_with_file(&file.0)?;
+    }
+    let puller = podrun_images::Puller {
+        credentials,
+        config: context.config.clone(),
+        store: context.store.clone(),
+        unpack_options: Default::default(),
+    };
+    Ok(puller.is_current(&name, &record).await?)
 }
 
 /// A pod's imagePullSecrets logins written for one `podrun pull --authfile` (mode 0600, in
