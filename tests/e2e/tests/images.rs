@@ -403,3 +403,52 @@ fn a_digest_reference_pins_exactly() {
     ]);
     assert!(err.contains("not found"), "{err}");
 }
+
+/// `imagePullPolicy: Always` (the default for `:latest`) asks the registry on every play, but
+/// an image that has not changed is not pulled again (no pull output); one whose tag now
+/// names another manifest is pulled; and when the registry cannot be asked, the play fails as
+/// the kubelet's would (ErrImagePull), naming the image.
+#[test]
+fn latest_images_are_checked_on_every_play_and_pulled_only_when_changed() {
+    let env = TestEnv::new();
+    env.podrun_ok(&["pull", "busybox"]);
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: latest\nspec:\n  containers:\n  - name: c\n    image: busybox\n    command: [sleep, '1000']\n";
+    env.write_home_file("latest.yaml", pod);
+    let file = env.home().join("latest.yaml");
+    let file = file.to_str().unwrap();
+
+    // Unchanged: checked, not pulled.
+    let out = env.podrun(&["play", file]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("Pulling "), "{stderr}");
+    env.podrun_ok(&["down", "--grace-period", "0", "latest"]);
+
+    // The store's record names another manifest (as after the tag moved on): pulled again,
+    // and the record is the registry's once more.
+    let index = env.storage().join("images.json");
+    let text = std::fs::read_to_string(&index).unwrap();
+    let expected = test_image("library/busybox", "latest");
+    let digest = expected["digest"].as_str().unwrap();
+    let stale = format!("sha256:{}", "0".repeat(64));
+    std::fs::write(&index, text.replace(digest, &stale)).unwrap();
+    let out = env.podrun(&["play", file]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Pulling docker.io/library/busybox:latest"),
+        "{stderr}"
+    );
+    assert_eq!(env.images_json()[0]["digest"], digest);
+    env.podrun_ok(&["down", "--grace-period", "0", "latest"]);
+
+    // No registry to ask: the play fails naming the image, and starts nothing.
+    env.write_config(
+        "[registries.\"docker.io\"]\nmirrors = [\"http://127.0.0.1:9\"]\n[pull]\nretries = 1\nretry_delay = \"50ms\"\n",
+    );
+    let out = env.podrun(&["play", file]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("cannot pull image `busybox`"), "{stderr}");
+    assert!(env.podrun_ok(&["ps", "-q"]).trim().is_empty());
+}
