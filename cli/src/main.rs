@@ -84,6 +84,20 @@ enum Command {
 }
 
 impl Command {
+    /// The name of a command that has nothing to do with pods, so `-n` would mean nothing to
+    /// it (it is refused rather than ignored).
+    fn without_pods(&self) -> Option<&'static str> {
+        match self {
+            Command::Pull(_) => Some("pull"),
+            Command::Images(_) => Some("images"),
+            Command::Rmi(_) => Some("rmi"),
+            Command::Unshare(_) => Some("unshare"),
+            Command::System(_) => Some("system"),
+            Command::Man(_) => Some("man"),
+            _ => None,
+        }
+    }
+
     /// Commands that create or delete files owned by the image's users must run inside the
     /// user namespace; it has to be entered while the process is still single-threaded.
     fn needs_user_namespace(&self) -> bool {
@@ -157,6 +171,9 @@ fn parse_arguments() -> Cli {
 
 /// Runs `command`; `namespace` is the global `-n`.
 fn run(command: Command, namespace: Option<&str>) -> anyhow::Result<ExitCode> {
+    if let (Some(name), Some(_)) = (command.without_pods(), namespace) {
+        anyhow::bail!("-n/--namespace: `podrun {name}` has no pods, so no namespace applies to it");
+    }
     let mapping = if command.needs_user_namespace() {
         Some(context::enter_user_namespace()?)
     } else {

@@ -143,3 +143,22 @@ fn a_name_in_several_namespaces_must_be_said_which() {
     assert!(out.contains("pod team-a/db removed"), "{out}");
     assert_nothing_left(&env);
 }
+
+/// `-n` is refused, not ignored, by the commands that have no pods.
+#[test]
+fn commands_without_pods_refuse_a_namespace() {
+    let env = TestEnv::new();
+    for command in [&["images"][..], &["-n", "team-a", "pull", "busybox"][..]] {
+        let mut args = command.to_vec();
+        if args[0] != "-n" {
+            args.splice(0..0, ["--namespace", "team-a"]);
+        }
+        let out = env.podrun(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("has no pods, so no namespace applies"),
+            "{stderr}"
+        );
+    }
+}
