@@ -8,6 +8,7 @@
 //! `state.json`), since rootless pods have no cgroup to list them. The directories left are
 //! removed by [`crate::remove`], inside podrun's user namespace.
 
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -233,6 +234,8 @@ pub fn stop_processes(
 fn wait_for_supervisor(layout: &PodLayout, pid: i32, pod_grace: u64, stop: &Stop) -> bool {
     let started = Instant::now();
     let grace = stop.grace.unwrap_or(pod_grace);
+    // Opened before the signal: it wakes the wait the moment the supervisor ends.
+    let pidfd = crate::owner::open(pid).ok();
     if let Err(e) = ask_to_stop(layout, pid, stop.grace) {
         tracing::warn!("{e}");
     }
@@ -268,9 +271,35 @@ fn wait_for_supervisor(layout: &PodLayout, pid: i32, pod_grace: u64, stop: &Stop
             };
             (stop.on_slow)(&Waiting::of(state.as_ref(), grace, pod_grace));
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
+        match &pidfd {
+            // Until the supervisor ends, a signal comes (`kill_now`), or the next step is
+            // due; at most 100 ms.
+            Some(fd) => {
+                let mut next = deadline.min(now + Duration::from_millis(100));
+                if !slow_said {
+                    next = next.min(started + SLOW_STOP);
+                }
+                wait_readable(fd, next.saturating_duration_since(now));
+            }
+            None => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+        }
     }
+}
+
+/// Waits up to `timeout` for `fd` (a pidfd: its process has ended) to become readable, or a
+/// signal to come.
+fn wait_readable(fd: &OwnedFd, timeout: Duration) {
+    let mut poll = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().clamp(1, 1000) as libc::c_int;
+    // SAFETY: one valid descriptor, which outlives the call.
+    unsafe { libc::poll(&mut poll, 1, ms) };
 }
 
 /// SIGKILLs every process of the pod's user namespace, or (without one recorded) nothing:
