@@ -255,11 +255,15 @@ impl Supervisor {
             self.watchdog = None;
             eprintln!("warning: the pod's watchdog (pid {pid}) ended with status {code}");
         }
-        if let Some(helper) = self.network.as_ref().filter(|n| n.pid() == pid) {
-            eprintln!(
-                "warning: {} (pid {pid}) ended with status {code}: the pod has lost its network to the outside",
-                helper.name()
-            );
+        if let Some(helper) = self.network.take_if(|n| n.pid() == pid) {
+            // Reaped: its pid may be reused, so it is never signalled again. A stop of grace
+            // period 0 ends it with the containers (see `end_network_now`).
+            if self.stop_grace != Some(Duration::ZERO) {
+                eprintln!(
+                    "warning: {} (pid {pid}) ended with status {code}: the pod has lost its network to the outside",
+                    helper.name()
+                );
+            }
         }
     }
 
@@ -428,8 +432,6 @@ impl Supervisor {
     }
 
     fn cleanup(&mut self) {
-        // Ends the helper (slirp4netns: its exit fd closes; pasta: SIGTERM) and reaps it.
-        self.network.take();
         if let Some(pidns) = self.pid_namespace.take() {
             let _ = pidns.shutdown();
         }
@@ -450,6 +452,10 @@ impl Supervisor {
         if let Err(e) = remove_tree(&self.layout.data_dir) {
             eprintln!("warning: {e}");
         }
+        // Ends the helper (slirp4netns: SIGKILL; pasta: SIGTERM) and reaps it; after the
+        // rest, which may overlap its end (the kernel's teardown of the pod's tap device,
+        // ~15 ms) when a stop of grace period 0 killed it already.
+        self.network.take();
         if let Some(watchdog) = self.watchdog.take() {
             watchdog.disarm();
         }

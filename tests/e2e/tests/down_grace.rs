@@ -96,6 +96,34 @@ fn down_grace_period_0_kills_at_once_without_pre_stop_hooks() {
 }
 
 #[test]
+fn down_grace_period_0_on_slirp4netns_frees_the_published_port_before_it_returns() {
+    let env = TestEnv::new();
+    let file = stubborn_pod(&env, "published", None);
+    let _down = DownOnDrop(&env, file.clone());
+    let port = podrun_e2e::net::free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    env.podrun_ok(&["play", "--network", "slirp4netns", "-p", &publish, &file]);
+    wait_for_pod(&env, "published", 30, "both containers running", |json| {
+        json["state"]["containers"]
+            .as_array()
+            .is_some_and(|c| c.len() == 2 && c.iter().all(|c| c["state"] == "running"))
+    });
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_err(),
+        "slirp4netns holds the port"
+    );
+    let (output, took) = timed(&env, &["down", "--grace-period", "0", "published"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // The network helper was killed with the containers, and reaped before down returned.
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+        "the port is free once down returns"
+    );
+    assert!(took < Duration::from_secs(5), "down took {took:?}");
+    assert_nothing_left(&env);
+}
+
+#[test]
 fn down_now_gives_the_containers_one_second() {
     let env = TestEnv::new();
     let file = stubborn_pod(&env, "hasty", None);
