@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Benchmark: `podrun play` (until every container runs) and `podrun down`, against rootless
-# `podman kube play` and `podman kube down`, on the same manifests: a 2-container busybox pod
-# sharing an emptyDir, and the seed pod-network pod (examples/pod-network.yaml). Images are pulled beforehand (imagePullPolicy IfNotPresent), so only
+# Benchmark: `podrun play` (until every container runs), `podrun down` and `podrun down
+# --grace-period 0`, against rootless `podman kube play` and `podman kube down`, on the same
+# manifests: a 2-container busybox pod sharing an emptyDir, and the seed pod-network pod
+# (examples/pod-network.yaml); and `down --grace-period 0` of a 2-container busybox pod whose
+# shells ignore SIGTERM (issue 18: a plain `down` waits out its 30 s grace period, `podman kube
+# down` kills it at once). Images are pulled beforehand (imagePullPolicy IfNotPresent), so only
 # pod start and stop are timed. Alternating runs, same user, same registry.
 # Usage (root): bash scripts/bench/pod.sh [RUNS]   (after scripts/demo.sh or scripts/test.sh)
 set -euo pipefail
@@ -68,8 +71,26 @@ bench_pod() {
   alternate "$runs" \
     "podrun down" "podrun play $file" "podrun down $pod" \
     "podman kube down" "podman kube play $file" "podman kube down $file"
-  as_bench_user "podrun down $pod; podman kube down $file" >/dev/null 2>&1 || true
+  bench_down_now "$title" "$file" "$pod"
 }
 
+# bench_down_now TITLE MANIFEST POD: `down --grace-period 0` against `podman kube down`.
+bench_down_now() {
+  local title=$1 file=$2 pod=$3
+  as_bench_user "podrun down --grace-period 0 $pod; podman kube down $file" >/dev/null 2>&1 || true
+  echo "== down --grace-period 0: $title"
+  alternate "$runs" \
+    "podrun down --grace-period 0" "podrun play $file" "podrun down --grace-period 0 $pod" \
+    "podman kube down" "podman kube play $file" "podman kube down $file"
+  as_bench_user "podrun down --grace-period 0 $pod; podman kube down $file" >/dev/null 2>&1 || true
+}
+
+# The issue's pod: shells that ignore SIGTERM, as a pid-1 shell without a handler does.
+stubborn_manifest="$BENCH_HOME/bench-stubborn.yaml"
+sed -e 's/name: bench$/name: stubborn/' -e "s/trap 'exit 0' TERM/trap '' TERM/" \
+  "$manifest" > "$stubborn_manifest"
+chown "$BENCH_USER:" "$stubborn_manifest"
+
 bench_pod "2-container busybox pod with an emptyDir" "$manifest" bench
+bench_down_now "2-container busybox pod with an emptyDir, SIGTERM ignored" "$stubborn_manifest" stubborn
 bench_pod "seed pod-network pod (nginx:1.23 + busybox collector, emptyDir)" "$nginx_manifest" pod-network
