@@ -90,7 +90,10 @@ pub fn waiting_message(pod: &str, waiting: &Waiting, source: &str, hint: &str) -
         many => (format!("containers {}", many.join(", ")), "them"),
     };
     if waiting.grace_seconds == 0 {
-        return format!("pod {pod}: waiting for {what}, killed");
+        return format!(
+            "pod {pod}: waiting up to {}s for {what} to end after SIGKILL",
+            waiting.left_seconds
+        );
     }
     format!(
         "pod {pod}: waiting up to {}s for {what} ({source}); {hint} stops {them} now",
@@ -139,6 +142,7 @@ mod tests {
             running: running.iter().map(|s| s.to_string()).collect(),
             grace_seconds,
             pod_grace,
+            left_seconds: 8,
         }
     }
 
@@ -173,7 +177,7 @@ mod tests {
         );
         assert_eq!(
             args.waiting_message("t/web", &waiting(&["a"], 0, false), "--grace-period 0"),
-            "pod t/web: waiting for container a, killed"
+            "pod t/web: waiting up to 8s for container a to end after SIGKILL"
         );
         assert_eq!(
             args.waiting_message("t/web", &waiting(&[], 30, true), "--grace-period 0"),

@@ -112,10 +112,18 @@ pub struct Waiting {
     pub grace_seconds: u64,
     /// Whether that is the pod's `terminationGracePeriodSeconds` (not [`Stop::grace`]).
     pub pod_grace: bool,
+    /// Seconds (rounded up) until the pod's processes are killed from outside, should the
+    /// supervisor not be done by then (the grace period, the margin after it).
+    pub left_seconds: u64,
 }
 
 impl Waiting {
-    fn of(state: Option<&PodState>, grace_seconds: u64, pod_grace: bool) -> Waiting {
+    fn of(
+        state: Option<&PodState>,
+        grace_seconds: u64,
+        pod_grace: bool,
+        left: Duration,
+    ) -> Waiting {
         let running = state
             .map(|s| {
                 s.init_containers
@@ -130,6 +138,7 @@ impl Waiting {
             running,
             grace_seconds,
             pod_grace,
+            left_seconds: left.as_secs() + u64::from(left.subsec_nanos() > 0),
         }
     }
 }
@@ -269,7 +278,8 @@ fn wait_for_supervisor(layout: &PodLayout, pid: i32, pod_grace: u64, stop: &Stop
                 (false, Some(grace)) => (grace, false),
                 (false, None) => (pod_grace, true),
             };
-            (stop.on_slow)(&Waiting::of(state.as_ref(), grace, pod_grace));
+            let left = deadline.saturating_duration_since(now);
+            (stop.on_slow)(&Waiting::of(state.as_ref(), grace, pod_grace, left));
         }
         match &pidfd {
             // Until the supervisor ends, a signal comes (`kill_now`), or the next step is

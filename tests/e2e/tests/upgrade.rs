@@ -311,3 +311,47 @@ fn a_crash_looping_pod_of_the_previous_release_is_described_and_taken_down() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `down --grace-period 0` of a pod whose supervisor, of the previous release, does not read
+/// the stop request (issue 18): it stops the pod with its own grace period (30 s, a container
+/// that ignores SIGTERM), and down kills it all once the grace period asked for and the 10 s
+/// margin are over.
+#[test]
+fn down_grace_period_0_takes_a_pod_of_the_previous_release_down_after_its_margin() {
+    let Some(previous) = previous_release() else {
+        return;
+    };
+    let env = TestEnv::new();
+    let file = write_manifest(
+        &env,
+        "stubborn.yaml",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: stubborn
+spec:
+  containers:
+  - name: stubborn
+    image: busybox
+    command: ["sh", "-c", "trap '' TERM; sleep 1000"]
+"#,
+    );
+    previous_ok(&env, &previous, &["play", "--network", "none", &file]);
+    let started = Instant::now();
+    let output = env.podrun(&["down", "--grace-period", "0", "stubborn"]);
+    let took = started.elapsed();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{said}");
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(20),
+        "down took {took:?} (30 s grace period, 0 asked for, 10 s margin)"
+    );
+    assert!(
+        said.contains(
+            "pod default/stubborn: waiting up to 8s for container stubborn to end after SIGKILL"
+        ),
+        "{said}"
+    );
+    assert_nothing_left(&env);
+}
