@@ -97,6 +97,14 @@ mod tests {
             .arg("10")
             .spawn()
             .unwrap();
+        // The child may still carry this test thread's name until its exec is through (seen
+        // when the crate's tests run in parallel): wait for it.
+        let comm = format!("/proc/{}/comm", child.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::fs::read_to_string(&comm).unwrap_or_default().trim() != "sleep" {
+            assert!(std::time::Instant::now() < deadline, "sleep did not start");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         // SAFETY: pidfd_open(2) with no flags returns a new descriptor or -1.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as i32, 0) };
         assert!(fd >= 0);
@@ -109,7 +117,8 @@ mod tests {
         assert_eq!(watch.owner.as_ref().unwrap().command, "sleep");
         assert!(!watch.ended());
         child.kill().unwrap();
-        child.wait().unwrap();
+        // Another test's reaping may have collected it already: the pidfd tells either way.
+        let _ = child.wait();
         assert!(watch.ended());
     }
 }
