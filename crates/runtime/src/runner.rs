@@ -141,9 +141,13 @@ pub fn spawn_container(config: ContainerConfig) -> Result<StartingContainer, Run
     }
     let spec = crate::build_spec(&config, nofile_hard_limit())?;
     let config_path = config.bundle_dir.join("config.json");
-    spec.save(&config_path).map_err(|e| {
-        RuntimeError::InvalidConfig(format!("cannot write {}: {e}", config_path.display()))
+    // Serialised here rather than with `Spec::save`, whose error on a full disk says only
+    // "serde failed": the write's own error names the cause (No space left on device).
+    let json = serde_json::to_vec(&spec).map_err(|e| {
+        RuntimeError::InvalidConfig(format!("cannot serialise {}: {e}", config_path.display()))
     })?;
+    std::fs::write(&config_path, json)
+        .map_err(|e| RuntimeError::io(format!("cannot write {}", config_path.display()), e))?;
     let overlay = OverlayMount::new(&config);
     let console = match config.stdin {
         ContainerInput::Terminal => Some(ConsoleSocket::bind(&config.bundle_dir)?),
