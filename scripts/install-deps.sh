@@ -8,6 +8,8 @@ packages=(
   build-essential pkg-config libseccomp-dev
   # rootless runtime: user namespaces, user-mode networking
   uidmap slirp4netns passt iproute2
+  # the shared pod network's masquerade rule (crates/podnet/src/nft.rs)
+  nftables
   # network benchmark (scripts/bench/network.sh)
   iperf3
   # test images and the loopback test registry

@@ -20,6 +20,7 @@ mod lifecycle;
 mod logs;
 mod namespaces;
 mod network;
+mod podnet;
 mod pods;
 mod ports_json;
 mod probes;

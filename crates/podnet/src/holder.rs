@@ -1,0 +1,356 @@
+//! The network holder: one long-lived process per user that owns the shared network.
+//!
+//! Started by [`crate::start`] as `<binary> <its holder command>`, which calls [`main`]. It
+//! forks once so that its starter can reap the first process and return (the holder is then
+//! nobody's child but init's or a subreaper's), starts a session of its own (a Ctrl-C of the
+//! starter's terminal does not reach it), and then:
+//!
+//! 1. takes `holder.lock` (flock, for as long as it lives: the proof that it runs);
+//! 2. enters a new user namespace U0 with the user's full subuid/subgid map (newuidmap and
+//!    newgidmap, as every podrun pod does: [`podrun_userns::enter_user_namespace`]);
+//! 3. forks slirp4netns' launcher while still in the host's network namespace (slirp4netns
+//!    must make its connections there), as a pod's supervisor does;
+//! 4. unshares its network namespace N0: `lo` up, the bridge (`podrun0`, the gateway address,
+//!    MTU 65520 as slirp4netns'), `net.ipv4.ip_forward=1`;
+//! 5. releases slirp4netns on its own pid (`--configure`: tap0 10.0.2.100/24 and the default
+//!    route), waits for it, and loads the masquerade rule ([`crate::nft`]);
+//! 6. listens on `holder.sock`, writes `holder.json` and tells its starter it is ready.
+//!
+//! Then it serves requests ([`crate::protocol`]) and watches a pidfd per attached pod (the
+//! pod's address is released when its process ends) and one of slirp4netns (if the helper
+//! dies, the holder ends: the network has no way out any more).
+//!
+//! **How it ends.** With no pod attached for [`HolderConfig::linger`], it takes `start.lock`
+//! (so no client is between finding it and connecting), checks that no connection waits,
+//! removes its socket and `holder.json`, and exits. Killed in any way, nothing stays:
+//! slirp4netns holds the read end of an `--exit-fd` pipe whose write end only the holder has,
+//! so the kernel's closing of it ends slirp4netns; N0 and its bridge and veths go with their
+//! last process; U0 goes once no pod's user namespace (its children) is left. The socket and
+//! `holder.json` stay as files; the next holder replaces them, and leases naming the dead
+//! holder are stale ([`crate::ipam`]).
+
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::{Duration, Instant};
+
+use nix::sched::{unshare, CloneFlags};
+
+use crate::attach::{Attached, Network};
+use crate::ipam::{Flock, LeaseFile, ProcessId, Subnet};
+use crate::netlink::Netlink;
+use crate::protocol::{self, Answer, HolderFile, Request, Status};
+use crate::{nsfd, Paths, PodnetError};
+
+/// The environment variable that passes the ready pipe's descriptor to the holder.
+pub const READY_FD_ENV: &str = "PODRUN_PODNET_READY_FD";
+/// slirp4netns' tap device in the holder's namespace: the way out.
+pub const UPLINK: &str = "tap0";
+/// How long one client may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How the shared network is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HolderConfig {
+    pub subnet: Subnet,
+    /// The bridge in the holder's namespace.
+    pub bridge: String,
+    /// Of the bridge and every veth: slirp4netns' 65520 (4–7× the throughput of 1500).
+    pub mtu: u32,
+    /// How long the holder stays with no pod attached (also after it starts).
+    pub linger: Duration,
+    /// Let pods reach the host's 127.0.0.1 at 10.0.2.2 (slirp4netns without
+    /// `--disable-host-loopback`).
+    pub allow_host_loopback: bool,
+}
+
+impl Default for HolderConfig {
+    fn default() -> Self {
+        HolderConfig {
+            subnet: Subnet::DEFAULT,
+            bridge: "podrun0".into(),
+            mtu: 65520,
+            linger: Duration::from_secs(10),
+            allow_host_loopback: false,
+        }
+    }
+}
+
+/// The holder process's whole life; a binary's holder command calls it first thing, while
+/// single-threaded, and exits with what it returns.
+pub fn main(paths: &Paths, config: &HolderConfig) -> i32 {
+    let ready = std::env::var(READY_FD_ENV)
+        .ok()
+        .and_then(|fd| fd.parse::<i32>().ok())
+        // SAFETY: the starter passed this descriptor for us alone.
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+    std::env::remove_var(READY_FD_ENV);
+    // SAFETY: single-threaded (the caller's promise); the parent only exits.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { .. }) => unsafe { libc::_exit(0) },
+        Ok(nix::unistd::ForkResult::Child) => {}
+        Err(e) => {
+            report(ready, &format!("error: cannot fork: {e}"));
+            return 1;
+        }
+    }
+    let _ = nix::unistd::setsid();
+    let mut ready = ready;
+    match run(paths, config, &mut ready) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("podrun network holder: {e}");
+            report(ready.take(), &format!("error: {e}"));
+            1
+        }
+    }
+}
+
+fn report(ready: Option<OwnedFd>, line: &str) {
+    if let Some(fd) = ready {
+        let mut file = std::fs::File::from(fd);
+        let _ = std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes());
+    }
+}
+
+/// Everything the running holder has.
+struct Holder {
+    paths: Paths,
+    config: HolderConfig,
+    network: Network,
+    listener: UnixListener,
+    slirp: podrun_network::Slirp4netns,
+    slirp_pidfd: OwnedFd,
+    pods: Vec<Attached>,
+}
+
+fn run(
+    paths: &Paths,
+    config: &HolderConfig,
+    ready: &mut Option<OwnedFd>,
+) -> Result<(), PodnetError> {
+    let _alive = Flock::try_exclusive(&paths.holder_lock())?.ok_or_else(|| {
+        PodnetError::HolderStart("another network holder runs (holder.lock is taken)".into())
+    })?;
+    std::env::set_current_dir(&paths.dir).map_err(PodnetError::io(format!(
+        "cannot enter {}",
+        paths.dir.display()
+    )))?;
+    let plan = podrun_userns::MappingPlan::for_current_user()?;
+    podrun_userns::enter_user_namespace(&plan)?;
+    let me = ProcessId::current();
+    let pending = podrun_network::PendingSlirp::prepare(
+        podrun_network::SlirpConfig {
+            runtime_dir: paths.dir.clone(),
+            allow_host_loopback: config.allow_host_loopback,
+            ports: Vec::new(),
+        },
+        me.pid,
+    )?;
+    unshare(CloneFlags::CLONE_NEWNET)
+        .map_err(PodnetError::sys("cannot create the network namespace"))?;
+    let (netlink, bridge) = set_up_namespace(config)?;
+    let slirp = pending.start()?;
+    crate::nft::load(&crate::nft::masquerade_ruleset(&config.subnet, UPLINK))?;
+    let slirp_pidfd = nsfd::pidfd(slirp.pid() as u32)?;
+
+    let socket = paths.socket();
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket).map_err(PodnetError::io(format!(
+        "cannot listen on {}",
+        socket.display()
+    )))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600)).map_err(
+        PodnetError::io(format!("cannot chmod {}", socket.display())),
+    )?;
+    let own_map = |file: &str| {
+        std::fs::read_to_string(format!("/proc/self/{file}"))
+            .map(|map| crate::attach::identity_map(&map))
+            .map_err(PodnetError::io(format!("cannot read /proc/self/{file}")))
+    };
+    let network = Network {
+        netlink,
+        bridge,
+        subnet: config.subnet,
+        mtu: config.mtu,
+        leases: LeaseFile::of(paths),
+        holder: me,
+        uid_map: own_map("uid_map")?,
+        gid_map: own_map("gid_map")?,
+    };
+    let file = HolderFile {
+        holder: me,
+        slirp4netns_pid: slirp.pid() as u32,
+    };
+    std::fs::write(
+        paths.holder_file(),
+        serde_json::to_vec(&file).expect("serializes"),
+    )
+    .map_err(PodnetError::io("cannot write holder.json"))?;
+    tracing::info!(
+        pid = me.pid,
+        slirp4netns = slirp.pid(),
+        "network holder ready"
+    );
+    report(ready.take(), "ready");
+
+    let mut holder = Holder {
+        paths: paths.clone(),
+        config: config.clone(),
+        network,
+        listener,
+        slirp,
+        slirp_pidfd,
+        pods: Vec::new(),
+    };
+    holder.serve()
+}
+
+/// Step 4: lo, the bridge with the gateway address, forwarding.
+fn set_up_namespace(config: &HolderConfig) -> Result<(Netlink, u32), PodnetError> {
+    let mut netlink = Netlink::open()?;
+    let lo = netlink.require_link("lo")?;
+    netlink.set_up(lo)?;
+    let bridge = netlink.create_bridge(&config.bridge, config.mtu)?;
+    netlink.add_address(bridge, config.subnet.gateway(), config.subnet.prefix())?;
+    netlink.set_up(bridge)?;
+    std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
+        .map_err(PodnetError::io("cannot set net.ipv4.ip_forward=1"))?;
+    Ok((netlink, bridge))
+}
+
+impl Holder {
+    fn serve(&mut self) -> Result<(), PodnetError> {
+        let mut idle_since = Some(Instant::now());
+        loop {
+            let timeout = match idle_since {
+                Some(since) => {
+                    let left = self.config.linger.saturating_sub(since.elapsed());
+                    left.as_millis().min(i32::MAX as u128) as i32
+                }
+                None => -1,
+            };
+            let mut fds: Vec<libc::pollfd> = [
+                self.listener.as_fd().as_raw_fd(),
+                self.slirp_pidfd.as_raw_fd(),
+            ]
+            .into_iter()
+            .chain(self.pods.iter().map(|p| p.pidfd.as_raw_fd()))
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+            // SAFETY: poll on descriptors this process owns.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+            if n < 0 {
+                let error = std::io::Error::last_os_error();
+                if error.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(PodnetError::io("poll")(error));
+            }
+            if fds[1].revents != 0 {
+                return Err(PodnetError::HolderStart(
+                    "slirp4netns ended; the holder ends with it".into(),
+                ));
+            }
+            let ended: Vec<usize> = (0..self.pods.len())
+                .filter(|&i| fds[2 + i].revents != 0)
+                .collect();
+            for i in ended.into_iter().rev() {
+                let pod = self.pods.remove(i);
+                tracing::info!(pid = pod.pod.pid, address = %pod.address, "pod ended");
+                self.network.detach(&pod);
+            }
+            if fds[0].revents != 0 {
+                self.accept();
+            }
+            if !self.pods.is_empty() {
+                idle_since = None;
+                continue;
+            }
+            let since = *idle_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= self.config.linger && self.try_exit()? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Ends the holder if no client is on its way: under `start.lock`, with no connection
+    /// waiting. Returns whether it ended.
+    fn try_exit(&mut self) -> Result<bool, PodnetError> {
+        let Some(start) = Flock::try_exclusive(&self.paths.start_lock())? else {
+            return Ok(false);
+        };
+        let mut waiting = [libc::pollfd {
+            fd: self.listener.as_fd().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: poll on the listener, without waiting.
+        if unsafe { libc::poll(waiting.as_mut_ptr(), 1, 0) } != 0 {
+            return Ok(false);
+        }
+        let _ = std::fs::remove_file(self.paths.socket());
+        let _ = std::fs::remove_file(self.paths.holder_file());
+        tracing::info!(
+            slirp4netns = self.slirp.pid(),
+            "no pod left: the holder ends"
+        );
+        // The lock is released by the exit itself, after the files are gone.
+        std::mem::forget(start);
+        Ok(true)
+    }
+
+    fn accept(&mut self) {
+        let Ok((mut stream, _)) = self.listener.accept() else {
+            return;
+        };
+        let answer = match self.read_request(&mut stream) {
+            Ok(request) => self.handle(request),
+            Err(e) => Answer::Error(e.to_string()),
+        };
+        let _ = protocol::send(&mut stream, &answer);
+    }
+
+    fn read_request(&self, stream: &mut UnixStream) -> Result<Request, PodnetError> {
+        let (_, uid) = protocol::peer(stream)?;
+        if uid != nix::unistd::geteuid().as_raw() {
+            return Err(PodnetError::Refused(format!(
+                "only the holder's user may use it (the peer has uid {uid} here)"
+            )));
+        }
+        let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
+        let _ = stream.set_write_timeout(Some(REQUEST_TIMEOUT));
+        protocol::receive(stream)
+    }
+
+    fn handle(&mut self, request: Request) -> Answer {
+        match request {
+            Request::Attach { pid, name } => match self.network.attach(pid, &name) {
+                Ok((attached, attachment)) => {
+                    tracing::info!(pid, %name, address = %attachment.address, "pod attached");
+                    self.pods.push(attached);
+                    Answer::Attached(attachment)
+                }
+                Err(e) => Answer::Error(e.to_string()),
+            },
+            Request::Detach { pid } => match self.pods.iter().position(|p| p.pod.pid == pid) {
+                Some(i) => {
+                    let pod = self.pods.remove(i);
+                    self.network.detach(&pod);
+                    Answer::Detached
+                }
+                None => Answer::Error(format!("process {pid} is not attached")),
+            },
+            Request::Status => Answer::Status(Status {
+                holder: self.network.holder,
+                slirp4netns_pid: self.slirp.pid() as u32,
+                subnet: self.config.subnet,
+                pods: self.pods.iter().map(Attached::info).collect(),
+            }),
+        }
+    }
+}

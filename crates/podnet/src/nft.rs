@@ -1,0 +1,81 @@
+//! The holder's nftables rules: the pod subnet masqueraded out of slirp4netns' tap device.
+//!
+//! How it is programmed: the `nft` binary (Debian's `nftables`), run by the holder inside its
+//! own user and network namespaces, where it is root, with the ruleset on its standard input
+//! (`nft -f -`, one atomic transaction). nftables' own interface is netlink too, but no
+//! maintained Rust crate speaks it without the C libraries: `nftnl` binds libnftnl and libmnl
+//! (their -dev packages at build time), `rustables` is a pure-Rust 0.x with few users, and
+//! the `nftables` crate writes JSON for the same `nft` binary. docs/ARCHITECTURE.md ("Shared
+//! pod network") says so; one table with one rule is little to own by hand later.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::ipam::Subnet;
+use crate::PodnetError;
+
+/// The table's name (family `ip`).
+pub const TABLE: &str = "podrun";
+
+/// The ruleset: traffic from the pods leaving through `uplink` gets the uplink's address.
+/// Traffic between pods stays on the bridge, untouched.
+pub fn masquerade_ruleset(subnet: &Subnet, uplink: &str) -> String {
+    format!(
+        "table ip {TABLE} {{\n\
+         \tchain postrouting {{\n\
+         \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
+         \t\tip saddr {subnet} oifname \"{uplink}\" masquerade\n\
+         \t}}\n\
+         }}\n"
+    )
+}
+
+/// Loads `ruleset` with `nft -f -` in the caller's network namespace.
+pub fn load(ruleset: &str) -> Result<(), PodnetError> {
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => PodnetError::Nft(
+                "nft is not installed\nhint: install Debian's `nftables` package (apt-get install nftables)"
+                    .into(),
+            ),
+            _ => PodnetError::Nft(format!("cannot run nft: {e}")),
+        })?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let written = stdin.write_all(ruleset.as_bytes());
+    drop(stdin);
+    let output = child
+        .wait_with_output()
+        .map_err(|e| PodnetError::Nft(format!("cannot run nft: {e}")))?;
+    if !output.status.success() {
+        return Err(PodnetError::Nft(format!(
+            "nft -f - failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    written.map_err(|e| PodnetError::Nft(format!("cannot write to nft: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masquerades_the_subnet_out_of_the_uplink_only() {
+        let rules = masquerade_ruleset(&Subnet::DEFAULT, "tap0");
+        assert!(rules.starts_with("table ip podrun {"), "{rules}");
+        assert!(
+            rules.contains("type nat hook postrouting priority srcnat; policy accept;"),
+            "{rules}"
+        );
+        assert!(
+            rules.contains("ip saddr 10.89.0.0/24 oifname \"tap0\" masquerade"),
+            "{rules}"
+        );
+    }
+}

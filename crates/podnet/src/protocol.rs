@@ -1,0 +1,189 @@
+//! The holder's socket (`holder.sock`, mode 0600 in a 0700 directory): one request per
+//! connection, one JSON object on one line each way, as slirp4netns' API socket.
+//!
+//! ```text
+//! → {"attach":{"pid":4242,"name":"default/web"}}
+//! ← {"attached":{"address":"10.89.0.2","prefix":24,"gateway":"10.89.0.1","interface":"eth0","mtu":65520}}
+//! → {"detach":{"pid":4242}}          ← "detached"
+//! → "status"                         ← {"status":{...}}
+//! ← {"error":"..."}                  for any request the holder refuses
+//! ```
+//!
+//! The holder takes the requester's credentials from the socket (SO_PEERCRED) and serves only
+//! its own user; the client learns the holder's pid the same way (the pid that listened).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ipam::{ProcessId, Subnet};
+use crate::PodnetError;
+
+/// A request to the holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request {
+    /// Attach process `pid`, which has unshared a user namespace (a child of the holder's)
+    /// and a network namespace and waits: write its id maps, give it an address and a veth.
+    Attach {
+        pid: u32,
+        name: String,
+    },
+    /// Release the address of `pid` and remove its veth (also done when `pid` ends).
+    Detach {
+        pid: u32,
+    },
+    Status,
+}
+
+/// The holder's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    Attached(Attachment),
+    Detached,
+    Status(Status),
+    Error(String),
+}
+
+/// What a pod got: its interface in its own network namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub address: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
+    pub interface: String,
+    pub mtu: u32,
+}
+
+/// The holder and the pods attached to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub holder: ProcessId,
+    pub slirp4netns_pid: u32,
+    pub subnet: Subnet,
+    pub pods: Vec<AttachedPod>,
+}
+
+/// One attached pod, as the holder knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachedPod {
+    pub pid: u32,
+    pub name: String,
+    pub address: Ipv4Addr,
+    /// The veth's end on the bridge, in the holder's namespace.
+    pub host_interface: String,
+}
+
+/// `holder.json`: who the running holder is (written once it is ready).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HolderFile {
+    pub holder: ProcessId,
+    pub slirp4netns_pid: u32,
+}
+
+/// The longest message either side accepts.
+const MAX_MESSAGE: u64 = 1 << 20;
+
+/// Writes `message` as one line.
+pub fn send<T: Serialize>(stream: &mut UnixStream, message: &T) -> Result<(), PodnetError> {
+    let mut line = serde_json::to_vec(message).expect("messages serialize");
+    line.push(b'\n');
+    stream
+        .write_all(&line)
+        .map_err(PodnetError::io("cannot write to the holder's socket"))
+}
+
+/// Reads one line and parses it.
+pub fn receive<T: for<'de> Deserialize<'de>>(stream: &mut UnixStream) -> Result<T, PodnetError> {
+    let mut line = String::new();
+    let read = BufReader::new(Read::by_ref(stream).take(MAX_MESSAGE))
+        .read_line(&mut line)
+        .map_err(PodnetError::io("cannot read from the holder's socket"))?;
+    if read == 0 {
+        return Err(PodnetError::Protocol(
+            "the connection closed without an answer".into(),
+        ));
+    }
+    serde_json::from_str(line.trim_end())
+        .map_err(|e| PodnetError::Protocol(format!("{e}: {}", line.trim_end())))
+}
+
+/// The credentials of the process at the other end of `stream` (pid, uid), as the kernel
+/// recorded them at connect (a client) or listen (a server) time.
+pub fn peer(stream: &UnixStream) -> Result<(u32, u32), PodnetError> {
+    let mut credentials = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut length = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `length` bytes into `credentials`.
+    let result = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut credentials as *mut libc::ucred).cast(),
+            &mut length,
+        )
+    };
+    if result != 0 {
+        return Err(PodnetError::io("cannot read the peer's credentials")(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok((credentials.pid as u32, credentials.uid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_answers_read_as_documented() {
+        let attach = Request::Attach {
+            pid: 4242,
+            name: "default/web".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&attach).unwrap(),
+            r#"{"attach":{"pid":4242,"name":"default/web"}}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Request::Status).unwrap(),
+            r#""status""#
+        );
+        let answer = Answer::Attached(Attachment {
+            address: Ipv4Addr::new(10, 89, 0, 2),
+            prefix: 24,
+            gateway: Ipv4Addr::new(10, 89, 0, 1),
+            interface: "eth0".into(),
+            mtu: 65520,
+        });
+        assert_eq!(
+            serde_json::to_string(&answer).unwrap(),
+            r#"{"attached":{"address":"10.89.0.2","prefix":24,"gateway":"10.89.0.1","interface":"eth0","mtu":65520}}"#
+        );
+    }
+
+    #[test]
+    fn one_line_each_way_over_a_socket() {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        send(&mut a, &Request::Detach { pid: 7 }).unwrap();
+        let got: Request = receive(&mut b).unwrap();
+        assert_eq!(got, Request::Detach { pid: 7 });
+        drop(a);
+        let err = receive::<Request>(&mut b).unwrap_err();
+        assert!(
+            err.to_string().contains("closed without an answer"),
+            "{err}"
+        );
+        let (peer_pid, peer_uid) = peer(&b).unwrap();
+        assert_eq!(peer_pid, std::process::id());
+        assert_eq!(peer_uid, nix::unistd::geteuid().as_raw());
+    }
+}
