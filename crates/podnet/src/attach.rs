@@ -193,8 +193,24 @@ fn normalise(map: &str) -> Vec<Vec<&str>> {
 fn check_namespaces(pid: u32) -> Result<File, PodnetError> {
     let own_user = nsfd::open("self", "user")?;
     let own_net = nsfd::open("self", "net")?;
-    let pod_user = nsfd::open(&pid.to_string(), "user")?;
-    let pod_net = nsfd::open(&pid.to_string(), "net")?;
+    let not_a_child = || {
+        PodnetError::Refused(format!(
+            "the user namespace of process {pid} is not a child of the holder's: the pod must \
+             enter the holder's user namespace (setns /proc/HOLDER/ns/user) before it unshares"
+        ))
+    };
+    // The kernel lets the holder open a process's namespaces only if it has the process's
+    // capabilities: a pod in a sibling user namespace is refused here already.
+    let open_pods = |kind: &str| match nsfd::open(&pid.to_string(), kind) {
+        Err(PodnetError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            Err(not_a_child())
+        }
+        other => other,
+    };
+    let pod_user = open_pods("user")?;
+    let pod_net = open_pods("net")?;
     if nsfd::same(&pod_user, &own_user)? {
         return Err(PodnetError::Refused(format!(
             "process {pid} is still in the holder's user namespace: it must unshare its own \
@@ -203,10 +219,7 @@ fn check_namespaces(pid: u32) -> Result<File, PodnetError> {
     }
     let parent = nsfd::parent(&pod_user);
     if !matches!(parent, Ok(ref p) if nsfd::same(p, &own_user)?) {
-        return Err(PodnetError::Refused(format!(
-            "the user namespace of process {pid} is not a child of the holder's: the pod must \
-             enter the holder's user namespace (setns /proc/HOLDER/ns/user) before it unshares"
-        )));
+        return Err(not_a_child());
     }
     if nsfd::same(&pod_net, &own_net)? {
         return Err(PodnetError::Refused(format!(

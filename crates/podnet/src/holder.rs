@@ -310,7 +310,7 @@ impl Holder {
         };
         let answer = match self.read_request(&mut stream) {
             Ok(request) => self.handle(request),
-            Err(e) => Answer::Error(e.to_string()),
+            Err(e) => refusal(e),
         };
         let _ = protocol::send(&mut stream, &answer);
     }
@@ -335,7 +335,7 @@ impl Holder {
                     self.pods.push(attached);
                     Answer::Attached(attachment)
                 }
-                Err(e) => Answer::Error(e.to_string()),
+                Err(e) => refusal(e),
             },
             Request::Detach { pid } => match self.pods.iter().position(|p| p.pod.pid == pid) {
                 Some(i) => {
@@ -352,5 +352,13 @@ impl Holder {
                 pods: self.pods.iter().map(Attached::info).collect(),
             }),
         }
+    }
+}
+
+/// The error answer for `error` (a refusal's own words: the client adds "refused").
+fn refusal(error: PodnetError) -> Answer {
+    match error {
+        PodnetError::Refused(message) => Answer::Error(message),
+        other => Answer::Error(other.to_string()),
     }
 }

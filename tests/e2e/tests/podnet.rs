@@ -236,3 +236,25 @@ fn the_holder_ends_after_its_last_pod_and_leaves_nothing() {
     assert!(!dir.join("holder.json").exists());
     assert_eq!(processes_in(&env), Vec::<String>::new());
 }
+
+#[test]
+fn a_pod_that_did_not_make_its_namespaces_the_right_way_is_refused_and_leases_nothing() {
+    let env = TestEnv::new();
+    let vars = [("PODNET_LINGER_MS", "1000")];
+    for (how, expected) in [
+        ("sibling", "is not a child of the holder's"),
+        (
+            "unshared-nothing",
+            "is still in the holder's user namespace",
+        ),
+    ] {
+        let output = run(&env, &vars, &["misattach", how]);
+        assert!(output.status.success());
+        let text = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            text.starts_with("refused: ") && text.contains(expected),
+            "{how}: {text}"
+        );
+    }
+    assert_eq!(run_json(&env, &vars, &["leases"]), serde_json::json!([]));
+}

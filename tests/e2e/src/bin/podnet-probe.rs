@@ -10,6 +10,9 @@
 //!                                  every TCP connection on PORT with `hello from NAME`
 //! podnet-probe fetch NAME ADDR     a pod: attach, print the attachment (JSON), then
 //!                                  `answer: TEXT` read from ADDR (host:port), retried 10 s
+//! podnet-probe misattach HOW       ask to be attached the wrong way and print the refusal:
+//!                                  `sibling` (unshared from the host's user namespace, not
+//!                                  the holder's) or `unshared-nothing` (in the holder's)
 //! ```
 //!
 //! The network's directory is `$XDG_RUNTIME_DIR/podrun/network`; `PODNET_LINGER_MS` and
@@ -64,9 +67,24 @@ fn main() {
             println!("answer: {}", fetch(address));
             0
         }
+        ["misattach", how] => {
+            let holder = start::connect(&paths, holder_command).unwrap_or_else(|e| fail(e));
+            match *how {
+                "sibling" => nix::sched::unshare(
+                    nix::sched::CloneFlags::CLONE_NEWUSER | nix::sched::CloneFlags::CLONE_NEWNET,
+                )
+                .unwrap_or_else(|e| fail(e)),
+                _ => holder.enter_user_namespace().unwrap_or_else(|e| fail(e)),
+            }
+            match holder.attach(std::process::id(), how) {
+                Ok(attachment) => fail(format!("attached: {attachment:?}")),
+                Err(e) => println!("refused: {e}"),
+            }
+            0
+        }
         _ => {
             eprintln!(
-                "usage: podnet-probe holder|ensure|status|leases|serve NAME PORT|fetch NAME ADDR"
+                "usage: podnet-probe holder|ensure|status|leases|serve NAME PORT|fetch NAME ADDR|misattach HOW"
             );
             2
         }
