@@ -140,7 +140,7 @@ impl Puller {
         name: &ImageName,
         record: &ImageRecord,
     ) -> Result<bool, PullError> {
-        let registry = Registry::for_image(&self.config, &self.credentials, name);
+        let registry = Registry::for_manifest_check(&self.config, &self.credentials, name);
         let digest = registry.current_digest(name).await?;
         Ok(digest == record.digest && self.has_all_blobs(record)?)
     }

@@ -1,6 +1,6 @@
 //! Resolving an image to its manifest and config, through mirrors, and streaming its blobs.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use oci_client::client::{ClientConfig, ClientProtocol};
@@ -42,8 +42,8 @@ pub struct ResolvedImage {
 /// A registry session for one image: knows its endpoints (mirrors first) and credentials, and
 /// keeps one token cache so parallel layer downloads reuse the token fetched for the manifest.
 pub struct Registry {
-    /// Used for the token flow only (see `session`).
-    client: Client,
+    /// Used for the token flow only (see `session`), built on first use.
+    client: Arc<LazyOciClient>,
     http: reqwest::Client,
     endpoints: Vec<Endpoint>,
     credentials: Credentials,
@@ -60,6 +60,26 @@ struct Endpoint {
 impl Registry {
     /// Prepares to pull `image` with the mirrors, transports and credentials the user configured.
     pub fn for_image(config: &Config, credentials: &Credentials, image: &ImageName) -> Self {
+        Self::new(config, credentials, image, Purpose::Pull)
+    }
+
+    /// [`Registry::for_image`] for [`Registry::current_digest`] alone: when every endpoint is
+    /// plain HTTP it loads no TLS roots (some 2.5 ms on every play of a `:latest` image). A
+    /// pull keeps them, as a plain-HTTP registry may redirect blobs to HTTPS storage.
+    pub fn for_manifest_check(
+        config: &Config,
+        credentials: &Credentials,
+        image: &ImageName,
+    ) -> Self {
+        Self::new(config, credentials, image, Purpose::ManifestCheck)
+    }
+
+    fn new(
+        config: &Config,
+        credentials: &Credentials,
+        image: &ImageName,
+        purpose: Purpose,
+    ) -> Self {
         let mut endpoints: Vec<Endpoint> = config
             .mirrors_for(image.registry())
             .into_iter()
@@ -87,15 +107,17 @@ impl Registry {
             )
             .collect();
         let connect_timeout = Duration::from_secs(10).min(policy.stall_timeout);
-        let client = Client::new(ClientConfig {
-            protocol: ClientProtocol::HttpsExcept(plain_http_hosts),
-            connect_timeout: Some(connect_timeout),
-            // A transfer that stalls this long is abandoned rather than hanging forever.
-            read_timeout: Some(policy.stall_timeout),
-            user_agent: USER_AGENT,
-            ..ClientConfig::default()
+        let client = Arc::new(LazyOciClient {
+            plain_http_hosts,
+            connect_timeout,
+            stall_timeout: policy.stall_timeout,
+            client: OnceLock::new(),
         });
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder();
+        if purpose == Purpose::ManifestCheck && endpoints.iter().all(|e| e.plain_http) {
+            http = http.tls_certs_only(Vec::new());
+        }
+        let http = http
             .connect_timeout(connect_timeout)
             .read_timeout(policy.stall_timeout)
             .user_agent(USER_AGENT)
@@ -126,7 +148,8 @@ impl Registry {
     pub async fn current_digest(&self, image: &ImageName) -> Result<String, RegistryError> {
         self.on_first_endpoint(image, |endpoint| async move {
             let (session, reference) = self.session(image, endpoint);
-            session.authorize().await?;
+            // No token flow up front: an anonymous registry answers at once, and one that
+            // wants a token says so with a 401, which runs the flow once (`Session::get`).
             let (_, manifest_digest, _) = resolve_manifest(&session, &reference).await?;
             Ok(manifest_digest)
         })
@@ -245,4 +268,57 @@ impl Registry {
     }
 }
 
+/// What a [`Registry`] is made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Pull,
+    ManifestCheck,
+}
+
+/// oci-client's client, made only when a registry asks for a token (a 401): building it
+/// loads the system's CA roots twice (some 5 ms), which an anonymous registry never needs.
+pub(crate) struct LazyOciClient {
+    plain_http_hosts: Vec<String>,
+    connect_timeout: Duration,
+    stall_timeout: Duration,
+    client: OnceLock<Client>,
+}
+
+impl LazyOciClient {
+    pub(crate) fn get(&self) -> &Client {
+        self.client.get_or_init(|| {
+            Client::new(ClientConfig {
+                protocol: ClientProtocol::HttpsExcept(self.plain_http_hosts.clone()),
+                connect_timeout: Some(self.connect_timeout),
+                // A transfer that stalls this long is abandoned rather than hanging forever.
+                read_timeout: Some(self.stall_timeout),
+                user_agent: USER_AGENT,
+                ..ClientConfig::default()
+            })
+        })
+    }
+
+    /// A client for tests: oci-client's defaults.
+    #[cfg(test)]
+    pub(crate) fn with_defaults() -> Arc<LazyOciClient> {
+        Arc::new(LazyOciClient {
+            plain_http_hosts: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_secs(10),
+            client: OnceLock::new(),
+        })
+    }
+}
+
 const USER_AGENT: &str = concat!("podrun/", env!("CARGO_PKG_VERSION"));
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_client_without_roots_builds_for_plain_http() {
+        let client = reqwest::Client::builder()
+            .tls_certs_only(Vec::new())
+            .build();
+        assert!(client.is_ok(), "{:?}", client.err());
+    }
+}

@@ -9,7 +9,7 @@
 //! manifest types and platform matching.
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use oci_client::errors::{OciDistributionError, OciEnvelope};
@@ -17,6 +17,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Reference, RegistryOperation};
 use reqwest::header::{ACCEPT, RANGE, RETRY_AFTER};
 
+use crate::client::LazyOciClient;
 use crate::error::{error_chain, ErrorContext};
 use crate::retry::{parse_retry_after, seconds, Attempts, Failed, RetryPolicy};
 use crate::RegistryError;
@@ -47,7 +48,7 @@ enum Authorization {
 /// One image's endpoint: where its requests go and with which credentials.
 pub(crate) struct Session {
     pub http: reqwest::Client,
-    oci: oci_client::Client,
+    oci: Arc<LazyOciClient>,
     reference: Reference,
     auth: RegistryAuth,
     authorization: Mutex<Authorization>,
@@ -67,7 +68,7 @@ pub(crate) struct Session {
 /// Parameters of [`Session::new`].
 pub(crate) struct Endpoint<'a> {
     pub http: reqwest::Client,
-    pub oci: oci_client::Client,
+    pub oci: Arc<LazyOciClient>,
     pub reference: Reference,
     pub auth: RegistryAuth,
     pub plain_http: bool,
@@ -140,6 +141,7 @@ impl Session {
     async fn authorize_once(&self) -> Result<(), Failure> {
         let token = self
             .oci
+            .get()
             .auth(&self.reference, &self.auth, RegistryOperation::Pull)
             .await
             .map_err(|e| self.oci_failure(e))?;
@@ -566,7 +568,7 @@ pub(crate) mod fake {
                     .read_timeout(stall)
                     .build()
                     .unwrap(),
-                oci: oci_client::Client::new(oci_client::client::ClientConfig::default()),
+                oci: crate::client::LazyOciClient::with_defaults(),
                 reference: image.parse().unwrap(),
                 auth: oci_client::secrets::RegistryAuth::Anonymous,
                 plain_http: true,

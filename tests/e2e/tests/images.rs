@@ -111,6 +111,17 @@ fn token_auth_registry_needs_the_right_credentials() {
     );
     env.podrun_ok(&["pull", &name]);
     assert_eq!(env.images_json()[0]["name"], name);
+
+    // A play of that `:latest` image checks it in-process: the registry's 401 runs the token
+    // flow with the same credentials, and the unchanged image is not pulled again.
+    let pod = format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: private\nspec:\n  containers:\n  - name: c\n    image: {name}\n    command: [sleep, '1000']\n");
+    env.write_home_file("private.yaml", &pod);
+    let file = env.home().join("private.yaml");
+    let out = env.podrun(&["play", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("Pulling "), "{stderr}");
+    env.podrun_ok(&["down", "--grace-period", "0", "private"]);
 }
 
 #[test]
