@@ -91,6 +91,25 @@ sed -e 's/name: bench$/name: stubborn/' -e "s/trap 'exit 0' TERM/trap '' TERM/" 
   "$manifest" > "$stubborn_manifest"
 chown "$BENCH_USER:" "$stubborn_manifest"
 
+# bench_play TITLE MANIFEST POD: play alone, against podman's.
+bench_play() {
+  local title=$1 file=$2 pod=$3
+  as_bench_user "podrun down --grace-period 0 $pod; podman kube down $file" >/dev/null 2>&1 || true
+  echo "== play: $title"
+  alternate "$runs" \
+    "podrun play" "podrun down --grace-period 0 $pod" "podrun play $file" \
+    "podman kube play" "podman kube down $file" "podman kube play $file"
+  as_bench_user "podrun down --grace-period 0 $pod; podman kube down $file" >/dev/null 2>&1 || true
+}
+
+# The issue's :latest case: imagePullPolicy Always (the default for :latest), so both tools
+# ask the registry on every play; the image has not changed, so neither downloads a layer.
+latest_manifest="$BENCH_HOME/bench-latest.yaml"
+sed -e 's/name: bench$/name: latest/' -e 's/imagePullPolicy: IfNotPresent/imagePullPolicy: Always/' \
+  "$manifest" > "$latest_manifest"
+chown "$BENCH_USER:" "$latest_manifest"
+
 bench_pod "2-container busybox pod with an emptyDir" "$manifest" bench
+bench_play "2-container busybox pod, busybox:latest with imagePullPolicy Always" "$latest_manifest" latest
 bench_down_now "2-container busybox pod with an emptyDir, SIGTERM ignored" "$stubborn_manifest" stubborn
 bench_pod "seed pod-network pod (nginx:1.23 + busybox collector, emptyDir)" "$nginx_manifest" pod-network
