@@ -89,8 +89,12 @@ pub fn ready(entry: &PodEntry) -> (usize, usize) {
 
 /// The pod's IP (`status.podIP`), once its sandbox exists (it has a state).
 pub fn pod_ip(entry: &PodEntry, plan: Option<&Plan>) -> Option<String> {
-    let plan = plan.filter(|_| entry.state.is_some())?;
-    Some(podrun_pod_model::node::pod_ip(plan.network.backend))
+    let state = entry.state.as_ref()?;
+    if let Some(ip) = &state.pod_ip {
+        return Some(ip.clone());
+    }
+    let ip = podrun_pod_model::node::pod_ip(plan?.network.backend);
+    (!ip.is_empty()).then_some(ip)
 }
 
 /// Published ports as `docker ps` shows them: `0.0.0.0:8080->80/tcp`, comma-separated.

@@ -112,6 +112,9 @@ fn main() -> ExitCode {
     if let Some(code) = run_supervisor_if_asked() {
         return code;
     }
+    if let Some(code) = run_network_holder_if_asked() {
+        return code;
+    }
     // Before anything is printed: the shell's completion scripts call podrun back.
     complete::complete_if_asked();
     let cli = parse_arguments();
@@ -154,6 +157,34 @@ fn run_supervisor_if_asked() -> Option<ExitCode> {
     output::install_panic_hook(false);
     init_logging(false);
     let code = podrun_supervisor::run(std::path::Path::new(&dir), ready_fd, owner);
+    Some(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// The shared pod network's holder is this binary started by a pod's supervisor
+/// (podrun-supervisor's `network`) as `podrun network-holder`, with the network's directory
+/// in the environment; a hidden role, like the supervisor's.
+fn run_network_holder_if_asked() -> Option<ExitCode> {
+    use podrun_pod_model::process::{NETWORK_DIR_ENV, NETWORK_HOLDER_ROLE, NETWORK_LINGER_ENV};
+    let dir = std::env::var_os(NETWORK_DIR_ENV)?;
+    if std::env::args_os().nth(1).as_deref() != Some(std::ffi::OsStr::new(NETWORK_HOLDER_ROLE)) {
+        return None;
+    }
+    let mut config = podrun_podnet::HolderConfig::default();
+    if let Some(ms) = std::env::var(NETWORK_LINGER_ENV)
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+    {
+        config.linger = std::time::Duration::from_millis(ms);
+    }
+    // Still single-threaded: the holder forks and enters its user namespace.
+    std::env::remove_var(NETWORK_DIR_ENV);
+    std::env::remove_var(NETWORK_LINGER_ENV);
+    output::install_panic_hook(false);
+    init_logging(false);
+    let paths = podrun_podnet::Paths {
+        dir: std::path::PathBuf::from(dir),
+    };
+    let code = podrun_podnet::holder::main(&paths, &config);
     Some(ExitCode::from(code.clamp(0, 255) as u8))
 }
 

@@ -35,8 +35,9 @@ pub struct PlayArgs {
     strict: bool,
 
     /// The pods' network: slirp4netns or pasta (user-mode networking: a way out, published
-    /// ports, DNS at 10.0.2.3), none (loopback only) or host (the network podrun runs in).
-    /// Default: `[network] default` in the config file, else slirp4netns. A pod with
+    /// ports, DNS at 10.0.2.3), none (loopback only), host (the network podrun runs in) or
+    /// shared (experimental: one network for all such pods of the user, 10.89.0.0/24, where
+    /// pods reach each other by address; no published ports yet). Default: `[network] default` in the config file, else slirp4netns. A pod with
     /// `hostNetwork: true` always gets host.
     #[arg(long, value_name = "MODE")]
     network: Option<Backend>,

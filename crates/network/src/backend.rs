@@ -18,6 +18,11 @@ pub enum Backend {
     None,
     /// The network namespace podrun was started in (`hostNetwork: true`).
     Host,
+    /// The user's shared pod network (experimental, podrun-podnet): an address of
+    /// 10.89.0.0/24 on a bridge that every such pod of the user is on, so that pods reach
+    /// each other by address; the way out is the network holder's one slirp4netns (DNS at
+    /// 10.0.2.3 as with slirp4netns). No published ports yet.
+    Shared,
 }
 
 impl Backend {
@@ -32,12 +37,19 @@ impl Backend {
             Backend::Pasta => "pasta",
             Backend::None => "none",
             Backend::Host => "host",
+            Backend::Shared => "shared",
         }
     }
 
     /// Whether the pod gets a way out and published ports through a user-mode helper.
     pub fn has_helper(self) -> bool {
         matches!(self, Backend::Slirp4netns | Backend::Pasta)
+    }
+
+    /// Whether the pod's way out is a slirp4netns, its own or the shared network holder's,
+    /// whose DNS forwarder is at 10.0.2.3.
+    pub fn uses_helper_dns(self) -> bool {
+        self.has_helper() || self == Backend::Shared
     }
 }
 
@@ -56,8 +68,9 @@ impl std::str::FromStr for Backend {
             "pasta" => Ok(Backend::Pasta),
             "none" => Ok(Backend::None),
             "host" => Ok(Backend::Host),
+            "shared" => Ok(Backend::Shared),
             other => Err(format!(
-                "unknown network `{other}` (expected slirp4netns, pasta, none or host)"
+                "unknown network `{other}` (expected slirp4netns, pasta, none, host or shared)"
             )),
         }
     }
@@ -83,6 +96,7 @@ mod tests {
             Backend::Pasta,
             Backend::None,
             Backend::Host,
+            Backend::Shared,
         ] {
             assert_eq!(backend.name().parse::<Backend>().unwrap(), backend);
             let json = serde_json::to_string(&backend).unwrap();

@@ -14,7 +14,7 @@ pub const SLIRP4NETNS_DNS: &str = "10.0.2.3";
 /// the host. Other backends get the host's file unchanged (`none` cannot reach any resolver
 /// anyway; `host` shares the host's network).
 pub fn resolv_conf(backend: Backend, host: &str) -> String {
-    if !backend.has_helper() {
+    if !backend.uses_helper_dns() {
         return host.to_string();
     }
     let mut text = format!("nameserver {SLIRP4NETNS_DNS}\n");

@@ -151,7 +151,14 @@ pub fn plan(pod: &PodManifest, options: &NetworkOptions) -> Result<PodNetwork, P
             }
             ports.clear();
         }
-        Backend::Slirp4netns | Backend::Pasta => {}
+        Backend::Shared if !ports.is_empty() => {
+            let port = &ports[0];
+            return Err(PodError::msg(format!(
+                "{who}: publishing ports (hostPort {} or --publish) is not yet supported with --network shared\nhint: use the default network for a pod with published ports",
+                port.host_port
+            )));
+        }
+        Backend::Slirp4netns | Backend::Pasta | Backend::Shared => {}
     }
     Ok(PodNetwork {
         plan: NetworkPlan {
@@ -182,7 +189,7 @@ pub fn preflight(networks: &[&PodNetwork]) -> Result<Vec<String>, PodError> {
     let error = |e: podrun_network::NetworkError| PodError::msg(e.to_string());
     let backends: Vec<Backend> = networks.iter().map(|n| n.plan.backend).collect();
     let mut warnings = Vec::new();
-    if backends.contains(&Backend::Slirp4netns) {
+    if backends.contains(&Backend::Slirp4netns) || backends.contains(&Backend::Shared) {
         podrun_network::slirp::find_binary().map_err(error)?;
     }
     if backends.contains(&Backend::Pasta) {
@@ -191,7 +198,7 @@ pub fn preflight(networks: &[&PodNetwork]) -> Result<Vec<String>, PodError> {
             warnings.push(stall_warning(&version));
         }
     }
-    if backends.iter().any(|b| b.has_helper()) {
+    if backends.iter().any(|b| b.uses_helper_dns()) {
         podrun_network::tun::check_tun_device().map_err(error)?;
     }
     let ports: Vec<PortMapping> = networks.iter().flat_map(|n| n.ports.clone()).collect();

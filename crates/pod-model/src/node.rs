@@ -15,6 +15,9 @@ pub fn pod_ip(backend: Backend) -> String {
         Backend::Host => host_ip().to_string(),
         // Loopback only: the one address the pod has.
         Backend::None => Ipv4Addr::LOCALHOST.to_string(),
+        // Leased by the network holder when the pod starts: known from its state only
+        // (`PodState::pod_ip`), not at plan time.
+        Backend::Shared => String::new(),
     }
 }
 

@@ -14,6 +14,14 @@ pub const PROGRAM: &str = "podrun";
 pub const SUPERVISOR_ROLE: &str = "supervisor";
 /// The watchdog's role word.
 pub const WATCHDOG_ROLE: &str = "watchdog";
+/// The shared pod network's holder (`play --network shared`, podrun-podnet): one per user,
+/// started by the first supervisor that needs it as `podrun network-holder`.
+pub const NETWORK_HOLDER_ROLE: &str = "network-holder";
+/// The environment variable that tells a `podrun network-holder` process the shared
+/// network's directory (`$XDG_RUNTIME_DIR/podrun/network`).
+pub const NETWORK_DIR_ENV: &str = "PODRUN_NETWORK_DIR";
+/// How long an idle holder stays (milliseconds), for tests; 10 s without it.
+pub const NETWORK_LINGER_ENV: &str = "PODRUN_NETWORK_LINGER_MS";
 /// How podrun 0.1 (before the process titles) started a supervisor:
 /// `/proc/self/exe __supervise <runtime dir>`. Such supervisors are still recognised, so
 /// that pods started by it can be listed and taken down.

@@ -22,6 +22,10 @@ pub struct PodState {
     /// this user namespace, which is how `down` finds leftovers.
     #[serde(default)]
     pub user_namespace: String,
+    /// The pod's address when it is not fixed by its network's backend: the one the shared
+    /// network's holder leased it (`--network shared`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_ip: Option<String>,
     /// RFC 3339.
     pub created: String,
     pub restart_policy: RestartPolicy,
@@ -474,6 +478,7 @@ mod tests {
             uid: "u".into(),
             supervisor_pid: 1,
             user_namespace: String::new(),
+            pod_ip: None,
             created: chrono::Utc::now().to_rfc3339(),
             restart_policy: RestartPolicy::parse(policy).unwrap(),
             termination_grace_period_seconds: 30,

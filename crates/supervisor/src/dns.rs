@@ -34,14 +34,23 @@ const MAX_SEARCHES: usize = 32;
 /// The pod's /etc/hosts, as the kubelet writes it (`ensureHostsFile`): for a pod with a
 /// network of its own, the localhost entries and the pod's address with its names; for a
 /// pod on the host's network, the host's file. Then the host aliases.
-/// `hostname` is the pod's (the kernel's), `backend` its network's.
-pub fn hosts_file(dns: &PodDns, hostname: &str, backend: Backend) -> Result<String, PodError> {
+/// `hostname` is the pod's (the kernel's), `backend` its network's; `pod_ip` its address
+/// when the backend does not fix it (the shared network's lease).
+pub fn hosts_file(
+    dns: &PodDns,
+    hostname: &str,
+    backend: Backend,
+    pod_ip: Option<&str>,
+) -> Result<String, PodError> {
     if backend == Backend::Host {
         let node = std::fs::read_to_string(NODE_HOSTS)
             .map_err(PodError::io(format!("cannot read {NODE_HOSTS}")))?;
         return Ok(host_network_hosts(&node, dns));
     }
-    let pod_ip = podrun_pod_model::node::pod_ip(backend);
+    let pod_ip = match pod_ip {
+        Some(ip) => ip.to_string(),
+        None => podrun_pod_model::node::pod_ip(backend),
+    };
     Ok(managed_hosts(&pod_ip, hostname, dns))
 }
 
@@ -188,7 +197,7 @@ mod tests {
             managed_hosts("10.0.2.100", "busybox-1", &dns)
         );
         assert_eq!(
-            hosts_file(&PodDns::default(), "web", Backend::Slirp4netns).unwrap(),
+            hosts_file(&PodDns::default(), "web", Backend::Slirp4netns, None).unwrap(),
             format!("{MANAGED}10.0.2.100\tweb\n")
         );
     }

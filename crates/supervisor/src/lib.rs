@@ -38,6 +38,7 @@ mod owner;
 mod probe;
 mod restart;
 mod security;
+mod shared_network;
 mod signals;
 mod stop;
 mod supervisor;

@@ -98,14 +98,16 @@ pub(crate) fn prepare_helper(
                 .map_err(|e| PodError::msg(format!("{who}: {e}")))?;
             Ok(early)
         }
-        Backend::None | Backend::Host => Ok(None),
+        // The shared network's way out is its holder's (see crate::shared_network).
+        Backend::None | Backend::Host | Backend::Shared => Ok(None),
     }
 }
 
 /// Becomes the pod sandbox, with a network namespace of the pod's own unless it shares the
-/// host's.
+/// host's. On the shared network the pod's namespace exists already (made when it joined,
+/// see crate::shared_network) and is kept.
 pub(crate) fn become_sandbox(pod: &PodNetwork) -> Result<(), podrun_runtime::RuntimeError> {
-    if pod.network.backend == Backend::Host {
+    if matches!(pod.network.backend, Backend::Host | Backend::Shared) {
         podrun_runtime::become_pod_sandbox_in_host_network(pod.hostname)
     } else {
         podrun_runtime::become_pod_sandbox(pod.hostname)

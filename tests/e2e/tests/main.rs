@@ -29,6 +29,7 @@ mod pull_stalls;
 mod reliability;
 mod resources;
 mod security;
+mod shared_network;
 mod system;
 mod titles;
 mod tty;

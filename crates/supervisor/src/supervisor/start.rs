@@ -106,7 +106,12 @@ impl Supervisor {
         // pasta's launcher is forked before the pod's user namespace exists (pasta must join
         // it from outside); dropped unreleased (the launcher exits) if anything fails.
         let early = crate::network::prepare_helper_outside_userns(&network)?;
-        ensure_user_namespace()?;
+        let pod_ip = if plan.network.backend == podrun_network::Backend::Shared {
+            Some(crate::shared_network::join(dir, &pod)?)
+        } else {
+            ensure_user_namespace()?;
+            None
+        };
         tracing::debug!("in the pod's user namespace");
         private_mount_namespace()?;
         // Forked while still in the host's network namespace, released once the pod's exists.
@@ -157,6 +162,7 @@ impl Supervisor {
             uid: plan.uid.clone(),
             supervisor_pid: std::process::id() as i32,
             user_namespace,
+            pod_ip,
             created: plan.created.clone(),
             restart_policy: plan.restart_policy,
             termination_grace_period_seconds: plan.termination_grace_period_seconds,
@@ -224,7 +230,12 @@ impl Supervisor {
         let backend = plan.network.backend;
         write(
             "hosts",
-            crate::dns::hosts_file(&plan.dns, &plan.hostname, backend)?,
+            crate::dns::hosts_file(
+                &plan.dns,
+                &plan.hostname,
+                backend,
+                self.state.pod_ip.as_deref(),
+            )?,
         )?;
         write("hostname", format!("{}\n", plan.hostname))?;
         let policy = crate::dns::policy_resolv_conf(backend);

@@ -1,0 +1,138 @@
+//! `play --network shared` (experimental, issue 17): pods on the user's shared network get
+//! distinct addresses of 10.89.0.0/24, shown as `status.podIP`, and reach each other by
+//! them; `down` leaves nothing, and the network holder (`podrun network-holder`) ends after
+//! its linger (shortened to 500 ms through PODRUN_NETWORK_LINGER_MS) with no lease left.
+//! What stays is the network's directory with its lock files, log and empty lease file,
+//! as podrun's other runtime files do.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use podrun_e2e::pods::{
+    assert_nothing_left, exec_until_ok, is_live, pod_item, processes, write_manifest, DownOnDrop,
+};
+use podrun_e2e::{log_output, podrun_bin, TestEnv};
+
+fn pod(name: &str, command: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "{command}"]
+"#
+    )
+}
+
+/// `podrun ARGS` with the holder's linger shortened.
+fn podrun_shared(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    let output = env
+        .command(podrun_bin())
+        .env("PODRUN_NETWORK_LINGER_MS", "500")
+        .args(args)
+        .output()
+        .unwrap();
+    log_output(&format!("podrun {}", args.join(" ")), &output);
+    output
+}
+
+/// The pod's `status.podIP` of `ps -o json`.
+fn pod_ip(env: &TestEnv, pod: &str) -> Option<String> {
+    pod_item(env, pod)["status"]["podIP"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// The live `podrun network-holder` processes of this environment.
+fn holders(env: &TestEnv) -> Vec<i64> {
+    let marker = format!("XDG_RUNTIME_DIR={}", env.root().join("run").display());
+    processes()
+        .filter_map(|(pid, dir)| {
+            let cmdline = std::fs::read(dir.join("cmdline")).ok()?;
+            let environ = std::fs::read(dir.join("environ")).ok()?;
+            let ours = environ
+                .split(|b| *b == 0)
+                .any(|var| var == marker.as_bytes());
+            (cmdline == b"podrun\0network-holder\0" && ours && is_live(pid)).then_some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn pods_on_the_shared_network_reach_each_other_by_address() {
+    let env = TestEnv::new();
+    let a = write_manifest(&env, "a.yaml", &pod("a", "exec httpd -f -p 8080 -h /etc"));
+    let b = write_manifest(&env, "b.yaml", &pod("b", "exec sleep 3600"));
+    let c = write_manifest(&env, "c.yaml", &pod("c", "exec sleep 3600"));
+    let _down_a = DownOnDrop(&env, "a".into());
+    let _down_b = DownOnDrop(&env, "b".into());
+    let _down_c = DownOnDrop(&env, "c".into());
+    for file in [&a, &b] {
+        let output = podrun_shared(&env, &["play", "--network", "shared", file]);
+        assert!(output.status.success(), "play --network shared {file}");
+    }
+    // A pod of the default network alongside.
+    env.podrun_ok(&["play", &c]);
+
+    let (ip_a, ip_b) = (pod_ip(&env, "a").unwrap(), pod_ip(&env, "b").unwrap());
+    assert_ne!(ip_a, ip_b);
+    for ip in [&ip_a, &ip_b] {
+        let address: Ipv4Addr = ip.parse().unwrap();
+        let [n0, n1, n2, n3] = address.octets();
+        assert_eq!([n0, n1, n2], [10, 89, 0], "{ip} is not of 10.89.0.0/24");
+        assert!(n3 > 1 && n3 < 255, "{ip}");
+    }
+    assert_eq!(pod_ip(&env, "c").as_deref(), Some("10.0.2.100"));
+    let wide = env.podrun_ok(&["ps", "-o", "wide"]);
+    assert!(wide.contains(&ip_a) && wide.contains(&ip_b), "{wide}");
+    let describe = env.podrun_ok(&["describe", "a"]);
+    assert!(describe.contains(&ip_a), "{describe}");
+    assert_eq!(holders(&env).len(), 1, "one holder for both pods");
+
+    // b reaches a's server by a's address; a's /etc/hosts names a by its own address.
+    let url = format!("http://{ip_a}:8080/hosts");
+    let hosts = exec_until_ok(&env, "b", "main", &format!("wget -qO- {url}"));
+    assert!(hosts.contains(&format!("{ip_a}\ta")), "{hosts}");
+    // The default-network pod still has its way out and its own loopback.
+    exec_until_ok(&env, "c", "main", "ip addr show tap0 | grep -q 10.0.2.100");
+
+    env.podrun_ok(&["down", "a"]);
+    env.podrun_ok(&["down", "b"]);
+    env.podrun_ok(&["down", "c"]);
+    assert_nothing_left(&env);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !holders(&env).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the holder did not end after its linger"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let network = env.root().join("run/podrun/network");
+    assert!(
+        !network.join("holder.sock").exists(),
+        "the holder's socket is left"
+    );
+    let leases = std::fs::read_to_string(network.join("ipam.json")).unwrap_or_default();
+    let leases: serde_json::Value = serde_json::from_str(&leases).unwrap();
+    let live = leases["leases"].as_array().map(Vec::len).unwrap_or(0);
+    assert_eq!(live, 0, "leases left: {leases}");
+}
+
+#[test]
+fn published_ports_are_refused_on_the_shared_network() {
+    let env = TestEnv::new();
+    let file = write_manifest(&env, "p.yaml", &pod("p", "exec sleep 3600"));
+    let _down = DownOnDrop(&env, "p".into());
+    let error = env.podrun_err(&["play", "--network", "shared", "-p", "18080:80", &file]);
+    assert!(
+        error.contains("not yet supported with --network shared"),
+        "{error}"
+    );
+    assert_nothing_left(&env);
+}
