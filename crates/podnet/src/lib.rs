@@ -18,7 +18,8 @@
 //!   [`client`] is the pod's side of the request.
 //! * [`protocol`]: the requests and answers on the holder's socket.
 //!
-//! Nothing here is wired into `podrun play` yet.
+//! `podrun play --network shared` (experimental) uses it: see podrun-supervisor's
+//! `shared_network` and the CLI's `podrun network-holder` role.
 
 pub mod attach;
 pub mod client;
