@@ -3,13 +3,12 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
-use oci_client::Client;
 use podrun_config::{Config, Credentials};
 
 use crate::blob::{download, BlobStream};
 use crate::manifest::{fetch_config, resolve_manifest};
+use crate::oci::{LazyOciClient, USER_AGENT};
 use crate::retry::RetryPolicy;
 use crate::session::Session;
 use crate::{ImageName, RegistryError};
@@ -274,43 +273,6 @@ enum Purpose {
     Pull,
     ManifestCheck,
 }
-
-/// oci-client's client, made only when a registry asks for a token (a 401): building it
-/// loads the system's CA roots twice (some 5 ms), which an anonymous registry never needs.
-pub(crate) struct LazyOciClient {
-    plain_http_hosts: Vec<String>,
-    connect_timeout: Duration,
-    stall_timeout: Duration,
-    client: OnceLock<Client>,
-}
-
-impl LazyOciClient {
-    pub(crate) fn get(&self) -> &Client {
-        self.client.get_or_init(|| {
-            Client::new(ClientConfig {
-                protocol: ClientProtocol::HttpsExcept(self.plain_http_hosts.clone()),
-                connect_timeout: Some(self.connect_timeout),
-                // A transfer that stalls this long is abandoned rather than hanging forever.
-                read_timeout: Some(self.stall_timeout),
-                user_agent: USER_AGENT,
-                ..ClientConfig::default()
-            })
-        })
-    }
-
-    /// A client for tests: oci-client's defaults.
-    #[cfg(test)]
-    pub(crate) fn with_defaults() -> Arc<LazyOciClient> {
-        Arc::new(LazyOciClient {
-            plain_http_hosts: Vec::new(),
-            connect_timeout: Duration::from_secs(10),
-            stall_timeout: Duration::from_secs(10),
-            client: OnceLock::new(),
-        })
-    }
-}
-
-const USER_AGENT: &str = concat!("podrun/", env!("CARGO_PKG_VERSION"));
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@ mod client;
 mod error;
 mod grammar;
 mod manifest;
+mod oci;
 mod reference;
 mod retry;
 mod session;

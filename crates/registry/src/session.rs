@@ -17,8 +17,8 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Reference, RegistryOperation};
 use reqwest::header::{ACCEPT, RANGE, RETRY_AFTER};
 
-use crate::client::LazyOciClient;
 use crate::error::{error_chain, ErrorContext};
+use crate::oci::LazyOciClient;
 use crate::retry::{parse_retry_after, seconds, Attempts, Failed, RetryPolicy};
 use crate::RegistryError;
 
@@ -568,7 +568,7 @@ pub(crate) mod fake {
                     .read_timeout(stall)
                     .build()
                     .unwrap(),
-                oci: crate::client::LazyOciClient::with_defaults(),
+                oci: crate::oci::LazyOciClient::with_defaults(),
                 reference: image.parse().unwrap(),
                 auth: oci_client::secrets::RegistryAuth::Anonymous,
                 plain_http: true,
