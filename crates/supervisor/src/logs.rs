@@ -26,6 +26,18 @@ use crate::PodError;
 /// Bytes read from a pipe at once.
 const READ_SIZE: usize = 64 * 1024;
 
+/// Reads from `fd` into `buffer`'s spare capacity, replacing its contents; the bytes read.
+fn read_into(fd: RawFd, buffer: &mut Vec<u8>) -> Result<usize, Errno> {
+    buffer.clear();
+    let spare = buffer.spare_capacity_mut();
+    // SAFETY: read writes at most `spare.len()` bytes into the vector's spare capacity.
+    let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), spare.len()) };
+    let n = usize::try_from(n).map_err(|_| Errno::last())?;
+    // SAFETY: the first `n` bytes were just written by read.
+    unsafe { buffer.set_len(n) };
+    Ok(n)
+}
+
 /// Makes `path`'s file the rotated one and puts an empty file at `path`, so that a reader
 /// never finds `path` missing (`podrun logs -f` opening it mid-rotation failed before): the
 /// old file is hard-linked to a temporary name that replaces the rotated file in one
@@ -53,7 +65,6 @@ pub(crate) struct ContainerLog {
     size: u64,
     rotate_at: u64,
     pipes: Vec<(Stream, OwnedFd)>,
-    buffer: Vec<u8>,
     /// A write failed (disk full?): warn once, until one succeeds again.
     failing: bool,
 }
@@ -67,7 +78,6 @@ impl ContainerLog {
             size: 0,
             rotate_at: (max_size / 2).max(MAX_RECORD_TEXT as u64),
             pipes: Vec::new(),
-            buffer: Vec::new(),
             failing: false,
         }
     }
@@ -143,16 +153,19 @@ impl ContainerLog {
     }
 
     /// Reads one pipe; false at its end-of-file, or on an error.
+    ///
+    /// The buffer is the call's own and is not zeroed: a short read touches one page of it,
+    /// and no container's log keeps 64 KiB of the supervisor's memory between reads.
     fn read_pipe(&mut self, index: usize, budget: usize) -> bool {
-        self.buffer.resize(READ_SIZE, 0);
         let (stream, fd) = (self.pipes[index].0, self.pipes[index].1.as_raw_fd());
+        let mut buffer: Vec<u8> = Vec::with_capacity(READ_SIZE);
         let mut total = 0;
         while total < budget {
-            match nix::unistd::read(fd, &mut self.buffer) {
+            match read_into(fd, &mut buffer) {
                 Ok(0) => return false,
                 Ok(n) => {
                     total += n;
-                    self.append(stream, n);
+                    self.record(stream, &buffer);
                 }
                 Err(Errno::EAGAIN) => return true,
                 Err(Errno::EINTR) => continue,
@@ -167,13 +180,6 @@ impl ContainerLog {
             }
         }
         true
-    }
-
-    /// Appends the first `n` bytes of the buffer as records, in one write.
-    fn append(&mut self, stream: Stream, n: usize) {
-        let buffer = std::mem::take(&mut self.buffer);
-        self.record(stream, &buffer[..n]);
-        self.buffer = buffer;
     }
 
     /// Appends `data`, read from `stream` (or from the container's terminal), as records,
