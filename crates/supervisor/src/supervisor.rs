@@ -176,6 +176,9 @@ struct Supervisor {
     attach: crate::attach::Attachments,
     /// `play --owner-pid`'s process, until it ends (then the pod stops).
     owner: Option<crate::owner::OwnerWatch>,
+    /// Drops the binary's pages the main loop mapped, before it sleeps (see
+    /// [`crate::footprint`]).
+    shrinker: crate::footprint::Shrinker,
 }
 
 impl Supervisor {
@@ -304,7 +307,10 @@ impl Supervisor {
             if (self.stopping && !self.anything_running()) || self.start_error.is_some() {
                 return;
             }
-            self.wait(self.timeout_ms());
+            // Once started: what start-up and the last rounds mapped of the binary can go,
+            // once the loop is quiet (crate::footprint).
+            let shrink = !self.ready.pending() && self.shrinker.round_ends();
+            self.wait(self.timeout_ms(), shrink);
             self.handle_signals();
             self.check_owner();
             for run in &mut self.runs {
@@ -330,8 +336,6 @@ impl Supervisor {
         self.write_state();
         if self.ready.pending() && (self.settled() || self.stopping) {
             self.ready.send(ReadyMessage::Started);
-            // Started: what start-up touched of the binary can go (crate::footprint).
-            crate::footprint::page_out_file_mappings();
         }
     }
 
@@ -344,6 +348,7 @@ impl Supervisor {
             .chain(self.next_stop_timer())
             .chain(self.probes.next_due())
             .chain(self.active_deadline)
+            .chain(self.shrinker.due())
             .min();
         match next {
             Some(at) => at
@@ -358,8 +363,9 @@ impl Supervisor {
     }
 
     /// Sleeps until a signal arrives, a container's pipe has output (or is closed), or
-    /// `timeout_ms` passed.
-    fn wait(&self, timeout_ms: libc::c_int) {
+    /// `timeout_ms` passed. `shrink`: drop the binary's pages first, right before the poll,
+    /// so that little runs (and maps its pages again) between the two.
+    fn wait(&self, timeout_ms: libc::c_int, shrink: bool) {
         let output = self.runs.iter().flat_map(|r| r.log.fds());
         let mut fds: Vec<libc::pollfd> = std::iter::once(self.signals.as_raw_fd())
             .chain(output)
@@ -371,6 +377,9 @@ impl Supervisor {
             })
             .chain(self.attach.poll_fds())
             .collect();
+        if shrink {
+            crate::footprint::Droppable::find().drop_now();
+        }
         // SAFETY: poll on valid descriptors that outlive the call.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
     }

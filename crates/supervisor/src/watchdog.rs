@@ -118,10 +118,18 @@ fn watch(supervisor: Pid) -> ! {
     // SAFETY: the default action for SIGCHLD is to ignore it.
     let _ =
         unsafe { nix::sys::signal::signal(Signal::SIGCHLD, nix::sys::signal::SigHandler::SigDfl) };
-    crate::footprint::page_out_file_mappings();
+    let droppable = crate::footprint::Droppable::find();
     // The supervisor may have died before the prctl.
-    if nix::unistd::getppid() == supervisor {
-        while waited.wait() != Ok(PARENT_DIED) {}
+    let supervisor_alive = nix::unistd::getppid() == supervisor;
+    // The watchdog's pages of the binary go; then it sleeps in sigwait, nothing of the
+    // binary in between but this function (crate::footprint).
+    droppable.drop_now();
+    if supervisor_alive {
+        let mut signal: libc::c_int = 0;
+        // SAFETY: a valid signal set and out-pointer.
+        while unsafe { libc::sigwait(waited.as_ref(), &mut signal) } != 0
+            || signal != PARENT_DIED as libc::c_int
+        {}
     }
     let killed = end_user_namespace(Path::new("/proc"));
     if killed > 0 {

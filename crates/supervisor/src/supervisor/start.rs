@@ -203,6 +203,7 @@ impl Supervisor {
             written: None,
             attach,
             owner: None,
+            shrinker: crate::footprint::Shrinker::default(),
         };
         supervisor.arm_active_deadline(Instant::now());
         if let Err(e) = supervisor.prepare().and_then(|()| supervisor.advance()) {
