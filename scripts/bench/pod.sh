@@ -62,7 +62,7 @@ as_bench_user "podrun pull -q $PODRUN_TEST_REGISTRY/library/nginx:1.23 && podman
 bench_pod() {
   local title=$1 file=$2 pod=$3
   # A pod left by an interrupted run would make every play fail.
-  as_bench_user "podrun down $pod; podman kube down $file" >/dev/null 2>&1 || true
+  clear_pod "$pod" "$file"
   echo "== play: $title ($(date -u +%Y-%m-%d), $(nproc) cores)"
   alternate "$runs" \
     "podrun play" "podrun down $pod" "podrun play $file" \
@@ -74,15 +74,20 @@ bench_pod() {
   bench_down_now "$title" "$file" "$pod"
 }
 
+# clear_pod POD MANIFEST: neither tool has the pod (an interrupted run may have left it).
+clear_pod() {
+  as_bench_user "podrun down --grace-period 0 $1; podman kube down $2" >/dev/null 2>&1 || true
+}
+
 # bench_down_now TITLE MANIFEST POD: `down --grace-period 0` against `podman kube down`.
 bench_down_now() {
   local title=$1 file=$2 pod=$3
-  as_bench_user "podrun down --grace-period 0 $pod; podman kube down $file" >/dev/null 2>&1 || true
+  clear_pod "$pod" "$file"
   echo "== down --grace-period 0: $title"
   alternate "$runs" \
     "podrun down --grace-period 0" "podrun play $file" "podrun down --grace-period 0 $pod" \
     "podman kube down" "podman kube play $file" "podman kube down $file"
-  as_bench_user "podrun down --grace-period 0 $pod; podman kube down $file" >/dev/null 2>&1 || true
+  clear_pod "$pod" "$file"
 }
 
 # The issue's pod: shells that ignore SIGTERM, as a pid-1 shell without a handler does.
@@ -94,12 +99,12 @@ chown "$BENCH_USER:" "$stubborn_manifest"
 # bench_play TITLE MANIFEST POD: play alone, against podman's.
 bench_play() {
   local title=$1 file=$2 pod=$3
-  as_bench_user "podrun down --grace-period 0 $pod; podman kube down $file" >/dev/null 2>&1 || true
+  clear_pod "$pod" "$file"
   echo "== play: $title"
   alternate "$runs" \
     "podrun play" "podrun down --grace-period 0 $pod" "podrun play $file" \
     "podman kube play" "podman kube down $file" "podman kube play $file"
-  as_bench_user "podrun down --grace-period 0 $pod; podman kube down $file" >/dev/null 2>&1 || true
+  clear_pod "$pod" "$file"
 }
 
 # The issue's :latest case: imagePullPolicy Always (the default for :latest), so both tools
