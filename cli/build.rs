@@ -15,7 +15,7 @@ fn main() {
     // A non-PIE executable: its 0.8 MB of read-only data with pointers (`.data.rel.ro`: vtables
     // and the like) is then final at link time instead of relocated at every start, so it
     // stays clean page cache that every pod supervisor shares and drops once its pod runs
-    // (podrun_pod::footprint). Measured (docs/benchmarks.md): supervisor and watchdog 3.3 MB
+    // (podrun_supervisor::footprint). Measured (docs/benchmarks.md): supervisor and watchdog 3.3 MB
     // PSS as PIE, 2.75 MB as non-PIE. The cost: the binary's own code and data are not
     // placed at a random address (heap, stack, mmaps and shared libraries still are).
     println!("cargo:rustc-link-arg-bin=podrun=-no-pie");
