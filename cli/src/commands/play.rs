@@ -126,6 +126,15 @@ pub fn run(args: PlayArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> 
         eprintln!("warning: {warning}");
     }
     tracing::debug!(pods = manifest.pods.len(), "manifest loaded");
+    // The planner's checks that need no image, before anything is pulled (as `validate`).
+    let errors: Vec<String> = manifest
+        .pods
+        .iter()
+        .flat_map(podrun_planner::check::check)
+        .collect();
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n"));
+    }
     let context = Context::load()?;
     let dirs = pod_dirs(&context.paths)?;
     if args.timeout.is_some() && !args.wait && !args.wait_ready {

@@ -1,6 +1,7 @@
 //! `podrun validate FILE`: the checks `podrun play --strict` makes of a manifest, without
-//! pulling or running anything: a file that passes is one a Kubernetes API server accepts
-//! and podrun runs in full.
+//! pulling or running anything: the manifest's own (a file that passes is one a Kubernetes
+//! API server accepts) and the planner's that need no image (`podrun_planner::check`), so
+//! that a file it passes is one podrun runs in full.
 
 use std::process::ExitCode;
 
@@ -24,6 +25,18 @@ pub fn run(args: &ValidateArgs, namespace: Option<&str>) -> anyhow::Result<ExitC
     let manifest = podrun_manifest::load_path(&args.file, &options)?;
     for warning in &manifest.warnings {
         eprintln!("warning: {warning}");
+    }
+    // What `play` would refuse while planning (probes, hooks, limits...), images aside.
+    let errors: Vec<String> = manifest
+        .pods
+        .iter()
+        .flat_map(podrun_planner::check::check)
+        .collect();
+    if !errors.is_empty() {
+        for error in &errors {
+            eprintln!("error: {error}");
+        }
+        return Ok(ExitCode::FAILURE);
     }
     let shown = if args.file == "-" {
         "<stdin>"

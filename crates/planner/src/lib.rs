@@ -3,13 +3,15 @@
 //! reads no manifest, store index or image config. Pure but for reading the store and the
 //! host's facts; one module per feature, each with the checks of its fields.
 //!
-//! * [`build`]: the whole plan; [`pull_policy`]: which images `play` must pull first.
+//! * [`build`]: the whole plan; [`pull_policy`]: which images `play` must pull first;
+//!   [`check::check`]: the plan-time checks that need no image (`podrun validate`).
 //! * [`volumes`], [`dns`], [`security`], [`cgroup`], [`network`], [`hooks`], [`probes`],
 //!   [`termination`]: each feature's part of the plan, from its fields.
 //! * [`node`]: the host's facts for the downward API; [`ids`]: the plan's ids against the
 //!   user's subordinate ranges.
 
 pub mod cgroup;
+pub mod check;
 pub mod dns;
 pub mod hooks;
 pub mod ids;

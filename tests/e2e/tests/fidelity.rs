@@ -356,6 +356,26 @@ fn validate_checks_a_manifest_without_running_it() {
         err.contains("broken.yaml: document 1: line 3 column"),
         "{err}"
     );
+
+    // What play would refuse while planning is refused too: a probe on a port name the
+    // container does not declare (the API server takes it; the kubelet would fail it).
+    let probe = write_manifest(
+        &env,
+        "probe.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: probed}\nspec:\n  containers:\n  - name: web\n    image: busybox\n    readinessProbe: {tcpSocket: {port: http}}\n",
+    );
+    let out = env.podrun(&["validate", &probe]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pod `default/probed`: spec.containers[0].readinessProbe.tcpSocket.port: the container has no port named `http`"),
+        "{err}"
+    );
+    let play = env.podrun_err(&["play", &probe]);
+    assert!(
+        play.contains("the container has no port named `http`"),
+        "{play}"
+    );
     assert!(pod_list(&env).is_empty(), "nothing ran");
 }
 
