@@ -54,7 +54,8 @@ enum Command {
     /// Run the pods of a Kubernetes manifest.
     Play(commands::play::PlayArgs),
     /// Check a manifest as `play --strict` does (Kubernetes' rules, unknown and unsupported
-    /// fields, references between documents), without running anything.
+    /// fields, references between documents, probes, hooks and limits as podrun plans them),
+    /// without pulling or running anything.
     Validate(commands::validate::ValidateArgs),
     /// List pods.
     Ps(commands::ps::PsArgs),
