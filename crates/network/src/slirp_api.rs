@@ -74,6 +74,18 @@ pub fn hostfwd_request(mapping: &PortMapping) -> serde_json::Value {
 
 /// Publishes `mapping` through the API socket `name` in `dir`.
 pub fn add_hostfwd(dir: &Path, name: &str, mapping: &PortMapping) -> Result<(), NetworkError> {
+    add_hostfwd_to(dir, name, mapping, None).map(|_| ())
+}
+
+/// Publishes `mapping` to `guest_addr` (slirp4netns' own guest address, 10.0.2.100, when
+/// `None`: the shared network's holder gives a pod's address, which it routes to). Returns
+/// the forward's id, for [`remove_hostfwd`].
+pub fn add_hostfwd_to(
+    dir: &Path,
+    name: &str,
+    mapping: &PortMapping,
+    guest_addr: Option<std::net::Ipv4Addr>,
+) -> Result<Option<u64>, NetworkError> {
     let error = |answer: String| NetworkError::Hostfwd {
         addr: mapping.host_ip,
         port: mapping.host_port,
@@ -81,10 +93,14 @@ pub fn add_hostfwd(dir: &Path, name: &str, mapping: &PortMapping) -> Result<(), 
         protocol: mapping.protocol,
         answer,
     };
-    let answer = request(dir, name, &hostfwd_request(mapping))
+    let mut body = hostfwd_request(mapping);
+    if let Some(guest) = guest_addr {
+        body["arguments"]["guest_addr"] = guest.to_string().into();
+    }
+    let answer = request(dir, name, &body)
         .map_err(|e| error(format!("(no answer on {}: {e})", dir.join(name).display())))?;
-    if answer.get("return").is_some() {
-        return Ok(());
+    if let Some(value) = answer.get("return") {
+        return Ok(value.get("id").and_then(|id| id.as_u64()));
     }
     let description = answer
         .pointer("/error/desc")
@@ -92,6 +108,19 @@ pub fn add_hostfwd(dir: &Path, name: &str, mapping: &PortMapping) -> Result<(), 
         .map(str::to_string)
         .unwrap_or_else(|| answer.to_string());
     Err(error(description))
+}
+
+/// Removes the forward `id` (from [`add_hostfwd_to`]) through the API socket `name` in
+/// `dir`; the host port is free again afterwards.
+pub fn remove_hostfwd(dir: &Path, name: &str, id: u64) -> std::io::Result<()> {
+    let body = serde_json::json!({"execute": "remove_hostfwd", "arguments": {"id": id}});
+    let answer = request(dir, name, &body)?;
+    if answer.get("return").is_some() {
+        return Ok(());
+    }
+    Err(std::io::Error::other(format!(
+        "slirp4netns refused to remove forward {id}: {answer}"
+    )))
 }
 
 #[cfg(test)]

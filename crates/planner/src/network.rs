@@ -151,13 +151,6 @@ pub fn plan(pod: &PodManifest, options: &NetworkOptions) -> Result<PodNetwork, P
             }
             ports.clear();
         }
-        Backend::Shared if !ports.is_empty() => {
-            let port = &ports[0];
-            return Err(PodError::msg(format!(
-                "{who}: publishing ports (hostPort {} or --publish) is not yet supported with --network shared\nhint: use the default network for a pod with published ports",
-                port.host_port
-            )));
-        }
         Backend::Slirp4netns | Backend::Pasta | Backend::Shared => {}
     }
     if backend == Backend::Shared && options.allow_host_loopback {

@@ -52,6 +52,8 @@ pub(crate) struct Attached {
     pub host_interface: String,
     /// Readable once the pod's process has ended.
     pub pidfd: OwnedFd,
+    /// The ids of its host forwards on the holder's slirp4netns (removed on detach).
+    pub forwards: Vec<u64>,
 }
 
 impl Attached {
@@ -98,6 +100,7 @@ impl Network {
             address,
             host_interface,
             pidfd,
+            forwards: Vec::new(),
         };
         match self.plumb(&attached, &netns) {
             Ok(attachment) => Ok((attached, attachment)),

@@ -6,7 +6,7 @@
 //! let holder = podrun_podnet::start::connect(&paths, holder_command)?; // in the host's namespaces
 //! holder.enter_user_namespace()?;              // setns into U0, the holder's user namespace
 //! unshare(CLONE_NEWUSER | CLONE_NEWNET)?;      // UA, a child of U0, and NA, owned by UA
-//! let attachment = holder.attach(getpid(), "default/web")?; // the holder maps UA, plumbs NA
+//! let attachment = holder.attach(getpid(), "default/web", &ports)?; // the holder maps UA, plumbs NA
 //! ```
 //!
 //! [`attach_self`] is exactly that. The connection is made first, in the host's namespaces,
@@ -55,11 +55,18 @@ impl HolderConnection {
         )
     }
 
-    /// Asks the holder to attach process `pid` (see [`crate::attach`]).
-    pub fn attach(self, pid: u32, name: &str) -> Result<Attachment, PodnetError> {
+    /// Asks the holder to attach process `pid` (see [`crate::attach`]) and publish `ports`
+    /// to its address.
+    pub fn attach(
+        self,
+        pid: u32,
+        name: &str,
+        ports: &[podrun_network::PortMapping],
+    ) -> Result<Attachment, PodnetError> {
         match self.request(&Request::Attach {
             pid,
             name: name.to_string(),
+            ports: ports.to_vec(),
         })? {
             Answer::Attached(attachment) => Ok(attachment),
             other => Err(unexpected(other)),
@@ -98,10 +105,14 @@ fn unexpected(answer: Answer) -> PodnetError {
 /// Puts the calling process on the shared network: enters the holder's user namespace,
 /// unshares a user and a network namespace, and has the holder attach it. Afterwards the
 /// process is root of its own user namespace (with the holder's ids) and has `eth0` with
-/// its address. The caller must be single-threaded.
-pub fn attach_self(holder: HolderConnection, name: &str) -> Result<Attachment, PodnetError> {
+/// its address; `ports` are published to that address. The caller must be single-threaded.
+pub fn attach_self(
+    holder: HolderConnection,
+    name: &str,
+    ports: &[podrun_network::PortMapping],
+) -> Result<Attachment, PodnetError> {
     holder.enter_user_namespace()?;
     unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET)
         .map_err(PodnetError::sys("cannot create the pod's namespaces"))?;
-    holder.attach(std::process::id(), name)
+    holder.attach(std::process::id(), name, ports)
 }

@@ -216,6 +216,12 @@ fn set_up_namespace(config: &HolderConfig) -> Result<(Netlink, u32), PodnetError
     netlink.set_up(bridge)?;
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
         .map_err(PodnetError::io("cannot set net.ipv4.ip_forward=1"))?;
+    // Published ports: slirp4netns sends a forwarded connection out of tap0 to the pod's
+    // address and asks for it by ARP there; with proxy ARP the holder answers (it routes the
+    // address to the bridge). tap0 does not exist yet: set for every interface made later.
+    std::fs::write("/proc/sys/net/ipv4/conf/default/proxy_arp", "1").map_err(PodnetError::io(
+        "cannot set net.ipv4.conf.default.proxy_arp=1",
+    ))?;
     Ok((netlink, bridge))
 }
 
@@ -262,7 +268,7 @@ impl Holder {
             for i in ended.into_iter().rev() {
                 let pod = self.pods.remove(i);
                 tracing::info!(pid = pod.pod.pid, address = %pod.address, "pod ended");
-                self.network.detach(&pod);
+                self.detach(&pod);
             }
             if fds[0].revents != 0 {
                 self.accept();
@@ -329,8 +335,12 @@ impl Holder {
 
     fn handle(&mut self, request: Request) -> Answer {
         match request {
-            Request::Attach { pid, name } => match self.network.attach(pid, &name) {
-                Ok((attached, attachment)) => {
+            Request::Attach { pid, name, ports } => match self.network.attach(pid, &name) {
+                Ok((mut attached, attachment)) => {
+                    if let Err(e) = self.publish(&mut attached, &ports) {
+                        self.detach(&attached);
+                        return refusal(e);
+                    }
                     tracing::info!(pid, %name, address = %attachment.address, "pod attached");
                     self.pods.push(attached);
                     Answer::Attached(attachment)
@@ -340,7 +350,7 @@ impl Holder {
             Request::Detach { pid } => match self.pods.iter().position(|p| p.pod.pid == pid) {
                 Some(i) => {
                     let pod = self.pods.remove(i);
-                    self.network.detach(&pod);
+                    self.detach(&pod);
                     Answer::Detached
                 }
                 None => Answer::Error(format!("process {pid} is not attached")),
@@ -352,6 +362,45 @@ impl Holder {
                 pods: self.pods.iter().map(Attached::info).collect(),
             }),
         }
+    }
+}
+
+impl Holder {
+    /// Publishes `ports` to the pod's address: host forwards of the holder's slirp4netns
+    /// (through its API socket, as a pod's own slirp4netns publishes to 10.0.2.100).
+    /// slirp4netns sends them out of tap0 to the pod's address; the holder routes that to
+    /// the bridge, and answers slirp4netns' ARP for it on tap0 (proxy ARP, set at start).
+    fn publish(
+        &mut self,
+        attached: &mut Attached,
+        ports: &[podrun_network::PortMapping],
+    ) -> Result<(), PodnetError> {
+        for mapping in ports {
+            let id = podrun_network::slirp_api::add_hostfwd_to(
+                &self.paths.dir,
+                podrun_network::slirp::API_SOCKET,
+                mapping,
+                Some(attached.address),
+            )?;
+            tracing::info!(%mapping, address = %attached.address, "published");
+            attached.forwards.extend(id);
+        }
+        Ok(())
+    }
+
+    /// Removes the pod's host forwards (its host ports are free again), releases its
+    /// address and deletes its veth.
+    fn detach(&mut self, attached: &Attached) {
+        for &id in &attached.forwards {
+            if let Err(e) = podrun_network::slirp_api::remove_hostfwd(
+                &self.paths.dir,
+                podrun_network::slirp::API_SOCKET,
+                id,
+            ) {
+                tracing::warn!("cannot remove a published port of {}: {e}", attached.name);
+            }
+        }
+        self.network.detach(attached);
     }
 }
 

@@ -4,6 +4,7 @@
 //! ```text
 //! → {"attach":{"pid":4242,"name":"default/web"}}
 //! ← {"attached":{"address":"10.89.0.2","prefix":24,"gateway":"10.89.0.1","interface":"eth0","mtu":65520}}
+//! → {"attach":{"pid":4243,"name":"default/api","ports":[{"host_ip":"0.0.0.0","host_port":18080,...}]}}
 //! → {"detach":{"pid":4242}}          ← "detached"
 //! → "status"                         ← {"status":{...}}
 //! ← {"error":"..."}                  for any request the holder refuses
@@ -27,10 +28,14 @@ use crate::PodnetError;
 #[serde(rename_all = "snake_case")]
 pub enum Request {
     /// Attach process `pid`, which has unshared a user namespace (a child of the holder's)
-    /// and a network namespace and waits: write its id maps, give it an address and a veth.
+    /// and a network namespace and waits: write its id maps, give it an address and a veth,
+    /// and publish `ports` (host forwards of the holder's slirp4netns to the pod's address,
+    /// removed when the pod is detached).
     Attach {
         pid: u32,
         name: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ports: Vec<podrun_network::PortMapping>,
     },
     /// Release the address of `pid` and remove its veth (also done when `pid` ends).
     Detach {
@@ -148,6 +153,7 @@ mod tests {
         let attach = Request::Attach {
             pid: 4242,
             name: "default/web".into(),
+            ports: Vec::new(),
         };
         assert_eq!(
             serde_json::to_string(&attach).unwrap(),

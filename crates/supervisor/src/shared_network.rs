@@ -26,15 +26,19 @@ pub(crate) fn paths(pod_runtime_dir: &Path) -> Option<podrun_podnet::Paths> {
 }
 
 /// Puts this process (the supervisor, single-threaded, in the host's user namespace) on the
-/// shared network; returns the pod's address.
-pub(crate) fn join(pod_runtime_dir: &Path, pod: &str) -> Result<String, PodError> {
+/// shared network and has the holder publish `ports` to it; returns the pod's address.
+pub(crate) fn join(
+    pod_runtime_dir: &Path,
+    pod: &str,
+    ports: &[podrun_network::PortMapping],
+) -> Result<String, PodError> {
     let fail = |e: podrun_podnet::PodnetError| {
         PodError::msg(format!("pod `{pod}`: the shared network: {e}"))
     };
     let paths = paths(pod_runtime_dir)
         .ok_or_else(|| PodError::msg(format!("pod `{pod}`: no runtime directory")))?;
     let holder = podrun_podnet::start::connect(&paths, || holder_command(&paths)).map_err(fail)?;
-    let attachment = podrun_podnet::client::attach_self(holder, pod).map_err(fail)?;
+    let attachment = podrun_podnet::client::attach_self(holder, pod, ports).map_err(fail)?;
     tracing::info!(
         address = %attachment.address,
         interface = %attachment.interface,

@@ -3,11 +3,13 @@
 //! them; `down` leaves nothing, and the network holder (`podrun network-holder`) ends after
 //! its linger (shortened to 500 ms through PODRUN_NETWORK_LINGER_MS) with no lease left.
 //! What stays is the network's directory with its lock files, log and empty lease file,
-//! as podrun's other runtime files do.
+//! as podrun's other runtime files do. Published ports (`--publish`, hostPort) are host
+//! forwards of the holder's slirp4netns to the pod's address, removed at `down`.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::time::{Duration, Instant};
 
+use podrun_e2e::net::{free_port, http_get};
 use podrun_e2e::pods::{
     assert_nothing_left, exec_until_ok, is_live, pod_item, processes, write_manifest, DownOnDrop,
 };
@@ -124,15 +126,68 @@ fn pods_on_the_shared_network_reach_each_other_by_address() {
     assert_eq!(live, 0, "leases left: {leases}");
 }
 
+/// A pod whose busybox httpd answers `GET /` with `name` on port 8080.
+fn web(name: &str) -> String {
+    pod(
+        name,
+        &format!("mkdir -p /www && echo {name} > /www/index.html && exec httpd -f -p 8080 -h /www"),
+    )
+}
+
 #[test]
-fn published_ports_are_refused_on_the_shared_network() {
+fn published_ports_reach_pods_on_the_shared_network() {
     let env = TestEnv::new();
-    let file = write_manifest(&env, "p.yaml", &pod("p", "exec sleep 3600"));
-    let _down = DownOnDrop(&env, "p".into());
-    let error = env.podrun_err(&["play", "--network", "shared", "-p", "18080:80", &file]);
-    assert!(
-        error.contains("not yet supported with --network shared"),
-        "{error}"
+    let (tcp, udp) = (free_port(), free_port());
+    let p = write_manifest(&env, "p.yaml", &web("p"));
+    let q = write_manifest(&env, "q.yaml", &web("q"));
+    let _down_p = DownOnDrop(&env, "p".into());
+    let _down_q = DownOnDrop(&env, "q".into());
+    let (tcp_publish, udp_publish) = (format!("{tcp}:8080"), format!("127.0.0.1:{udp}:53/udp"));
+    let output = podrun_shared(
+        &env,
+        &[
+            "play",
+            "--network",
+            "shared",
+            "-p",
+            &tcp_publish,
+            "-p",
+            &udp_publish,
+            &p,
+        ],
     );
+    assert!(
+        output.status.success(),
+        "play --network shared -p {tcp_publish} {p}"
+    );
+    // --publish without a host port: play reserves a free one until the holder has bound it.
+    let output = podrun_shared(&env, &["play", "--network", "shared", "-p", "8080", &q]);
+    assert!(output.status.success(), "play --network shared -p 8080 {q}");
+
+    assert_eq!(
+        env.podrun_ok(&["port", "p", "8080"]),
+        format!("0.0.0.0:{tcp}\n")
+    );
+    let answer = http_get(&format!("127.0.0.1:{tcp}"));
+    assert!(answer.ends_with("\np\n"), "{answer}");
+    let free = env.podrun_ok(&["port", "q", "8080"]);
+    let free: u16 = free
+        .trim()
+        .strip_prefix("0.0.0.0:")
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("podrun port q 8080: {free}"));
+    assert_ne!(free, tcp);
+    let answer = http_get(&format!("127.0.0.1:{free}"));
+    assert!(answer.ends_with("\nq\n"), "{answer}");
+
+    env.podrun_ok(&["down", "p"]);
+    env.podrun_ok(&["down", "q"]);
+    // The holder removed the forwards at once: the host ports are free again.
+    for port in [tcp, free] {
+        TcpListener::bind(("0.0.0.0", port))
+            .unwrap_or_else(|e| panic!("port {port} is still taken after down: {e}"));
+    }
+    UdpSocket::bind(("127.0.0.1", udp))
+        .unwrap_or_else(|e| panic!("udp port {udp} is still taken after down: {e}"));
     assert_nothing_left(&env);
 }

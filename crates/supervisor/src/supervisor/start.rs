@@ -107,7 +107,7 @@ impl Supervisor {
         // it from outside); dropped unreleased (the launcher exits) if anything fails.
         let early = crate::network::prepare_helper_outside_userns(&network)?;
         let pod_ip = if plan.network.backend == podrun_network::Backend::Shared {
-            Some(crate::shared_network::join(dir, &pod)?)
+            Some(crate::shared_network::join(dir, &pod, &plan.ports)?)
         } else {
             ensure_user_namespace()?;
             None
