@@ -127,11 +127,7 @@ pub fn run(args: PlayArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> 
     }
     tracing::debug!(pods = manifest.pods.len(), "manifest loaded");
     // The planner's checks that need no image, before anything is pulled (as `validate`).
-    let errors: Vec<String> = manifest
-        .pods
-        .iter()
-        .flat_map(podrun_planner::check::check)
-        .collect();
+    let errors = podrun_planner::check::check_all(&manifest);
     if !errors.is_empty() {
         bail!("{}", errors.join("\n"));
     }

@@ -27,11 +27,7 @@ pub fn run(args: &ValidateArgs, namespace: Option<&str>) -> anyhow::Result<ExitC
         eprintln!("warning: {warning}");
     }
     // What `play` would refuse while planning (probes, hooks, limits...), images aside.
-    let errors: Vec<String> = manifest
-        .pods
-        .iter()
-        .flat_map(podrun_planner::check::check)
-        .collect();
+    let errors = podrun_planner::check::check_all(&manifest);
     if !errors.is_empty() {
         for error in &errors {
             eprintln!("error: {error}");

@@ -3,7 +3,12 @@
 //! hook, termination message, resource limit, DNS setting or restart policy. `build` makes
 //! the same checks (with the same messages) while it plans.
 
-use podrun_manifest::PodManifest;
+use podrun_manifest::{Manifest, PodManifest};
+
+/// [`check`] of every pod of `manifest`.
+pub fn check_all(manifest: &Manifest) -> Vec<String> {
+    manifest.pods.iter().flat_map(check).collect()
+}
 
 /// Every error the image-independent plan-time checks find in `pod`, each naming the file,
 /// the pod and the field, as `play` would report it.
