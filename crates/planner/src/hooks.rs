@@ -4,7 +4,6 @@
 //! them.
 
 use podrun_manifest::k8s_openapi::api::core::v1::{Container, LifecycleHandler};
-use podrun_manifest::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use podrun_pod_model::plan::hooks::{parse_signal, Handler, Hooks};
 use podrun_pod_model::PodError;
 
@@ -61,7 +60,8 @@ fn handler_plan(
                 "{field}.httpGet.scheme: only HTTP is supported for hooks yet\nhint: serve the hook over plain HTTP, or use an exec hook"
             )));
         }
-        let port = resolve_port(&get.port, container, &format!("{field}.httpGet.port"))?;
+        let port =
+            crate::probes::resolve_port(&get.port, container, &format!("{field}.httpGet.port"))?;
         let path = get
             .path
             .clone()
@@ -100,31 +100,6 @@ fn handler_plan(
     Err(PodError::msg(format!(
         "{field}: one of exec, httpGet or sleep is required"
     )))
-}
-
-/// A port by number, or by the name of one of the container's ports.
-fn resolve_port(port: &IntOrString, container: &Container, field: &str) -> Result<u16, PodError> {
-    let number = match port {
-        IntOrString::Int(n) => *n,
-        IntOrString::String(name) => match name.parse::<i32>() {
-            Ok(n) => n,
-            Err(_) => container
-                .ports
-                .iter()
-                .flatten()
-                .find(|p| p.name.as_deref() == Some(name.as_str()))
-                .map(|p| p.container_port)
-                .ok_or_else(|| {
-                    PodError::msg(format!(
-                        "{field}: the container has no port named `{name}`\nhint: name it in ports[].name, or give the number"
-                    ))
-                })?,
-        },
-    };
-    u16::try_from(number)
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| PodError::msg(format!("{field}: {number} is not a port (1-65535)")))
 }
 
 #[cfg(test)]

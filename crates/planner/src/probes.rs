@@ -145,7 +145,11 @@ fn host_or_default(host: Option<&str>) -> String {
 }
 
 /// A port by number, or by the name of one of the container's ports.
-fn resolve_port(port: &IntOrString, container: &Container, field: &str) -> Result<u16, PodError> {
+pub(crate) fn resolve_port(
+    port: &IntOrString,
+    container: &Container,
+    field: &str,
+) -> Result<u16, PodError> {
     match port {
         IntOrString::Int(number) => {
             u16::try_from(*number)
