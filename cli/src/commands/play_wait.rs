@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use podrun_pod::logs::LogReader;
 use podrun_pod::remove::{stop_and_remove, Lock, Removed, EXTRA_WAIT};
+use podrun_pod::wait::{judge, Condition, Observed, Verdict};
 use podrun_pod::{display_name, PodDirs};
 use podrun_pod_model::logfile::Line;
 use podrun_pod_model::state::{ContainerState, PodPhase, PodState};
@@ -321,23 +322,24 @@ pub fn wait_until_ready(
                     return Ok(Some(ExitCode::FAILURE));
                 }
             };
-            // Ended for good (no restart due), or the pod failed (an init container).
-            let ended = state.containers.iter().find(|c| c.terminated());
-            let failed = completed(&state)
-                .then(|| all_containers(&state).find(|c| c.exit_code.unwrap_or(0) != 0));
-            if let Some(ended) = ended.or(failed.flatten()) {
-                eprintln!(
-                    "error: pod `{}`: container `{}` ended (exit code {}) before the pod was ready; removing the pods",
-                    display_name(namespace, name),
-                    ended.name,
-                    ended.exit_code.map_or("none".to_string(), |c| c.to_string())
-                );
-                tear_down(dirs, pods, stop);
-                return Ok(Some(ExitCode::FAILURE));
-            }
-            let (ready, total) = state.ready();
-            if ready < total || total == 0 {
-                not_ready.push(state);
+            // `podrun wait --for ready`'s rule: a container ended for good, or the pod
+            // completed, before it was ready, fails the wait.
+            let observed = Observed::Running(Box::new(state));
+            match judge(Condition::Ready, &observed) {
+                Verdict::Done => {}
+                Verdict::Waiting(_) => {
+                    if let Observed::Running(state) = observed {
+                        not_ready.push(*state);
+                    }
+                }
+                Verdict::Failed(why) => {
+                    eprintln!(
+                        "error: pod `{}`: {why}; removing the pods",
+                        display_name(namespace, name)
+                    );
+                    tear_down(dirs, pods, stop);
+                    return Ok(Some(ExitCode::FAILURE));
+                }
             }
         }
         if not_ready.is_empty() {
