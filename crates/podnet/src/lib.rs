@@ -23,6 +23,7 @@
 
 pub mod attach;
 pub mod client;
+pub mod cluster;
 pub mod holder;
 pub mod ipam;
 pub mod netlink;
