@@ -24,12 +24,14 @@
 pub mod attach;
 pub mod client;
 pub mod cluster;
+pub mod dns;
 pub mod holder;
 pub mod ipam;
 pub mod netlink;
 pub mod nft;
 mod nsfd;
 pub mod protocol;
+pub mod services_nft;
 pub mod start;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,1 @@
+//! The shared network's DNS server (issue 17): being written.
