@@ -10,8 +10,9 @@ packages=(
   uidmap slirp4netns passt iproute2
   # the shared pod network's masquerade rule (crates/podnet/src/nft.rs)
   nftables
-  # network benchmark (scripts/bench/network.sh)
-  iperf3
+  # network benchmarks (scripts/bench/network.sh; service-forwarding.sh: socat as the
+  # userspace proxy it measures against nftables)
+  iperf3 socat
   # test images and the loopback test registry
   docker-registry busybox-static debootstrap zstd python3 curl jq
   # shell completion tests (tests/e2e/tests/cli.rs)
