@@ -1,9 +1,22 @@
 //! podrun manifests: Kubernetes YAML turned into validated, typed pods.
 //!
 //! `podrun play pod.yaml` hands a file (or `-` for stdin) to [`load_path`]. The file may hold
-//! one or many YAML documents (`---`). Pods, the pod templates of Deployments, DaemonSets,
-//! ReplicaSets and Jobs, ConfigMaps and Secrets are read into the `k8s-openapi` types, so
-//! field names and types are exactly Kubernetes'; other kinds are ignored with a warning.
+//! one or many YAML documents (`---`). These kinds are read into the `k8s-openapi` types, so
+//! field names and types are exactly Kubernetes':
+//!
+//! - `Pod` (v1): one pod;
+//! - the workloads, whose pod template becomes pods named and labelled as Kubernetes'
+//!   controllers name them ([`PodManifest::owner`]): `Deployment` (apps/v1; `replicas` pods
+//!   `<name>-<pod-template-hash>-<5 random>`, label `pod-template-hash`), `ReplicaSet`
+//!   (apps/v1; `replicas` pods `<name>-<5 random>`), `DaemonSet` (apps/v1; one pod
+//!   `<name>-<5 random>`: one node), `StatefulSet` (apps/v1; `replicas` pods `<name>-0`, …
+//!   with their hostname, subdomain and ordinal, started in order unless
+//!   `podManagementPolicy: Parallel`) and `Job` (batch/v1; one pod `<name>-<5 random>`,
+//!   label `job-name`);
+//! - `Service` (v1): validated as the API server does, in [`Manifest::services`];
+//! - `ConfigMap` and `Secret` (v1): what the pods' volumes and environment read.
+//!
+//! `CronJob` is refused (podrun runs no schedules); other kinds are ignored with a warning.
 //!
 //! Loading runs in this order and collects every problem it can before giving up:
 //!
@@ -24,7 +37,7 @@ use std::fmt;
 use std::io::Read;
 
 pub use k8s_openapi;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 
 pub mod hostname;
 mod load;
@@ -62,16 +75,76 @@ impl fmt::Display for Source {
     }
 }
 
-/// One pod to run: a Pod document, or the pod template of a workload.
+/// The kinds of workload whose pod template podrun runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WorkloadKind {
+    Deployment,
+    ReplicaSet,
+    DaemonSet,
+    StatefulSet,
+    Job,
+}
+
+impl WorkloadKind {
+    /// The kind as Kubernetes spells it: `Deployment`, `ReplicaSet`, `DaemonSet`,
+    /// `StatefulSet`, `Job`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::ReplicaSet => "ReplicaSet",
+            WorkloadKind::DaemonSet => "DaemonSet",
+            WorkloadKind::StatefulSet => "StatefulSet",
+            WorkloadKind::Job => "Job",
+        }
+    }
+
+    /// kubectl's short name of the kind: `deploy`, `rs`, `ds`, `sts`, `job`.
+    pub fn short(&self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "deploy",
+            WorkloadKind::ReplicaSet => "rs",
+            WorkloadKind::DaemonSet => "ds",
+            WorkloadKind::StatefulSet => "sts",
+            WorkloadKind::Job => "job",
+        }
+    }
+}
+
+impl fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The workload a pod belongs to (what Kubernetes records in `ownerReferences`; for a
+/// Deployment, the Deployment rather than its ReplicaSet).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Owner {
+    pub kind: WorkloadKind,
+    /// The workload's `metadata.name`.
+    pub name: String,
+}
+
+/// One pod to run: a Pod document, or one of the pods of a workload's pod template.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PodManifest {
     pub source: Source,
     /// The kind of the document the pod came from: `Pod`, `Deployment`, `DaemonSet`,
-    /// `ReplicaSet` or `Job`.
+    /// `ReplicaSet`, `StatefulSet` or `Job`.
     pub kind: String,
+    /// The workload the pod belongs to; `None` for a Pod document.
+    pub owner: Option<Owner>,
+    /// A StatefulSet pod's ordinal (the `N` of `<name>-N`); `None` for other pods.
+    pub ordinal: Option<u32>,
+    /// A StatefulSet pod of `podManagementPolicy: OrderedReady` (the default): the pods of
+    /// its StatefulSet are started one by one, in ordinal order, each once the one before
+    /// it is ready. False for every other pod.
+    pub ordered: bool,
     /// The pod. `spec` is always `Some`, `metadata.name` is set and `metadata.namespace` is
-    /// filled in (`default` unless the file says otherwise). For a workload, the name and
-    /// namespace are the workload's and the labels and annotations the template's.
+    /// filled in (`default` unless the file says otherwise). For a workload, the name is
+    /// the pod's as the workload's controller makes it, the namespace the workload's, and
+    /// the labels and annotations the template's plus the controller's labels
+    /// (`pod-template-hash`, `job-name`, `statefulset.kubernetes.io/pod-name`, …).
     pub pod: Pod,
 }
 
@@ -94,11 +167,43 @@ impl PodManifest {
 /// The namespace of objects whose metadata names none.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
+/// A Service of the file, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceManifest {
+    pub source: Source,
+    /// The Service, with `metadata.namespace` filled in as for pods, `status` dropped, and
+    /// the API server's defaults applied: `spec` is `Some`, `spec.type` is set
+    /// (`ClusterIP` unless given), `spec.clusterIP` is set (`""` when none was given: one
+    /// is to be allocated; `None` for a headless Service; taken from `clusterIPs` when only
+    /// that was given), and every port has its `protocol` (`TCP` unless given) and
+    /// `targetPort` (the `port` unless given).
+    pub service: Service,
+}
+
+impl ServiceManifest {
+    /// The Service's name (`metadata.name`).
+    pub fn name(&self) -> &str {
+        self.service.metadata.name.as_deref().unwrap_or_default()
+    }
+
+    /// The Service's namespace (`metadata.namespace`, `default` unless set).
+    pub fn namespace(&self) -> &str {
+        self.service
+            .metadata
+            .namespace
+            .as_deref()
+            .unwrap_or(DEFAULT_NAMESPACE)
+    }
+}
+
 /// Everything podrun takes from one file.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Manifest {
-    /// The pods, in file order.
+    /// The pods, in file order (a workload's in the order of their creation: a
+    /// StatefulSet's by ordinal).
     pub pods: Vec<PodManifest>,
+    /// The Services, in file order.
+    pub services: Vec<ServiceManifest>,
     /// The ConfigMaps of the file, by `metadata.name`.
     pub config_maps: BTreeMap<String, ConfigMap>,
     /// The Secrets of the file, by `metadata.name`.
@@ -240,8 +345,9 @@ pub enum ManifestError {
     /// fields. Every problem found is listed, one per line.
     #[error("{}", errors.join("\n"))]
     Invalid { errors: Vec<String> },
-    /// The file holds no Pod and no workload with a pod template.
-    #[error("{file}: no Pod, Deployment, DaemonSet, ReplicaSet or Job found")]
+    /// The file holds no Pod and no workload with a pod template. (A workload of
+    /// `replicas: 0` counts: the file loads, with no pod of it.)
+    #[error("{file}: no Pod, Deployment, ReplicaSet, DaemonSet, StatefulSet or Job found")]
     NoPods { file: String },
 }
 

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Display;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodTemplateSpec, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodTemplateSpec, Secret, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -14,7 +14,18 @@ use serde_yaml_ng::Value;
 
 use crate::supported::AllowList;
 use crate::validate;
-use crate::{LoadOptions, Manifest, ManifestError, PodManifest, Source, DEFAULT_NAMESPACE};
+use crate::{
+    LoadOptions, Manifest, ManifestError, Owner, PodManifest, ServiceManifest, Source,
+    DEFAULT_NAMESPACE,
+};
+
+mod service;
+mod workloads;
+mod yaml;
+
+use yaml::{describe, has_merge_key, octal_modes_to_numbers};
+
+use workloads::WorkloadSpec;
 
 /// The kinds podrun reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,9 +33,11 @@ pub(crate) enum Kind {
     Pod,
     ConfigMap,
     Secret,
+    Service,
     Deployment,
     DaemonSet,
     ReplicaSet,
+    StatefulSet,
     Job,
 }
 
@@ -32,9 +45,11 @@ const KINDS: &[(Kind, &str, &str)] = &[
     (Kind::Pod, "Pod", "v1"),
     (Kind::ConfigMap, "ConfigMap", "v1"),
     (Kind::Secret, "Secret", "v1"),
+    (Kind::Service, "Service", "v1"),
     (Kind::Deployment, "Deployment", "apps/v1"),
     (Kind::DaemonSet, "DaemonSet", "apps/v1"),
     (Kind::ReplicaSet, "ReplicaSet", "apps/v1"),
+    (Kind::StatefulSet, "StatefulSet", "apps/v1"),
     (Kind::Job, "Job", "batch/v1"),
 ];
 
@@ -58,7 +73,7 @@ impl Kind {
     pub(crate) fn is_workload(self) -> bool {
         matches!(
             self,
-            Kind::Deployment | Kind::DaemonSet | Kind::ReplicaSet | Kind::Job
+            Kind::Deployment | Kind::DaemonSet | Kind::ReplicaSet | Kind::StatefulSet | Kind::Job
         )
     }
 }
@@ -136,17 +151,23 @@ enum Object {
     Pod(Box<Pod>),
     ConfigMap(Box<ConfigMap>),
     Secret(Box<Secret>),
+    Service(Box<Service>),
     Workload {
         kind: Kind,
         metadata: Box<ObjectMeta>,
         template: Option<Box<PodTemplateSpec>>,
+        spec: WorkloadSpec,
     },
 }
 
 /// A pod waiting for validation.
+#[derive(Clone)]
 pub(crate) struct Candidate {
     pub(crate) source: Source,
     pub(crate) kind: Kind,
+    pub(crate) owner: Option<Owner>,
+    pub(crate) ordinal: Option<u32>,
+    pub(crate) ordered: bool,
     pub(crate) pod: Pod,
 }
 
@@ -195,14 +216,44 @@ pub(crate) fn load(
             Kind::Secret => {
                 typed::<Secret>(de, merged).map(|(o, u)| (Object::Secret(Box::new(o)), u))
             }
-            Kind::Deployment => typed::<Deployment>(de, merged)
-                .map(|(o, u)| (workload(kind, o.metadata, Some(o.spec.template)), u)),
-            Kind::DaemonSet => typed::<DaemonSet>(de, merged)
-                .map(|(o, u)| (workload(kind, o.metadata, Some(o.spec.template)), u)),
-            Kind::ReplicaSet => typed::<ReplicaSet>(de, merged)
-                .map(|(o, u)| (workload(kind, o.metadata, o.spec.template), u)),
-            Kind::Job => typed::<Job>(de, merged)
-                .map(|(o, u)| (workload(kind, o.metadata, o.spec.map(|s| s.template)), u)),
+            Kind::Service => {
+                typed::<Service>(de, merged).map(|(o, u)| (Object::Service(Box::new(o)), u))
+            }
+            Kind::Deployment => typed::<Deployment>(de, merged).map(|(o, u)| {
+                let spec = WorkloadSpec {
+                    replicas: o.spec.replicas,
+                    ..WorkloadSpec::default()
+                };
+                (workload(kind, o.metadata, Some(o.spec.template), spec), u)
+            }),
+            Kind::DaemonSet => typed::<DaemonSet>(de, merged).map(|(o, u)| {
+                let spec = WorkloadSpec::default();
+                (workload(kind, o.metadata, Some(o.spec.template), spec), u)
+            }),
+            Kind::ReplicaSet => typed::<ReplicaSet>(de, merged).map(|(o, u)| {
+                let spec = WorkloadSpec {
+                    replicas: o.spec.replicas,
+                    ..WorkloadSpec::default()
+                };
+                (workload(kind, o.metadata, o.spec.template, spec), u)
+            }),
+            Kind::StatefulSet => typed::<StatefulSet>(de, merged).map(|(o, u)| {
+                let spec = WorkloadSpec {
+                    replicas: o.spec.replicas,
+                    service_name: o.spec.service_name,
+                    pod_management_policy: o.spec.pod_management_policy,
+                    ordinals_start: o.spec.ordinals.and_then(|ord| ord.start),
+                    volume_claim_templates: o.spec.volume_claim_templates.map_or(0, |v| v.len()),
+                };
+                (workload(kind, o.metadata, Some(o.spec.template), spec), u)
+            }),
+            Kind::Job => typed::<Job>(de, merged).map(|(o, u)| {
+                let spec = WorkloadSpec::default();
+                (
+                    workload(kind, o.metadata, o.spec.map(|s| s.template), spec),
+                    u,
+                )
+            }),
         };
         match read {
             Ok((object, unknown)) => {
@@ -224,7 +275,13 @@ pub(crate) fn load(
     // ConfigMaps and Secrets first: pods may refer to those of later documents.
     let mut config_maps: BTreeMap<String, (usize, ConfigMap)> = BTreeMap::new();
     let mut secrets: BTreeMap<String, (usize, Secret)> = BTreeMap::new();
+    // The services by namespace and name, for duplicates.
+    let mut services: Vec<ServiceManifest> = Vec::new();
+    let mut service_names: BTreeMap<(String, String), usize> = BTreeMap::new();
+    // The pods to run, and the pods to validate: one per document (a workload's pods are
+    // its template's, and their errors would repeat otherwise).
     let mut candidates = Vec::new();
+    let mut checks = Vec::new();
     for (doc, object) in objects {
         let source = Source {
             file: file.to_string(),
@@ -290,32 +347,66 @@ pub(crate) fn load(
                     // Only the desired state is run; a status (as in `kubectl get -o yaml`
                     // output) is read-only in Kubernetes and dropped here.
                     pod.status = None;
-                    candidates.push(Candidate {
+                    let candidate = Candidate {
                         source,
                         kind: Kind::Pod,
+                        owner: None,
+                        ordinal: None,
+                        ordered: false,
                         pod: *pod,
-                    });
+                    };
+                    checks.push(candidate.clone());
+                    candidates.push(candidate);
                 }
+            }
+            Object::Service(mut svc) => {
+                check_supported(
+                    &mut diag,
+                    doc,
+                    "metadata",
+                    &svc.metadata,
+                    AllowList::metadata(),
+                );
+                if let Some(spec) = &svc.spec {
+                    check_supported(&mut diag, doc, "spec", spec, AllowList::service_spec());
+                }
+                service::service(&mut diag, doc, &mut svc);
+                let namespace = namespace_of(&mut diag, doc, &svc.metadata.namespace, options);
+                svc.metadata.namespace = Some(namespace.clone());
+                if let Some(name) = svc.metadata.name.clone().filter(|n| !n.is_empty()) {
+                    if let Some(first) = service_names.get(&(namespace.clone(), name.clone())) {
+                        diag.error(
+                            doc,
+                            "metadata.name",
+                            format_args!(
+                                "Duplicate value: {name:?}: a Service of that name is already defined in document {first}"
+                            ),
+                        );
+                        continue;
+                    }
+                    service_names.insert((namespace, name), doc);
+                }
+                services.push(ServiceManifest {
+                    source,
+                    service: *svc,
+                });
             }
             Object::Workload {
                 kind,
                 metadata,
                 template,
+                spec: workload_spec,
             } => {
                 let name = metadata.name.clone().unwrap_or_default();
-                diag.warn(
-                    doc,
-                    "",
-                    format_args!(
-                        "{} `{name}`: {}; running its pod template once",
-                        kind.name(),
-                        match kind {
-                            Kind::DaemonSet => "pods are not scheduled per node",
-                            Kind::Job => "completions, parallelism and retries are not honoured",
-                            _ => "replicas are not scaled",
-                        }
-                    ),
-                );
+                if kind == Kind::Job {
+                    diag.warn(
+                        doc,
+                        "",
+                        format_args!(
+                            "Job `{name}`: completions, parallelism and retries are not honoured; running its pod template once"
+                        ),
+                    );
+                }
                 check_supported(
                     &mut diag,
                     doc,
@@ -325,7 +416,7 @@ pub(crate) fn load(
                 );
                 validate::object_name(&mut diag, doc, kind.name(), &metadata);
                 let template = template.map(|t| *t).unwrap_or_default();
-                let template_meta = template.metadata.unwrap_or_default();
+                let template_meta = template.metadata.clone().unwrap_or_default();
                 check_supported(
                     &mut diag,
                     doc,
@@ -333,7 +424,7 @@ pub(crate) fn load(
                     &template_meta,
                     AllowList::metadata(),
                 );
-                let Some(spec) = template.spec else {
+                let Some(spec) = template.spec.clone() else {
                     diag.error(doc, "spec.template.spec", "Required value");
                     continue;
                 };
@@ -350,18 +441,19 @@ pub(crate) fn load(
                     .or(template_meta.namespace.clone())
                     .filter(|n| !n.is_empty());
                 let namespace = namespace_of(&mut diag, doc, &given, options);
-                let pod = Pod {
-                    metadata: ObjectMeta {
-                        name: metadata.name.clone(),
-                        namespace: Some(namespace),
-                        labels: template_meta.labels,
-                        annotations: template_meta.annotations,
-                        ..ObjectMeta::default()
-                    },
-                    spec: Some(spec),
-                    status: None,
-                };
-                candidates.push(Candidate { source, kind, pod });
+                let pods = workloads::pods(
+                    &mut diag,
+                    &source,
+                    kind,
+                    &name,
+                    namespace,
+                    &template,
+                    template_meta,
+                    spec,
+                    &workload_spec,
+                );
+                checks.push(pods.check);
+                candidates.extend(pods.pods);
             }
         }
     }
@@ -370,9 +462,11 @@ pub(crate) fn load(
         config_maps.into_iter().map(|(k, (_, v))| (k, v)).collect();
     let secrets: BTreeMap<String, Secret> = secrets.into_iter().map(|(k, (_, v))| (k, v)).collect();
 
+    for check in &checks {
+        validate::pod(&mut diag, check, &config_maps, &secrets);
+    }
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for candidate in &candidates {
-        validate::pod(&mut diag, candidate, &config_maps, &secrets);
         let name = candidate.pod.metadata.name.clone().unwrap_or_default();
         if name.is_empty() {
             continue;
@@ -395,7 +489,7 @@ pub(crate) fn load(
     if !errors.is_empty() {
         return Err(ManifestError::Invalid { errors });
     }
-    if candidates.is_empty() {
+    if checks.is_empty() {
         return Err(ManifestError::NoPods {
             file: file.to_string(),
         });
@@ -406,9 +500,13 @@ pub(crate) fn load(
             .map(|c| PodManifest {
                 source: c.source,
                 kind: c.kind.name().to_string(),
+                owner: c.owner,
+                ordinal: c.ordinal,
+                ordered: c.ordered,
                 pod: c.pod,
             })
             .collect(),
+        services,
         config_maps,
         secrets,
         warnings,
@@ -442,11 +540,17 @@ fn namespace_of(
     }
 }
 
-fn workload(kind: Kind, metadata: ObjectMeta, template: Option<PodTemplateSpec>) -> Object {
+fn workload(
+    kind: Kind,
+    metadata: ObjectMeta,
+    template: Option<PodTemplateSpec>,
+    spec: WorkloadSpec,
+) -> Object {
     Object::Workload {
         kind,
         metadata: Box::new(metadata),
         template: template.map(Box::new),
+        spec,
     }
 }
 
@@ -526,6 +630,22 @@ fn classify(diag: &mut Diag, doc: usize, mut value: Value) -> Plan {
     let (Some(api_version), Some(kind_name)) = (api_version, kind_name) else {
         return Plan::Skip;
     };
+    let object_name = map
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .map(|n| format!(" `{n}`"))
+        .unwrap_or_default();
+    if kind_name == "CronJob" {
+        diag.error(
+            doc,
+            "",
+            format_args!(
+                "CronJob{object_name}: podrun runs no schedules; run its job template as a Job (kind: Job) instead"
+            ),
+        );
+        return Plan::Skip;
+    }
     let Some(&(kind, _, expected)) = KINDS.iter().find(|(_, k, _)| *k == kind_name) else {
         if let Some((_, k, _)) = KINDS
             .iter()
@@ -538,17 +658,11 @@ fn classify(diag: &mut Diag, doc: usize, mut value: Value) -> Plan {
             );
             return Plan::Skip;
         }
-        let name = map
-            .get("metadata")
-            .and_then(|m| m.get("name"))
-            .and_then(Value::as_str)
-            .map(|n| format!(" `{n}`"))
-            .unwrap_or_default();
         diag.warn(
             doc,
             "",
             format_args!(
-                "{kind_name}{name} ({api_version}): kind not supported by podrun; ignored"
+                "{kind_name}{object_name} ({api_version}): kind not supported by podrun; ignored"
             ),
         );
         return Plan::Skip;
@@ -581,62 +695,6 @@ fn classify(diag: &mut Diag, doc: usize, mut value: Value) -> Plan {
         merged = Some(value);
     }
     Plan::Read { kind, merged }
-}
-
-/// File modes written the way Kubernetes manifests write them, `defaultMode: 0644`: a YAML 1.1
-/// octal integer, which Kubernetes' YAML reader takes as 420 but YAML 1.2 (this reader)
-/// leaves a string. Turns such values of `mode` and `defaultMode` keys (`0644`, `0o644`)
-/// into numbers; returns whether it changed anything. (A quoted "0644" is accepted too,
-/// which Kubernetes would refuse.)
-fn octal_modes_to_numbers(value: &mut Value) -> bool {
-    match value {
-        Value::Mapping(map) => {
-            let mut changed = false;
-            for (key, item) in map.iter_mut() {
-                let is_mode = matches!(key.as_str(), Some("mode" | "defaultMode"));
-                let octal = item.as_str().and_then(|s| {
-                    let digits = s.strip_prefix("0o").or_else(|| s.strip_prefix('0'))?;
-                    u32::from_str_radix(digits, 8).ok()
-                });
-                match octal {
-                    Some(number) if is_mode => {
-                        *item = Value::Number(number.into());
-                        changed = true;
-                    }
-                    _ => changed |= octal_modes_to_numbers(item),
-                }
-            }
-            changed
-        }
-        Value::Sequence(items) => items.iter_mut().fold(false, |changed, item| {
-            octal_modes_to_numbers(item) | changed
-        }),
-        Value::Tagged(tagged) => octal_modes_to_numbers(&mut tagged.value),
-        _ => false,
-    }
-}
-
-fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a mapping",
-        Value::Tagged(_) => "a tagged value",
-    }
-}
-
-fn has_merge_key(value: &Value) -> bool {
-    match value {
-        Value::Mapping(map) => map
-            .iter()
-            .any(|(k, v)| k.as_str() == Some("<<") || has_merge_key(v)),
-        Value::Sequence(items) => items.iter().any(has_merge_key),
-        Value::Tagged(tagged) => has_merge_key(&tagged.value),
-        _ => false,
-    }
 }
 
 /// A failed typed read of one document.

@@ -370,6 +370,57 @@ pub const UNSUPPORTED_METADATA_FIELDS: &[&str] = &[
     "selfLink",
 ];
 
+/// `ServiceSpec` fields podrun supports, relative to the spec.
+pub const SERVICE_SPEC_FIELDS: &[&str] = &[
+    "type",
+    "selector",
+    "clusterIP",
+    "clusterIPs",
+    "ports[*].name",
+    "ports[*].protocol",
+    "ports[*].appProtocol",
+    "ports[*].port",
+    "ports[*].targetPort",
+    "ports[*].nodePort",
+];
+
+/// `ServiceSpec` fields podrun knows and does not implement: traffic policies, session
+/// affinity, addresses and families beyond one IPv4 cluster IP, cloud load balancers, and
+/// the name of an ExternalName Service (which is refused as a whole).
+pub const UNSUPPORTED_SERVICE_SPEC_FIELDS: &[&str] = &[
+    "allocateLoadBalancerNodePorts",
+    "externalIPs",
+    "externalName",
+    "externalTrafficPolicy",
+    "healthCheckNodePort",
+    "internalTrafficPolicy",
+    "ipFamilies",
+    "ipFamilyPolicy",
+    "loadBalancerClass",
+    "loadBalancerIP",
+    "loadBalancerSourceRanges",
+    "publishNotReadyAddresses",
+    "sessionAffinity",
+    "sessionAffinityConfig",
+    "trafficDistribution",
+];
+
+/// The values of unsupported `ServiceSpec` fields that are what podrun does anyway
+/// (Kubernetes' defaults, as `kubectl get -o yaml` shows them): no warning for these.
+pub fn service_spec_defaults() -> &'static [(&'static str, Value)] {
+    static DEFAULTS: LazyLock<Vec<(&'static str, Value)>> = LazyLock::new(|| {
+        vec![
+            ("sessionAffinity", json!("None")),
+            ("externalTrafficPolicy", json!("Cluster")),
+            ("internalTrafficPolicy", json!("Cluster")),
+            ("ipFamilies", json!(["IPv4"])),
+            ("ipFamilyPolicy", json!("SingleStack")),
+            ("allocateLoadBalancerNodePorts", json!(true)),
+        ]
+    });
+    &DEFAULTS
+}
+
 /// Values that are Kubernetes' defaults for a field podrun does not support, so that
 /// output of `kubectl get -o yaml` does not warn about them. Paths are relative to the
 /// `PodSpec`; null, `false`, `0`, `""`, `[]` and `{}` count as defaults everywhere.
@@ -476,6 +527,17 @@ impl AllowList {
     pub fn metadata() -> &'static AllowList {
         static LIST: LazyLock<AllowList> =
             LazyLock::new(|| AllowList::new(METADATA_FIELDS.iter().copied(), []));
+        &LIST
+    }
+
+    /// The allow-list for a `ServiceSpec`.
+    pub fn service_spec() -> &'static AllowList {
+        static LIST: LazyLock<AllowList> = LazyLock::new(|| {
+            AllowList::new(
+                SERVICE_SPEC_FIELDS.iter().copied(),
+                service_spec_defaults().iter().cloned(),
+            )
+        });
         &LIST
     }
 
@@ -789,6 +851,34 @@ mod tests {
                 "{leaf}"
             );
         }
+    }
+
+    /// The same for a `ServiceSpec`, and the defaults of `kubectl get -o yaml` pass.
+    #[test]
+    fn every_service_field_is_allowed_or_known_unsupported() {
+        use crate::schema::leaves;
+        use k8s_openapi::api::core::v1::ServiceSpec;
+        let problems = list_problems(
+            "ServiceSpec",
+            &leaves::<ServiceSpec>(),
+            SERVICE_SPEC_FIELDS,
+            UNSUPPORTED_SERVICE_SPEC_FIELDS,
+            &[],
+        );
+        assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+        let list = AllowList::service_spec();
+        let spec = json!({
+            "type": "ClusterIP", "clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10"],
+            "sessionAffinity": "None", "internalTrafficPolicy": "Cluster",
+            "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
+            "selector": {"app": "web"}
+        });
+        assert!(list.unsupported(&spec).is_empty());
+        let spec = json!({"sessionAffinity": "ClientIP", "ipFamilies": ["IPv4", "IPv6"], "externalIPs": ["192.0.2.1"]});
+        let mut got = list.unsupported(&spec);
+        got.sort();
+        assert_eq!(got, ["externalIPs", "ipFamilies", "sessionAffinity"]);
     }
 
     #[test]

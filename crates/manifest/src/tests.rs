@@ -2,6 +2,9 @@
 
 use super::*;
 
+mod services;
+mod workloads;
+
 const POD_NETWORK: &str = r#"
 apiVersion: v1
 kind: Pod
@@ -372,7 +375,7 @@ stringData:
 }
 
 #[test]
-fn deployment_template_becomes_pod_with_warning() {
+fn deployment_template_becomes_its_replicas() {
     let m = ok(r#"
 apiVersion: apps/v1
 kind: Deployment
@@ -393,17 +396,23 @@ spec:
       - name: nginx
         image: nginx:1.23
 "#);
-    assert_eq!(
-        m.warnings,
-        ["pod.yaml: document 1: Deployment `web`: replicas are not scaled; running its pod template once"]
-    );
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    assert_eq!(m.pods.len(), 3);
     let p = &m.pods[0];
     assert_eq!(p.kind, "Deployment");
-    assert_eq!(p.name(), "web");
+    assert_eq!(
+        p.owner,
+        Some(Owner {
+            kind: WorkloadKind::Deployment,
+            name: "web".into()
+        })
+    );
+    assert!(p.name().starts_with("web-"), "{}", p.name());
     assert_eq!(p.namespace(), "shop");
     let labels = p.pod.metadata.labels.as_ref().unwrap();
-    assert_eq!(labels.len(), 1);
+    assert_eq!(labels.len(), 2);
     assert_eq!(labels["app"], "web");
+    assert!(labels.contains_key("pod-template-hash"));
     assert_eq!(
         p.pod.metadata.annotations.as_ref().unwrap()["note"],
         "from-template"
@@ -443,7 +452,11 @@ spec:
       restartPolicy: Never
       containers: [{name: a, image: busybox, command: [true]}]
 "#);
-    let kinds: Vec<(&str, &str)> = m.pods.iter().map(|p| (p.kind.as_str(), p.name())).collect();
+    let kinds: Vec<(&str, &str)> = m
+        .pods
+        .iter()
+        .map(|p| (p.kind.as_str(), p.owner.as_ref().unwrap().name.as_str()))
+        .collect();
     assert_eq!(
         kinds,
         [
@@ -452,13 +465,14 @@ spec:
             ("Job", "once")
         ]
     );
-    assert_eq!(m.warnings.len(), 3, "{:?}", m.warnings);
-    assert!(m.warnings[0].starts_with("pod.yaml: document 1: DaemonSet `agent`: "));
-    assert!(m.warnings[2].starts_with("pod.yaml: document 3: Job `once`: "));
-    assert!(m
-        .warnings
-        .iter()
-        .all(|w| w.ends_with("running its pod template once")));
+    for (p, prefix) in m.pods.iter().zip(["agent-", "rs-", "once-"]) {
+        assert!(p.name().starts_with(prefix), "{}", p.name());
+        assert_eq!(p.name().len(), prefix.len() + 5, "{}", p.name());
+    }
+    assert_eq!(
+        m.warnings,
+        ["pod.yaml: document 3: Job `once`: completions, parallelism and retries are not honoured; running its pod template once"]
+    );
     assert_eq!(m.pods[2].source.document, 3);
 }
 
@@ -491,18 +505,17 @@ fn workload_paths_are_prefixed() {
 }
 
 #[test]
-fn service_is_ignored_with_warning() {
+fn service_is_read() {
     let text = format!(
-        "{POD_NETWORK}---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports: [{{port: 80}}]\n"
+        "{POD_NETWORK}---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {{app: web}}\n  ports: [{{port: 80}}]\n"
     );
     let m = ok(&text);
     assert_eq!(m.pods.len(), 1);
-    assert_eq!(
-        m.warnings,
-        ["pod.yaml: document 2: Service `web` (v1): kind not supported by podrun; ignored"]
-    );
-    // Still a warning in strict mode.
-    assert_eq!(load_strict(&text).unwrap().warnings.len(), 1);
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    assert_eq!(m.services.len(), 1);
+    assert_eq!(m.services[0].name(), "web");
+    assert_eq!(m.services[0].source.document, 2);
+    assert!(load_strict(&text).unwrap().warnings.is_empty());
 }
 
 #[test]
@@ -584,7 +597,7 @@ fn no_pods() {
     assert!(matches!(err, ManifestError::NoPods { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "pod.yaml: no Pod, Deployment, DaemonSet, ReplicaSet or Job found"
+        "pod.yaml: no Pod, Deployment, ReplicaSet, DaemonSet, StatefulSet or Job found"
     );
     assert!(matches!(
         load("").unwrap_err(),
@@ -1245,11 +1258,12 @@ fn duplicate_pod_names() {
     );
     // A workload's pod counts too.
     let text = format!(
-        "{POD_NETWORK}---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: pod-network}}\nspec:\n  selector: {{}}\n  template:\n    spec:\n      containers: [{{name: a, image: b}}]\n"
-    );
+        "{POD_NETWORK}---\napiVersion: apps/v1\nkind: StatefulSet\nmetadata: {{name: pod}}\nspec:\n  selector: {{}}\n  template:\n    spec:\n      containers: [{{name: a, image: b}}]\n"
+    )
+    .replace("name: pod-network", "name: pod-0");
     assert_error_contains(
         &text,
-        &["document 2: metadata.name: Duplicate value: \"pod-network\""],
+        &["document 2: metadata.name: Duplicate value: \"pod-0\""],
     );
 }
 
@@ -1380,6 +1394,14 @@ mod fuzz {
             Just("kind: ConfigMap\n".to_string()),
             Just("kind: Secret\n".to_string()),
             Just("kind: Job\n".to_string()),
+            Just("kind: StatefulSet\n".to_string()),
+            Just("kind: Service\n".to_string()),
+            Just("kind: CronJob\n".to_string()),
+            Just("  replicas: 3\n".to_string()),
+            Just("  replicas: 2147483647\n".to_string()),
+            Just("  ordinals: {start: 2147483647}\n".to_string()),
+            Just("  ports: [{port: 80, targetPort: x, nodePort: 1}]\n".to_string()),
+            Just("  clusterIP: None\n".to_string()),
             Just("metadata:\n  name: p\n".to_string()),
             Just("metadata: {name: x, namespace: y}\n".to_string()),
             Just("spec:\n".to_string()),

@@ -15,10 +15,13 @@ use crate::load::{Candidate, Diag, Kind};
 
 mod containers;
 mod fields;
+mod labels;
 mod volumes;
 
+pub(crate) use containers::port_name_error;
 use containers::{container, unique_host_ports};
 use fields::*;
+pub(crate) use labels::{label_key_errors, label_value_errors};
 use volumes::volume;
 
 const DNS1123_LABEL_MAX: usize = 63;

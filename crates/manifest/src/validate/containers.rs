@@ -27,7 +27,7 @@ pub(super) fn unique_host_ports(
 }
 
 /// Why `s` is not an IANA service name (a port's `name`), if it is not.
-pub(super) fn port_name_error(s: &str) -> Option<String> {
+pub(crate) fn port_name_error(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let why = if s.len() > 15 {
         "must be no more than 15 characters"
