@@ -1,18 +1,22 @@
-//! `podrun down FILE|POD...`: stop pods and remove everything they left.
+//! `podrun down FILE|POD...`: stop pods and remove everything they left; for a file, also
+//! the pods of its workloads and its Services.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Args;
-use podrun_manifest::LoadOptions;
+use podrun_manifest::{LoadOptions, Manifest};
 use podrun_pod::remove::{stop_and_remove, Lock, Removed, EXTRA_WAIT};
+use podrun_pod::PodDirs;
+use podrun_pod_model::plan::Controller;
 
 use crate::context::pod_dirs;
 
 #[derive(Debug, Args)]
 pub struct DownArgs {
     /// Pods (`NAME`: in `default`, or the only pod of that name, or with -n in NS; or
-    /// `NAMESPACE/NAME`), or manifests (a file, or `-` for stdin) whose pods to stop.
+    /// `NAMESPACE/NAME`), or manifests (a file, or `-` for stdin): their pods, the pods of
+    /// their workloads (Deployments, StatefulSets, ...) and their Services are removed.
     #[arg(required = true, value_name = "FILE|POD", add = crate::complete::pod_or_file())]
     targets: Vec<String>,
 
@@ -20,10 +24,41 @@ pub struct DownArgs {
     stop: super::stop_options::StopArgs,
 }
 
+/// The pods a file made: its Pods by name, its workloads' pods by their controller (their
+/// names have random parts).
+fn pods_of_file(dirs: &PodDirs, manifest: &Manifest) -> Vec<(String, String)> {
+    let mut pods = Vec::new();
+    let mut controllers = Vec::new();
+    for pod in &manifest.pods {
+        match &pod.owner {
+            None => pods.push((pod.namespace().to_string(), pod.name().to_string())),
+            Some(owner) => controllers.push((
+                pod.namespace().to_string(),
+                Controller {
+                    kind: owner.kind.name().to_string(),
+                    name: owner.name.clone(),
+                },
+            )),
+        }
+    }
+    if !controllers.is_empty() {
+        for entry in podrun_pod::listing::list(dirs).unwrap_or_default() {
+            let owned = entry.controller().is_some_and(|controller| {
+                controllers.contains(&(entry.namespace.clone(), controller))
+            });
+            if owned {
+                pods.push((entry.namespace, entry.name));
+            }
+        }
+    }
+    pods
+}
+
 pub fn run(args: DownArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> {
     let paths = podrun_config::Paths::from_env()?;
     let dirs = pod_dirs(&paths)?;
     let mut pods: Vec<(String, String)> = Vec::new();
+    let mut services: Vec<(String, String)> = Vec::new();
     let mut failed = false;
     for target in &args.targets {
         if target == "-" || Path::new(target).is_file() {
@@ -32,9 +67,14 @@ pub fn run(args: DownArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> 
                 ..LoadOptions::default()
             };
             let manifest = podrun_manifest::load_path(target, &options)?;
-            for pod in &manifest.pods {
-                pods.push((pod.namespace().to_string(), pod.name().to_string()));
-            }
+            pods.extend(pods_of_file(&dirs, &manifest));
+            services.extend(manifest.services.iter().map(|s| {
+                let meta = &s.service.metadata;
+                (
+                    meta.namespace.clone().unwrap_or_default(),
+                    meta.name.clone().unwrap_or_default(),
+                )
+            }));
         } else {
             match podrun_pod::listing::resolve(&dirs, namespace, target) {
                 Ok(pod) => pods.push(pod),
@@ -65,6 +105,21 @@ pub fn run(args: DownArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> 
             Ok(Removed::Removed) => println!("pod {shown} removed"),
             Err(e) => {
                 eprintln!("error: pod {shown}: {e}");
+                failed = true;
+            }
+        }
+    }
+    if !services.is_empty() {
+        let context = crate::context::Context::load()?;
+        match super::play_services::unregister(&context, &services) {
+            Ok(removed) => {
+                for service in removed {
+                    let shown = podrun_pod::display_name(&service.namespace, &service.name);
+                    println!("service {shown} removed");
+                }
+            }
+            Err(e) => {
+                eprintln!("error: the file's Services: {e:#}");
                 failed = true;
             }
         }

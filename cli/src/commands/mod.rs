@@ -10,6 +10,7 @@ pub mod logs;
 pub mod man;
 pub mod play;
 pub mod play_attach;
+pub mod play_services;
 pub mod play_wait;
 pub mod port;
 pub mod ps;

@@ -155,10 +155,7 @@ pub fn run(args: PlayArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> 
         }
     }
     let network = NetworkOptions {
-        backend: args
-            .network
-            .or(context.config.network.default)
-            .unwrap_or(Backend::DEFAULT),
+        backend: network_backend(&args, &context, &manifest)?,
         allow_host_loopback: context.config.network.allow_host_loopback,
         publish: args.publish,
         publish_all: args.publish_all,
@@ -181,6 +178,8 @@ pub fn run(args: PlayArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> 
     let cgroups = host_cgroups(&context, &manifest);
     warn_unenforced_limits(&cgroups, &manifest);
     let images = pull_images(&context, &manifest)?;
+    // Before any pod starts: the pods' Service variables and DNS see the file's Services.
+    let services = super::play_services::register(&context, &manifest)?;
 
     if args.wait || args.wait_ready {
         // A Ctrl-C from here on removes the pods before play ends.
@@ -192,15 +191,28 @@ pub fn run(args: PlayArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> 
             pidfd: fd.as_fd(),
             grace_period_seconds: args.stop.grace(),
         });
-        let started_pod = start_pod(
-            &context, &dirs, &manifest, pod, &images, network, &cgroups, owner,
-        );
+        let started_pod = super::play_services::wait_for_predecessor(&dirs, pod, &started)
+            .and_then(|()| {
+                start_pod(
+                    &context,
+                    &dirs,
+                    &manifest,
+                    pod,
+                    &images,
+                    network,
+                    &cgroups,
+                    owner,
+                    services.all(),
+                )
+            });
         if let Err(error) = started_pod {
-            // All or nothing: stop the pods of this file that did start.
+            // All or nothing: stop the pods of this file that did start, forget its new
+            // Services.
             for (namespace, name) in started.iter().rev() {
                 let stop = Stop::new(args.stop.grace(), EXTRA_WAIT);
                 let _ = stop_and_remove(&dirs, namespace, name, Lock::Take(&|| {}), &stop);
             }
+            services.undo(&context);
             return Err(error);
         }
         started.push((pod.namespace().to_string(), pod.name().to_string()));
@@ -465,6 +477,7 @@ fn start_pod(
     network: PodNetwork,
     cgroups: &HostCgroups,
     owner: Option<OwnerLink<'_>>,
+    services: &[podrun_podnet::cluster::ServiceRecord],
 ) -> anyhow::Result<()> {
     let mut plan = podrun_planner::build(
         pod,
@@ -474,6 +487,7 @@ fn start_pod(
         dirs,
         &network.plan,
         &context.paths.seccomp_dir,
+        services,
     )?;
     podrun_planner::network::apply(&mut plan, network);
     plan.log_max_size = context.config.logs.max_size;
@@ -487,6 +501,35 @@ fn start_pod(
             down_name(&plan.namespace, &plan.name)
         ),
         Err(error) => Err(error.into()),
+    }
+}
+
+/// The pods' network: `--network`, else the config file's default; else, for a file with
+/// Services, the shared network (the only one where Services work), else slirp4netns.
+fn network_backend(
+    args: &PlayArgs,
+    context: &Context,
+    manifest: &Manifest,
+) -> anyhow::Result<Backend> {
+    let chosen = args.network.or(context.config.network.default);
+    if manifest.services.is_empty() {
+        return Ok(chosen.unwrap_or(Backend::DEFAULT));
+    }
+    match chosen {
+        None | Some(Backend::Shared) => Ok(Backend::Shared),
+        Some(other) => {
+            let names: Vec<String> = manifest
+                .services
+                .iter()
+                .map(|s| s.service.metadata.name.clone().unwrap_or_default())
+                .collect();
+            bail!(
+                "{}: the Services of the file ({}) need the shared pod network, not {}\nhint: drop --network (and `[network] default`), or use --network shared",
+                args.file,
+                names.join(", "),
+                other.name()
+            )
+        }
     }
 }
 

@@ -73,7 +73,8 @@ pub fn print_pods(pods: &[PodEntry], format: Format) -> anyhow::Result<()> {
 
 /// Prints pods like `kubectl get pods` (`wide`: with namespace, IP, published ports,
 /// supervisor pid, uid and owner); the namespace also when the pods are of several
-/// namespaces, as `kubectl get pods -A` shows it.
+/// namespaces, as `kubectl get pods -A` shows it; WORKLOAD (`Deployment/api`) when a pod
+/// is a workload's replica.
 pub fn print_table(pods: &[PodEntry], wide: bool) {
     let mut header = vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"];
     let namespaces: std::collections::BTreeSet<&str> =
@@ -82,12 +83,22 @@ pub fn print_table(pods: &[PodEntry], wide: bool) {
     if with_namespace {
         header.insert(0, "NAMESPACE");
     }
+    // The workload a pod is a replica of (its controller), when any pod has one.
+    let controllers: Vec<Option<String>> = pods
+        .iter()
+        .map(|pod| pod.controller().map(|c| c.to_string()))
+        .collect();
+    let with_workload = controllers.iter().any(Option::is_some);
+    if with_workload {
+        header.push("WORKLOAD");
+    }
     if wide {
         header.extend(["IP", "PORTS", "SUPERVISOR", "UID", "OWNER"]);
     }
     let rows: Vec<Vec<String>> = pods
         .iter()
-        .map(|pod| {
+        .zip(&controllers)
+        .map(|(pod, controller)| {
             let (ready_count, total) = crate::kube::ready(pod);
             let mut row = vec![
                 pod.name.clone(),
@@ -105,6 +116,9 @@ pub fn print_table(pods: &[PodEntry], wide: bool) {
             ];
             if with_namespace {
                 row.insert(0, pod.namespace.clone());
+            }
+            if with_workload {
+                row.push(controller.clone().unwrap_or_else(|| "<none>".into()));
             }
             if wide {
                 let plan = podrun_pod_model::plan::Plan::read(&pod.runtime_dir).ok();

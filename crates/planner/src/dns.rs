@@ -86,6 +86,7 @@ pub fn plan(spec: &PodSpec, names: &PodHostname, field: &str) -> Result<PodDns, 
     }
     Ok(PodDns {
         policy_none,
+        host_resolver: policy == "Default",
         nameservers,
         searches: config.searches.unwrap_or_default(),
         options,

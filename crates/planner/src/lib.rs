@@ -6,7 +6,8 @@
 //! * [`build`]: the whole plan; [`pull_policy`]: which images `play` must pull first;
 //!   [`check::check`]: the plan-time checks that need no image (`podrun validate`).
 //! * [`volumes`], [`dns`], [`security`], [`cgroup`], [`network`], [`hooks`], [`probes`],
-//!   [`termination`]: each feature's part of the plan, from its fields.
+//!   [`termination`]: each feature's part of the plan, from its fields; [`services`]: the
+//!   file's Services for the shared network, and their variables in the pods.
 //! * [`node`]: the host's facts for the downward API; [`ids`]: the plan's ids against the
 //!   user's subordinate ranges.
 
@@ -19,6 +20,7 @@ pub mod network;
 pub mod node;
 pub mod probes;
 pub mod security;
+pub mod services;
 pub mod termination;
 pub mod volumes;
 
@@ -28,7 +30,9 @@ use std::path::{Path, PathBuf};
 use podrun_manifest::k8s_openapi::api::core::v1::Container;
 use podrun_manifest::{Manifest, PodManifest};
 use podrun_pod_model::plan::stdio::Stdio;
-use podrun_pod_model::plan::{ContainerPlan, Plan, RestartPolicy, DEFAULT_GRACE_SECONDS};
+use podrun_pod_model::plan::{
+    ContainerPlan, Controller, Plan, RestartPolicy, DEFAULT_GRACE_SECONDS,
+};
 use podrun_pod_model::{PodDirs, PodError};
 use podrun_process::{ImageFiles, Objects};
 use podrun_store::{Digest, ImageRecord, Store};
@@ -152,7 +156,9 @@ pub fn new_uid() -> String {
 /// Works out the plan of `pod`. `images` gives the store record of every image the pod's
 /// containers name (as written in the manifest); they must all be in the store.
 /// `network` is the pod's network (see [`crate::network::plan`]), for the pod IP the
-/// downward API reports. `seccomp_dir` holds the `Localhost` seccomp profiles.
+/// downward API reports. `seccomp_dir` holds the `Localhost` seccomp profiles. `services`
+/// are the Services that exist as the pod starts (their variables go into its containers).
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     pod: &PodManifest,
     manifest: &Manifest,
@@ -161,6 +167,7 @@ pub fn build(
     dirs: &PodDirs,
     network: &podrun_network::NetworkPlan,
     seccomp_dir: &Path,
+    services: &[podrun_podnet::cluster::ServiceRecord],
 ) -> Result<Plan, PodError> {
     let name = pod.name().to_string();
     let namespace = pod.namespace().to_string();
@@ -181,7 +188,10 @@ pub fn build(
         .filter(|u| !u.is_empty())
         .unwrap_or_else(new_uid);
     let layout = dirs.pod(&namespace, &name);
-    let fields = node::pod_fields(&uid, network.backend, &dirs.data_root);
+    let mut fields = node::pod_fields(&uid, network.backend, &dirs.data_root);
+    if spec.enable_service_links != Some(false) {
+        fields.service_env = services::environment(services, &namespace);
+    }
     if network.backend == podrun_network::Backend::Shared && asks_for_pod_ip(spec) {
         return Err(PodError::msg(format!(
             "{}: {who}: the downward API's status.podIP is not yet supported with --network shared (the address is leased when the pod starts)\nhint: use the default network for this pod",
@@ -323,6 +333,10 @@ pub fn build(
         labels: pod.pod.metadata.labels.clone().unwrap_or_default(),
         annotations: pod.pod.metadata.annotations.clone().unwrap_or_default(),
         pod_spec: serde_json::to_value(spec).ok(),
+        controller: pod.owner.as_ref().map(|owner| Controller {
+            kind: owner.kind.name().to_string(),
+            name: owner.name.clone(),
+        }),
         share_process_namespace: spec.share_process_namespace == Some(true),
         restart_policy: restart_policy(spec.restart_policy.as_deref(), &who, &pod.source)?,
         termination_grace_period_seconds: grace,

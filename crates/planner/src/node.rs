@@ -17,6 +17,7 @@ pub fn pod_fields(uid: &str, backend: Backend, storage: &Path) -> PodFields {
         host_ip: host_ip().to_string(),
         node_name: node_name(),
         node: allocatable(storage),
+        service_env: Vec::new(),
     }
 }
 

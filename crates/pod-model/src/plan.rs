@@ -24,6 +24,19 @@ use volumes::{MountPlan, PodVolumes};
 /// Default `terminationGracePeriodSeconds`, as in Kubernetes.
 pub const DEFAULT_GRACE_SECONDS: u64 = 30;
 
+/// A workload that owns pods: its kind (`Deployment`, `StatefulSet`, ...) and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Controller {
+    pub kind: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for Controller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.kind, self.name)
+    }
+}
+
 /// What the supervisor runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -39,6 +52,11 @@ pub struct Plan {
     /// absent in plans written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_spec: Option<serde_json::Value>,
+    /// The workload the pod is a replica of (a Deployment, StatefulSet, Job, ...), as
+    /// Kubernetes' controller ownerReference: `ps` shows it, `down FILE`, `logs deploy/NAME`
+    /// find the pod by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<Controller>,
     pub hostname: String,
     pub share_process_namespace: bool,
     pub restart_policy: RestartPolicy,

@@ -55,6 +55,9 @@ pub struct PodState {
     /// The process whose end stops the pod (`play --owner-pid`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<Owner>,
+    /// The workload the pod belongs to (the plan's `controller`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<crate::plan::Controller>,
 }
 
 /// The owner of a pod started with `play --owner-pid`: when it ends, the pod is stopped and
@@ -490,6 +493,7 @@ mod tests {
             init_containers: Vec::new(),
             events: Vec::new(),
             owner: None,
+            controller: None,
         };
         pod.phase = pod.compute_phase();
         pod

@@ -20,6 +20,18 @@ pub struct PodEntry {
 }
 
 impl PodEntry {
+    /// The workload the pod belongs to: from its state, or its plan while it has none.
+    pub fn controller(&self) -> Option<podrun_pod_model::plan::Controller> {
+        match &self.state {
+            Some(state) => state.controller.clone(),
+            None => {
+                podrun_pod_model::plan::Plan::read(&self.runtime_dir)
+                    .ok()?
+                    .controller
+            }
+        }
+    }
+
     pub fn status(&self) -> String {
         match &self.state {
             Some(state) => state.status(self.supervisor_alive),
@@ -90,6 +102,50 @@ pub enum ResolveError {
     /// Not `NAME` or `NAMESPACE/NAME`.
     #[error("`{0}` is not a pod: write NAME or NAMESPACE/NAME")]
     Invalid(String),
+    /// `deploy/NAME` (kubectl's TYPE/NAME) where the workload has no pod.
+    #[error("{reference}: no pod of {kind} `{name}` in namespace {namespace}")]
+    NoWorkloadPod {
+        reference: String,
+        kind: String,
+        name: String,
+        namespace: String,
+    },
+}
+
+/// kubectl's resource words for the workloads whose pods podrun runs (`deploy/api`), as the
+/// kind their pods record as controller.
+pub fn workload_kind(word: &str) -> Option<&'static str> {
+    Some(match word.to_ascii_lowercase().as_str() {
+        "deploy" | "deployment" | "deployments" => "Deployment",
+        "rs" | "replicaset" | "replicasets" => "ReplicaSet",
+        "ds" | "daemonset" | "daemonsets" => "DaemonSet",
+        "sts" | "statefulset" | "statefulsets" => "StatefulSet",
+        "job" | "jobs" => "Job",
+        _ => return None,
+    })
+}
+
+/// The pod kubectl would pick for `logs`/`exec` of a workload: among the workload's pods of
+/// `namespace`, a ready one first, then by name.
+pub fn pick_workload_pod<'a>(
+    pods: &'a [PodEntry],
+    namespace: &str,
+    kind: &str,
+    name: &str,
+) -> Option<&'a PodEntry> {
+    let mut owned: Vec<&PodEntry> = pods
+        .iter()
+        .filter(|pod| pod.namespace == namespace)
+        .filter(|pod| {
+            pod.controller()
+                .is_some_and(|c| c.kind == kind && c.name == name)
+        })
+        .collect();
+    owned.sort_by_key(|pod| {
+        let (ready, total) = pod.state.as_ref().map_or((0, 1), |s| s.ready());
+        (ready < total, pod.name.clone())
+    });
+    owned.first().copied()
 }
 
 /// The pod that `reference` (as a command line gives it) names, with `namespace` from `-n`:
@@ -147,6 +203,23 @@ pub fn resolve(
     namespace: Option<&str>,
     reference: &str,
 ) -> Result<(String, String), ResolveError> {
+    if let Some((word, name)) = reference.split_once('/') {
+        if matches!(word, "pod" | "pods" | "po") {
+            return resolve(dirs, namespace, name);
+        }
+        if let Some(kind) = workload_kind(word) {
+            let namespace = namespace.unwrap_or(DEFAULT_NAMESPACE);
+            let pods = list(dirs).unwrap_or_default();
+            return pick_workload_pod(&pods, namespace, kind, name)
+                .map(|pod| (pod.namespace.clone(), pod.name.clone()))
+                .ok_or_else(|| ResolveError::NoWorkloadPod {
+                    reference: reference.to_string(),
+                    kind: kind.to_string(),
+                    name: name.to_string(),
+                    namespace: namespace.to_string(),
+                });
+        }
+    }
     if reference.contains('/') || namespace.is_some() {
         return resolve_among([], namespace, reference);
     }

@@ -54,6 +54,8 @@ pub(crate) struct Attached {
     pub pidfd: OwnedFd,
     /// The ids of its host forwards on the holder's slirp4netns (removed on detach).
     pub forwards: Vec<u64>,
+    /// The pod as Services and DNS see it (with its address and readiness).
+    pub record: crate::cluster::PodRecord,
 }
 
 impl Attached {
@@ -63,6 +65,7 @@ impl Attached {
             name: self.name.clone(),
             address: self.address,
             host_interface: self.host_interface.clone(),
+            ready: self.record.ready,
         }
     }
 }
@@ -84,7 +87,12 @@ pub fn identity_map(own_map: &str) -> String {
 
 impl Network {
     /// Attaches process `pid` (see the module's steps).
-    pub fn attach(&mut self, pid: u32, name: &str) -> Result<(Attached, Attachment), PodnetError> {
+    pub fn attach(
+        &mut self,
+        pid: u32,
+        name: &str,
+        identity: &crate::protocol::PodIdentity,
+    ) -> Result<(Attached, Attachment), PodnetError> {
         let pidfd = nsfd::pidfd(pid)?;
         let pod = ProcessId::of(pid)
             .ok_or_else(|| PodnetError::Refused(format!("process {pid} does not exist")))?;
@@ -101,6 +109,7 @@ impl Network {
             host_interface,
             pidfd,
             forwards: Vec::new(),
+            record: identity.record(address),
         };
         match self.plumb(&attached, &netns) {
             Ok(attachment) => Ok((attached, attachment)),

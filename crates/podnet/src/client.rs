@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use nix::sched::{unshare, CloneFlags};
 
-use crate::protocol::{self, Answer, Attachment, Request, Status};
+use crate::protocol::{self, Answer, Attachment, PodIdentity, Request, Status};
 use crate::{nsfd, PodnetError};
 
 /// How long the holder may take to answer (an attach takes milliseconds).
@@ -56,17 +56,19 @@ impl HolderConnection {
     }
 
     /// Asks the holder to attach process `pid` (see [`crate::attach`]) and publish `ports`
-    /// to its address.
+    /// to its address; `identity` is what Services select it by and DNS names it by.
     pub fn attach(
         self,
         pid: u32,
         name: &str,
         ports: &[podrun_network::PortMapping],
+        identity: Option<&PodIdentity>,
     ) -> Result<Attachment, PodnetError> {
         match self.request(&Request::Attach {
             pid,
             name: name.to_string(),
             ports: ports.to_vec(),
+            identity: identity.cloned(),
         })? {
             Answer::Attached(attachment) => Ok(attachment),
             other => Err(unexpected(other)),
@@ -77,6 +79,22 @@ impl HolderConnection {
     pub fn detach(self, pid: u32) -> Result<(), PodnetError> {
         match self.request(&Request::Detach { pid })? {
             Answer::Detached => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Tells the holder that the pod of process `pid` became ready or stopped being.
+    pub fn set_ready(self, pid: u32, ready: bool) -> Result<(), PodnetError> {
+        match self.request(&Request::Ready { pid, ready })? {
+            Answer::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Tells the holder that the Services changed.
+    pub fn reload(self) -> Result<(), PodnetError> {
+        match self.request(&Request::Reload)? {
+            Answer::Done => Ok(()),
             other => Err(unexpected(other)),
         }
     }
@@ -110,9 +128,10 @@ pub fn attach_self(
     holder: HolderConnection,
     name: &str,
     ports: &[podrun_network::PortMapping],
+    identity: Option<&PodIdentity>,
 ) -> Result<Attachment, PodnetError> {
     holder.enter_user_namespace()?;
     unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET)
         .map_err(PodnetError::sys("cannot create the pod's namespaces"))?;
-    holder.attach(std::process::id(), name, ports)
+    holder.attach(std::process::id(), name, ports, identity)
 }

@@ -39,13 +39,19 @@ use nix::sched::{unshare, CloneFlags};
 use crate::attach::{Attached, Network};
 use crate::ipam::{Flock, LeaseFile, ProcessId, Subnet};
 use crate::netlink::Netlink;
-use crate::protocol::{self, Answer, HolderFile, Request, Status};
+use crate::protocol::{self, Answer, HolderFile, PodIdentity, Request, ServiceStatus, Status};
+use crate::services::ServiceFile;
+use crate::services_nft::ServiceNetwork;
+use crate::serving::Serving;
 use crate::{nsfd, Paths, PodnetError};
 
 /// The environment variable that passes the ready pipe's descriptor to the holder.
 pub const READY_FD_ENV: &str = "PODRUN_PODNET_READY_FD";
 /// slirp4netns' tap device in the holder's namespace: the way out.
 pub const UPLINK: &str = "tap0";
+/// Where the pods' pidfds start in the poll set (after the listener, slirp4netns' pidfd and
+/// the DNS server's two sockets).
+const FIRST_POD_FD: usize = 4;
 /// How long one client may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -122,6 +128,7 @@ struct Holder {
     slirp: podrun_network::Slirp4netns,
     slirp_pidfd: OwnedFd,
     pods: Vec<Attached>,
+    serving: Serving,
 }
 
 fn run(
@@ -194,6 +201,16 @@ fn run(
     );
     report(ready.take(), "ready");
 
+    let serving = Serving::start(
+        ServiceFile::of(paths),
+        ServiceNetwork {
+            pod_subnet: config.subnet,
+            bridge: config.bridge.clone(),
+            uplink: UPLINK.into(),
+            gateway: config.subnet.gateway(),
+        },
+        paths.dir.clone(),
+    )?;
     let mut holder = Holder {
         paths: paths.clone(),
         config: config.clone(),
@@ -202,7 +219,9 @@ fn run(
         slirp,
         slirp_pidfd,
         pods: Vec::new(),
+        serving,
     };
+    holder.refresh();
     holder.serve()
 }
 
@@ -222,6 +241,15 @@ fn set_up_namespace(config: &HolderConfig) -> Result<(Netlink, u32), PodnetError
     std::fs::write("/proc/sys/net/ipv4/conf/default/proxy_arp", "1").map_err(PodnetError::io(
         "cannot set net.ipv4.conf.default.proxy_arp=1",
     ))?;
+    // Service connections are DNATed by the holder's IP layer (crate::services_nft); with
+    // br_netfilter's default of 1 the bridged frames of a pod that reaches its own Service
+    // would pass netfilter again and be lost. Absent without br_netfilter: the same as 0.
+    let bridge_nf = "/proc/sys/net/bridge/bridge-nf-call-iptables";
+    if std::path::Path::new(bridge_nf).exists() {
+        std::fs::write(bridge_nf, "0").map_err(PodnetError::io(
+            "cannot set net.bridge.bridge-nf-call-iptables=0",
+        ))?;
+    }
     Ok((netlink, bridge))
 }
 
@@ -236,9 +264,12 @@ impl Holder {
                 }
                 None => -1,
             };
+            let [dns, dns_upstream] = self.serving.fds();
             let mut fds: Vec<libc::pollfd> = [
                 self.listener.as_fd().as_raw_fd(),
                 self.slirp_pidfd.as_raw_fd(),
+                dns,
+                dns_upstream,
             ]
             .into_iter()
             .chain(self.pods.iter().map(|p| p.pidfd.as_raw_fd()))
@@ -262,13 +293,19 @@ impl Holder {
                     "slirp4netns ended; the holder ends with it".into(),
                 ));
             }
+            if fds[2].revents != 0 || fds[3].revents != 0 {
+                self.serving.on_dns_readable();
+            }
             let ended: Vec<usize> = (0..self.pods.len())
-                .filter(|&i| fds[2 + i].revents != 0)
+                .filter(|&i| fds[FIRST_POD_FD + i].revents != 0)
                 .collect();
-            for i in ended.into_iter().rev() {
-                let pod = self.pods.remove(i);
+            for i in ended.iter().rev() {
+                let pod = self.pods.remove(*i);
                 tracing::info!(pid = pod.pod.pid, address = %pod.address, "pod ended");
                 self.detach(&pod);
+            }
+            if !ended.is_empty() {
+                self.refresh();
             }
             if fds[0].revents != 0 {
                 self.accept();
@@ -335,32 +372,90 @@ impl Holder {
 
     fn handle(&mut self, request: Request) -> Answer {
         match request {
-            Request::Attach { pid, name, ports } => match self.network.attach(pid, &name) {
-                Ok((mut attached, attachment)) => {
-                    if let Err(e) = self.publish(&mut attached, &ports) {
-                        self.detach(&attached);
-                        return refusal(e);
+            Request::Attach {
+                pid,
+                name,
+                ports,
+                identity,
+            } => {
+                let identity = identity.unwrap_or_else(|| PodIdentity::named(&name));
+                match self.network.attach(pid, &name, &identity) {
+                    Ok((mut attached, attachment)) => {
+                        if let Err(e) = self.publish(&mut attached, &ports) {
+                            self.detach(&attached);
+                            return refusal(e);
+                        }
+                        tracing::info!(pid, %name, address = %attachment.address, "pod attached");
+                        self.pods.push(attached);
+                        self.refresh();
+                        Answer::Attached(attachment)
                     }
-                    tracing::info!(pid, %name, address = %attachment.address, "pod attached");
-                    self.pods.push(attached);
-                    Answer::Attached(attachment)
+                    Err(e) => refusal(e),
                 }
-                Err(e) => refusal(e),
-            },
+            }
             Request::Detach { pid } => match self.pods.iter().position(|p| p.pod.pid == pid) {
                 Some(i) => {
                     let pod = self.pods.remove(i);
                     self.detach(&pod);
+                    self.refresh();
                     Answer::Detached
                 }
                 None => Answer::Error(format!("process {pid} is not attached")),
             },
-            Request::Status => Answer::Status(Status {
-                holder: self.network.holder,
-                slirp4netns_pid: self.slirp.pid() as u32,
-                subnet: self.config.subnet,
-                pods: self.pods.iter().map(Attached::info).collect(),
-            }),
+            Request::Ready { pid, ready } => {
+                match self.pods.iter_mut().find(|p| p.pod.pid == pid) {
+                    Some(pod) => {
+                        tracing::info!(pid, name = %pod.name, ready, "readiness");
+                        pod.record.ready = ready;
+                        self.refresh();
+                        Answer::Done
+                    }
+                    None => Answer::Error(format!("process {pid} is not attached")),
+                }
+            }
+            Request::Reload => match self.serving.reload() {
+                Ok(()) => {
+                    self.refresh();
+                    Answer::Done
+                }
+                Err(e) => refusal(e),
+            },
+            Request::Status => Answer::Status(self.status()),
+        }
+    }
+
+    /// Service forwarding, DNS and node ports after a change of pods or Services.
+    fn refresh(&mut self) {
+        let pods: Vec<_> = self.pods.iter().map(|p| p.record.clone()).collect();
+        self.serving.refresh(&pods);
+    }
+
+    fn status(&self) -> Status {
+        let pods: Vec<_> = self.pods.iter().map(|p| p.record.clone()).collect();
+        let services = self
+            .serving
+            .services()
+            .iter()
+            .map(|service| ServiceStatus {
+                service: service.clone(),
+                endpoints: service
+                    .ports
+                    .iter()
+                    .map(|port| {
+                        crate::cluster::endpoints(service, port, &pods)
+                            .iter()
+                            .map(|e| format!("{}:{}", e.address, e.port))
+                            .collect()
+                    })
+                    .collect(),
+            })
+            .collect();
+        Status {
+            holder: self.network.holder,
+            slirp4netns_pid: self.slirp.pid() as u32,
+            subnet: self.config.subnet,
+            pods: self.pods.iter().map(Attached::info).collect(),
+            services,
         }
     }
 }

@@ -43,6 +43,13 @@ impl Subnet {
         prefix: 24,
     };
 
+    /// 10.96.0.0/16: the Services' cluster IPs (kubeadm's default service CIDR is the
+    /// /12 around it).
+    pub const SERVICES: Subnet = Subnet {
+        network: Ipv4Addr::new(10, 96, 0, 0),
+        prefix: 16,
+    };
+
     pub fn prefix(&self) -> u8 {
         self.prefix
     }
@@ -280,33 +287,48 @@ impl LeaseFile {
     }
 
     fn read_unlocked(&self) -> Result<Leases, PodnetError> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| PodnetError::BadLeaseFile {
-                path: self.path.display().to_string(),
-                reason: e.to_string(),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Leases::default()),
-            Err(e) => Err(PodnetError::io(format!(
-                "cannot read {}",
-                self.path.display()
-            ))(e)),
-        }
+        read_json(&self.path).map_err(|e| match e {
+            PodnetError::BadStateFile { path, reason } => {
+                PodnetError::BadLeaseFile { path, reason }
+            }
+            other => other,
+        })
     }
 
     fn write_unlocked(&self, leases: &Leases) -> Result<(), PodnetError> {
-        let temporary = self.path.with_extension("json.tmp");
-        let text = serde_json::to_vec_pretty(leases).expect("leases serialize");
-        let write = || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&temporary)?;
-            file.write_all(&text)?;
-            file.sync_data()?;
-            std::fs::rename(&temporary, &self.path)
-        };
-        write().map_err(PodnetError::io(format!(
-            "cannot write {}",
-            self.path.display()
-        )))
+        write_json(&self.path, leases)
     }
+}
+
+/// One of the network's JSON state files (`T::default()` when it does not exist yet); the
+/// caller holds its lock.
+pub(crate) fn read_json<T: Default + for<'de> Deserialize<'de>>(
+    path: &Path,
+) -> Result<T, PodnetError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| PodnetError::BadStateFile {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(PodnetError::io(format!("cannot read {}", path.display()))(
+            e,
+        )),
+    }
+}
+
+/// Replaces a JSON state file atomically (a new file renamed over the old); the caller holds
+/// its lock.
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), PodnetError> {
+    let temporary = path.with_extension("json.tmp");
+    let text = serde_json::to_vec_pretty(value).expect("state files serialize");
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(&text)?;
+        file.sync_data()?;
+        std::fs::rename(&temporary, path)
+    };
+    write().map_err(PodnetError::io(format!("cannot write {}", path.display())))
 }
 
 /// An exclusive flock on a file (created if needed), released when dropped.

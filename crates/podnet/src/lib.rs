@@ -17,6 +17,9 @@
 //! * [`attach`]: what a pod needs from the holder: its id maps and a veth with an address;
 //!   [`client`] is the pod's side of the request.
 //! * [`protocol`]: the requests and answers on the holder's socket.
+//! * [`cluster`]: Services and pods, and which pods a Service leads to; [`services`] keeps
+//!   the Services (and allocates their cluster IPs), [`services_nft`] forwards them and
+//!   [`dns`] names them.
 //!
 //! `podrun play --network shared` (experimental) uses it: see podrun-supervisor's
 //! `shared_network` and the CLI's `podrun network-holder` role.
@@ -31,7 +34,9 @@ pub mod netlink;
 pub mod nft;
 mod nsfd;
 pub mod protocol;
+pub mod services;
 pub mod services_nft;
+mod serving;
 pub mod start;
 
 use std::path::{Path, PathBuf};
@@ -84,6 +89,14 @@ impl Paths {
     pub fn leases_lock(&self) -> PathBuf {
         self.dir.join("ipam.lock")
     }
+    /// The Services of the played files, with their cluster IPs.
+    pub fn services(&self) -> PathBuf {
+        self.dir.join("services.json")
+    }
+    /// Held (flock) while the Services are read and written.
+    pub fn services_lock(&self) -> PathBuf {
+        self.dir.join("services.lock")
+    }
 
     /// Creates the directory (mode 0700) if needed.
     pub fn create(&self) -> Result<(), PodnetError> {
@@ -118,6 +131,10 @@ pub enum PodnetError {
     Exhausted { subnet: String, leased: usize },
     #[error("the lease file {path} is not valid: {reason}\nhint: it is rebuilt when removed while no pod runs")]
     BadLeaseFile { path: String, reason: String },
+    #[error("{path} is not valid: {reason}\nhint: remove it while no pod runs")]
+    BadStateFile { path: String, reason: String },
+    #[error("Service {service}: {reason}")]
+    Service { service: String, reason: String },
     #[error("user namespace: {0}")]
     Userns(#[from] podrun_userns::UsernsError),
     #[error("slirp4netns: {0}")]

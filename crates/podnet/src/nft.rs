@@ -30,9 +30,18 @@ pub fn masquerade_ruleset(subnet: &Subnet, uplink: &str) -> String {
     )
 }
 
+/// `nft`: Debian puts it in /usr/sbin, which an ordinary user's PATH often lacks.
+fn nft_binary() -> std::path::PathBuf {
+    ["/usr/sbin/nft", "/sbin/nft"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|path| path.exists())
+        .unwrap_or_else(|| "nft".into())
+}
+
 /// Loads `ruleset` with `nft -f -` in the caller's network namespace.
 pub fn load(ruleset: &str) -> Result<(), PodnetError> {
-    let mut child = Command::new("nft")
+    let mut child = Command::new(nft_binary())
         .args(["-f", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

@@ -6,6 +6,8 @@
 //! ← {"attached":{"address":"10.89.0.2","prefix":24,"gateway":"10.89.0.1","interface":"eth0","mtu":65520}}
 //! → {"attach":{"pid":4243,"name":"default/api","ports":[{"host_ip":"0.0.0.0","host_port":18080,...}]}}
 //! → {"detach":{"pid":4242}}          ← "detached"
+//! → {"ready":{"pid":4242,"ready":true}}   ← "done"   (the pod's Ready condition changed)
+//! → "reload"                         ← "done"   (services.json changed)
 //! → "status"                         ← {"status":{...}}
 //! ← {"error":"..."}                  for any request the holder refuses
 //! ```
@@ -36,12 +38,69 @@ pub enum Request {
         name: String,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         ports: Vec<podrun_network::PortMapping>,
+        /// What Services select the pod by and DNS names it by (absent: a pod no Service
+        /// selects, named by `name`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<PodIdentity>,
     },
     /// Release the address of `pid` and remove its veth (also done when `pid` ends).
     Detach {
         pid: u32,
     },
+    /// The pod of `pid` became ready (every container ready) or stopped being: it is an
+    /// endpoint of the Services that select it only while ready.
+    Ready {
+        pid: u32,
+        ready: bool,
+    },
+    /// The Services ([`crate::services`]) changed: read them again.
+    Reload,
     Status,
+}
+
+/// A pod as Services and DNS see it: the fields of [`crate::cluster::PodRecord`] the pod
+/// knows before it has an address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodIdentity {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub hostname: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subdomain: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub named_ports: Vec<crate::cluster::NamedPort>,
+}
+
+impl PodIdentity {
+    /// The pod's record once it has `address` (not ready yet: a pod becomes an endpoint
+    /// when its supervisor says it is ready).
+    pub fn record(&self, address: Ipv4Addr) -> crate::cluster::PodRecord {
+        crate::cluster::PodRecord {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            address,
+            labels: self.labels.clone(),
+            hostname: self.hostname.clone(),
+            subdomain: self.subdomain.clone(),
+            named_ports: self.named_ports.clone(),
+            ready: false,
+        }
+    }
+
+    /// The identity of a pod attached by name only (`namespace/name` or `name`).
+    pub fn named(name: &str) -> PodIdentity {
+        let (namespace, pod) = name.split_once('/').unwrap_or(("default", name));
+        PodIdentity {
+            namespace: namespace.to_string(),
+            name: pod.to_string(),
+            labels: Default::default(),
+            hostname: pod.to_string(),
+            subdomain: None,
+            named_ports: Vec::new(),
+        }
+    }
 }
 
 /// The holder's answer.
@@ -50,6 +109,7 @@ pub enum Request {
 pub enum Answer {
     Attached(Attachment),
     Detached,
+    Done,
     Status(Status),
     Error(String),
 }
@@ -71,6 +131,17 @@ pub struct Status {
     pub slirp4netns_pid: u32,
     pub subnet: Subnet,
     pub pods: Vec<AttachedPod>,
+    /// The Services the holder serves, each with its endpoints now.
+    #[serde(default)]
+    pub services: Vec<ServiceStatus>,
+}
+
+/// A Service and where its ports lead now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub service: crate::cluster::ServiceRecord,
+    /// Per port of the Service (same order): its endpoints as `address:port`.
+    pub endpoints: Vec<Vec<String>>,
 }
 
 /// One attached pod, as the holder knows it.
@@ -81,6 +152,9 @@ pub struct AttachedPod {
     pub address: Ipv4Addr,
     /// The veth's end on the bridge, in the holder's namespace.
     pub host_interface: String,
+    /// Whether the pod is ready (an endpoint of the Services that select it).
+    #[serde(default)]
+    pub ready: bool,
 }
 
 /// `holder.json`: who the running holder is (written once it is ready).
@@ -154,6 +228,7 @@ mod tests {
             pid: 4242,
             name: "default/web".into(),
             ports: Vec::new(),
+            identity: None,
         };
         assert_eq!(
             serde_json::to_string(&attach).unwrap(),

@@ -29,6 +29,9 @@ pub struct PodFields {
     pub node_name: String,
     /// The node's allocatable resources, reported as the limit of a container that sets none.
     pub node: NodeResources,
+    /// The kubelet's Service variables (`API_SERVICE_HOST`, ...): under the container's
+    /// `envFrom` and `env`, which may refer to them with `$(VAR)`.
+    pub service_env: Vec<(String, String)>,
 }
 
 /// What the node (this host) can give a pod, as the kubelet's node allocatable: the host's
@@ -91,7 +94,7 @@ pub fn container_env(
     objects: &dyn Objects,
     fields: &PodFields,
 ) -> Result<Vec<(String, String)>, ProcessError> {
-    let mut vars: Vec<(String, String)> = Vec::new();
+    let mut vars: Vec<(String, String)> = fields.service_env.clone();
     for (i, source) in container.env_from.iter().flatten().enumerate() {
         let prefix = source.prefix.clone().unwrap_or_default();
         let (kind, reference, data) = if let Some(cm) = &source.config_map_ref {
@@ -729,6 +732,7 @@ mod tests {
             host_ip: "192.0.2.7".into(),
             node_name: "host".into(),
             node: NodeResources::default(),
+            service_env: Vec::new(),
         };
         let env = |p: &str| field_value(&pod, &fields, p, FieldUse::Env);
         assert_eq!(env("metadata.namespace").unwrap(), "team");

@@ -93,10 +93,38 @@ fn push_host_aliases(text: &mut String, dns: &PodDns) {
 }
 
 /// What the DNS policies give the pod on the network `backend`: the host's resolv.conf as
-/// the pod can use it (see podrun-network's `resolv`).
-pub fn policy_resolv_conf(backend: Backend) -> String {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    podrun_network::resolv::resolv_conf(backend, &host)
+/// the pod can use it (see podrun-network's `resolv`), or on the shared network, unless
+/// `dnsPolicy: Default`, the cluster's DNS ([`cluster_resolv_conf`]).
+pub fn policy_resolv_conf(backend: Backend, dns: &PodDns, cluster: Option<&ClusterDns>) -> String {
+    match cluster {
+        Some(cluster) if backend == Backend::Shared && !dns.host_resolver => {
+            cluster_resolv_conf(cluster)
+        }
+        _ => {
+            let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            podrun_network::resolv::resolv_conf(backend, &host)
+        }
+    }
+}
+
+/// Where a pod on the shared network finds the cluster's DNS: the holder's server on the
+/// gateway, and the pod's namespace for the search path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterDns {
+    pub nameserver: String,
+    pub namespace: String,
+}
+
+/// The kubelet's resolv.conf for `ClusterFirst` with a cluster DNS: the cluster's server,
+/// the namespace's, the services' and the cluster's domains to search, `ndots:5` (so that
+/// `api` and `api.prod` are tried inside the cluster first).
+pub fn cluster_resolv_conf(cluster: &ClusterDns) -> String {
+    let domain = "cluster.local";
+    format!(
+        "search {ns}.svc.{domain} svc.{domain} {domain}\nnameserver {server}\noptions ndots:5\n",
+        ns = cluster.namespace,
+        server = cluster.nameserver,
+    )
 }
 
 /// /etc/resolv.conf: `policy` (what podrun writes for the pod's network, from the host's)

@@ -15,8 +15,12 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
+use podrun_network::Protocol;
+use podrun_pod_model::plan::Plan;
 use podrun_pod_model::process::{NETWORK_DIR_ENV, NETWORK_HOLDER_ROLE, PROGRAM};
 use podrun_pod_model::PodError;
+use podrun_podnet::cluster::NamedPort;
+use podrun_podnet::protocol::PodIdentity;
 
 /// The shared network's directory: `network` beside `pods` in podrun's runtime directory
 /// (`pod_runtime_dir` is `$XDG_RUNTIME_DIR/podrun/pods/<ns>_<name>`).
@@ -26,25 +30,103 @@ pub(crate) fn paths(pod_runtime_dir: &Path) -> Option<podrun_podnet::Paths> {
 }
 
 /// Puts this process (the supervisor, single-threaded, in the host's user namespace) on the
-/// shared network and has the holder publish `ports` to it; returns the pod's address.
+/// shared network and has the holder publish the pod's ports to it; returns what the pod got.
 pub(crate) fn join(
     pod_runtime_dir: &Path,
     pod: &str,
-    ports: &[podrun_network::PortMapping],
-) -> Result<String, PodError> {
+    plan: &Plan,
+) -> Result<podrun_podnet::Attachment, PodError> {
     let fail = |e: podrun_podnet::PodnetError| {
         PodError::msg(format!("pod `{pod}`: the shared network: {e}"))
     };
     let paths = paths(pod_runtime_dir)
         .ok_or_else(|| PodError::msg(format!("pod `{pod}`: no runtime directory")))?;
     let holder = podrun_podnet::start::connect(&paths, || holder_command(&paths)).map_err(fail)?;
-    let attachment = podrun_podnet::client::attach_self(holder, pod, ports).map_err(fail)?;
+    let identity = identity(plan);
+    let attachment = podrun_podnet::client::attach_self(holder, pod, &plan.ports, Some(&identity))
+        .map_err(fail)?;
     tracing::info!(
         address = %attachment.address,
         interface = %attachment.interface,
         "attached to the shared network"
     );
-    Ok(attachment.address.to_string())
+    Ok(attachment)
+}
+
+/// What Services select the pod by (its labels, its named container ports) and what DNS
+/// names it by (its hostname and subdomain).
+fn identity(plan: &Plan) -> PodIdentity {
+    let (hostname, subdomain) = match &plan.dns.domain {
+        // `<subdomain>.<namespace>.svc.cluster.local`
+        Some(domain) => (
+            domain.hostname.clone(),
+            domain.domain.split('.').next().map(str::to_string),
+        ),
+        None => (plan.hostname.clone(), None),
+    };
+    PodIdentity {
+        namespace: plan.namespace.clone(),
+        name: plan.name.clone(),
+        labels: plan.labels.clone(),
+        hostname,
+        subdomain,
+        named_ports: plan.pod_spec.as_ref().map(named_ports).unwrap_or_default(),
+    }
+}
+
+/// `ports[]` with a name, of every container of the pod's spec (JSON, as the plan keeps it).
+fn named_ports(spec: &serde_json::Value) -> Vec<NamedPort> {
+    let containers = spec["containers"].as_array().into_iter().flatten();
+    containers
+        .flat_map(|c| c["ports"].as_array().into_iter().flatten())
+        .filter_map(|port| {
+            Some(NamedPort {
+                name: port["name"].as_str()?.to_string(),
+                port: u16::try_from(port["containerPort"].as_u64()?).ok()?,
+                protocol: match port["protocol"].as_str() {
+                    Some("UDP") => Protocol::Udp,
+                    _ => Protocol::Tcp,
+                },
+            })
+        })
+        .collect()
+}
+
+/// The pod's link to the holder after it joined: it reports its readiness, since only a
+/// ready pod is an endpoint of the Services that select it.
+#[derive(Debug)]
+pub(crate) struct SharedNetwork {
+    paths: podrun_podnet::Paths,
+    /// What the holder was told last.
+    reported_ready: bool,
+}
+
+impl SharedNetwork {
+    pub(crate) fn new(pod_runtime_dir: &Path) -> Option<SharedNetwork> {
+        Some(SharedNetwork {
+            paths: paths(pod_runtime_dir)?,
+            reported_ready: false,
+        })
+    }
+
+    /// Tells the holder when the pod's readiness changed. A holder that cannot be told is
+    /// logged and told again at the next change of state.
+    pub(crate) fn report_ready(&mut self, ready: bool) {
+        if ready == self.reported_ready {
+            return;
+        }
+        let told =
+            podrun_podnet::start::connect_running(&self.paths).and_then(|holder| match holder {
+                Some(holder) => holder.set_ready(std::process::id(), ready),
+                None => Err(podrun_podnet::PodnetError::Refused(
+                    "the network holder does not run".into(),
+                )),
+            });
+        match told {
+            Ok(()) => self.reported_ready = ready,
+            Err(e) => tracing::warn!("cannot tell the network holder the pod's readiness: {e}"),
+        }
+    }
 }
 
 /// `podrun network-holder`: this binary in the holder's role (see the CLI). It inherits
@@ -77,5 +159,29 @@ mod tests {
     fn the_network_is_beside_the_pods() {
         let paths = paths(Path::new("/run/user/7/podrun/pods/default_web")).unwrap();
         assert_eq!(paths.dir, Path::new("/run/user/7/podrun/network"));
+    }
+
+    #[test]
+    fn named_ports_come_from_every_container() {
+        let spec = serde_json::json!({"containers": [
+            {"name": "a", "ports": [{"name": "http", "containerPort": 8080}, {"containerPort": 9}]},
+            {"name": "b", "ports": [{"name": "dns", "containerPort": 53, "protocol": "UDP"}]},
+            {"name": "c"}
+        ]});
+        assert_eq!(
+            named_ports(&spec),
+            [
+                NamedPort {
+                    name: "http".into(),
+                    port: 8080,
+                    protocol: Protocol::Tcp
+                },
+                NamedPort {
+                    name: "dns".into(),
+                    port: 53,
+                    protocol: Protocol::Udp
+                }
+            ]
+        );
     }
 }

@@ -179,6 +179,10 @@ struct Supervisor {
     /// Drops the binary's pages the main loop mapped, before it sleeps (see
     /// [`crate::footprint`]).
     shrinker: crate::footprint::Shrinker,
+    /// On the shared network: the pod's link to the holder (readiness for Services).
+    shared_network: Option<crate::shared_network::SharedNetwork>,
+    /// On the shared network: its DNS server, for the pod's resolv.conf.
+    cluster_dns: Option<crate::dns::ClusterDns>,
 }
 
 impl Supervisor {
@@ -199,6 +203,11 @@ impl Supervisor {
         self.written = Some(self.state.clone());
         if let Err(e) = self.state.write(&self.layout.runtime_dir) {
             eprintln!("warning: {e}");
+        }
+        if let Some(network) = &mut self.shared_network {
+            let (ready, total) = self.state.ready();
+            let pod_ready = ready == total && !self.state.terminating && !self.stopping;
+            network.report_ready(pod_ready);
         }
     }
 

@@ -9,6 +9,7 @@
 //! instead of 11.2-11.7 s; 35 MB of test binaries instead of 271 MB. A change of one test file
 //! only costs more: 0.8-0.9 s instead of 0.4-0.5 s.
 
+mod applications;
 mod ci_script;
 mod cli;
 mod down_grace;

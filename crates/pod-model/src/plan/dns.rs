@@ -10,6 +10,10 @@ pub struct PodDns {
     /// `dnsPolicy: None`: the host's resolver is not used.
     #[serde(default)]
     pub policy_none: bool,
+    /// `dnsPolicy: Default`: the host's resolver even where a cluster DNS serves the pod
+    /// (the shared network); else `ClusterFirst` there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_resolver: bool,
     /// `dnsConfig`, if set.
     #[serde(default)]
     pub nameservers: Vec<String>,

@@ -106,12 +106,20 @@ impl Supervisor {
         // pasta's launcher is forked before the pod's user namespace exists (pasta must join
         // it from outside); dropped unreleased (the launcher exits) if anything fails.
         let early = crate::network::prepare_helper_outside_userns(&network)?;
-        let pod_ip = if plan.network.backend == podrun_network::Backend::Shared {
-            Some(crate::shared_network::join(dir, &pod, &plan.ports)?)
+        let attachment = if plan.network.backend == podrun_network::Backend::Shared {
+            Some(crate::shared_network::join(dir, &pod, &plan)?)
         } else {
             ensure_user_namespace()?;
             None
         };
+        let pod_ip = attachment.as_ref().map(|a| a.address.to_string());
+        let cluster_dns = attachment.as_ref().map(|a| crate::dns::ClusterDns {
+            nameserver: a.gateway.to_string(),
+            namespace: plan.namespace.clone(),
+        });
+        let shared_network = attachment
+            .as_ref()
+            .and_then(|_| crate::shared_network::SharedNetwork::new(dir));
         tracing::debug!("in the pod's user namespace");
         private_mount_namespace()?;
         // Forked while still in the host's network namespace, released once the pod's exists.
@@ -174,6 +182,7 @@ impl Supervisor {
             init_containers: Vec::new(),
             events: Vec::new(),
             owner: None,
+            controller: plan.controller.clone(),
         };
         // In the supervisor's container order: the app containers, then the init containers.
         let probes = crate::probe::Prober::new(plan.all_containers(), layout.libcontainer_root());
@@ -204,6 +213,8 @@ impl Supervisor {
             attach,
             owner: None,
             shrinker: crate::footprint::Shrinker::default(),
+            shared_network,
+            cluster_dns,
         };
         supervisor.arm_active_deadline(Instant::now());
         if let Err(e) = supervisor.prepare().and_then(|()| supervisor.advance()) {
@@ -239,7 +250,7 @@ impl Supervisor {
             )?,
         )?;
         write("hostname", format!("{}\n", plan.hostname))?;
-        let policy = crate::dns::policy_resolv_conf(backend);
+        let policy = crate::dns::policy_resolv_conf(backend, &plan.dns, self.cluster_dns.as_ref());
         write("resolv.conf", crate::dns::resolv_conf(&policy, &plan.dns))?;
         mkdir(&self.layout.shm_dir(), 0o1777)?;
         mkdir(&self.layout.logs_dir(), 0o755)?;

@@ -76,7 +76,7 @@ fn main() {
                 .unwrap_or_else(|e| fail(e)),
                 _ => holder.enter_user_namespace().unwrap_or_else(|e| fail(e)),
             }
-            match holder.attach(std::process::id(), how, &[]) {
+            match holder.attach(std::process::id(), how, &[], None) {
                 Ok(attachment) => fail(format!("attached: {attachment:?}")),
                 Err(e) => println!("refused: {e}"),
             }
@@ -119,7 +119,7 @@ fn holder_command() -> Command {
 fn attach(paths: &Paths, name: &str) {
     let holder = start::connect(paths, holder_command).unwrap_or_else(|e| fail(e));
     let attachment =
-        podrun_podnet::client::attach_self(holder, name, &[]).unwrap_or_else(|e| fail(e));
+        podrun_podnet::client::attach_self(holder, name, &[], None).unwrap_or_else(|e| fail(e));
     println!("{}", serde_json::to_string(&attachment).unwrap());
 }
 

@@ -1,0 +1,217 @@
+//! Applications (issue 17): a multi-document file of Deployments, a StatefulSet, Services
+//! and a client Pod comes up with `play --wait-ready` on the shared network (the default for
+//! a file with Services); from the client, a Service's short and full names reach every
+//! replica, the headless Service names the StatefulSet's pod (`db-0.db`), the kubelet's
+//! Service variables are set, and an unready replica gets no connections. `down FILE`
+//! removes the workloads' pods and the Services and leaves nothing.
+
+use std::collections::BTreeSet;
+
+use podrun_e2e::pods::{assert_nothing_left, exec_until_ok, pod_list, write_manifest, DownOnDrop};
+use podrun_e2e::TestEnv;
+
+/// A busybox httpd on port 8080 (named `http`) answering `GET /` with the pod's hostname,
+/// ready while /tmp/ready exists.
+fn web_template(app: &str) -> String {
+    format!(
+        r#"    metadata:
+      labels:
+        app: {app}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: busybox
+        command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && touch /tmp/ready && exec httpd -f -p 8080 -h /www"]
+        ports:
+        - name: http
+          containerPort: 8080
+        readinessProbe:
+          exec:
+            command: ["test", "-f", "/tmp/ready"]
+          periodSeconds: 1
+          failureThreshold: 1
+"#
+    )
+}
+
+fn app() -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: api
+  template:
+{api}---
+apiVersion: v1
+kind: Service
+metadata:
+  name: api
+spec:
+  selector:
+    app: api
+  ports:
+  - port: 80
+    targetPort: http
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  serviceName: db
+  replicas: 1
+  selector:
+    matchLabels:
+      app: db
+  template:
+{db}---
+apiVersion: v1
+kind: Service
+metadata:
+  name: db
+spec:
+  clusterIP: None
+  selector:
+    app: db
+  ports:
+  - port: 8080
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: client
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: nginx:1.23
+    command: ["sleep", "3600"]
+"#,
+        api = web_template("api"),
+        db = web_template("db"),
+    )
+}
+
+/// The names of the pods whose WORKLOAD is `workload` (`ps -o json`).
+fn pods_of(env: &TestEnv, kind: &str, name: &str) -> Vec<String> {
+    pod_list(env)
+        .iter()
+        .filter(|item| {
+            let controller = &item["x-podrun"]["state"]["controller"];
+            controller["kind"] == kind && controller["name"] == name
+        })
+        .map(|item| item["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The answers of `count` requests from the client to `host:port`. The client is the
+/// Debian image: its bash resolves names with glibc's resolver (busybox-static's wget, a
+/// static glibc program, cannot load the resolver and crashes on any DNS name).
+fn answers(env: &TestEnv, host: &str, port: u16, count: usize) -> BTreeSet<String> {
+    let script = format!(
+        "bash -c 'for i in $(seq {count}); do exec 3<>/dev/tcp/{host}/{port} || exit 1; \
+         printf \"GET / HTTP/1.0\\r\\n\\r\\n\" >&3; tail -n 1 <&3; exec 3<&-; done'"
+    );
+    exec_until_ok(env, "client", "main", &script)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn an_application_of_deployments_a_statefulset_and_services() {
+    let env = TestEnv::new();
+    let file = write_manifest(&env, "app.yaml", &app());
+    let _down = DownOnDrop(&env, file.clone());
+    env.podrun_ok(&["play", "--wait-ready", "--timeout", "60s", &file]);
+
+    let api = pods_of(&env, "Deployment", "api");
+    assert_eq!(api.len(), 2, "two replicas: {api:?}");
+    for pod in &api {
+        let parts: Vec<&str> = pod.split('-').collect();
+        assert_eq!(parts.len(), 3, "api-<hash>-<suffix>: {pod}");
+        assert_eq!(parts[2].len(), 5, "{pod}");
+    }
+    assert_eq!(pods_of(&env, "StatefulSet", "db"), ["db-0"]);
+    let table = env.podrun_ok(&["ps"]);
+    assert!(
+        table.contains("WORKLOAD") && table.contains("Deployment/api"),
+        "{table}"
+    );
+
+    // Every name form of the Service reaches every replica.
+    let replicas: BTreeSet<String> = api.iter().cloned().collect();
+    for name in ["api", "api.default", "api.default.svc.cluster.local"] {
+        let got = answers(&env, name, 80, 30);
+        assert_eq!(got, replicas, "{name}:80 reached {got:?}");
+    }
+    // The StatefulSet's pod by its stable name under the headless Service.
+    let db = answers(&env, "db-0.db", 8080, 1);
+    assert_eq!(db, BTreeSet::from(["db-0".to_string()]));
+    let lookup = exec_until_ok(
+        &env,
+        "client",
+        "main",
+        "getent ahostsv4 db.default.svc.cluster.local",
+    );
+    let db_ip = pod_list(&env)
+        .iter()
+        .find(|item| item["metadata"]["name"] == "db-0")
+        .and_then(|item| item["status"]["podIP"].as_str().map(str::to_string))
+        .unwrap();
+    assert!(
+        lookup.contains(&db_ip),
+        "headless db answers db-0's {db_ip}: {lookup}"
+    );
+    // The kubelet's Service variables (the Services exist before the pods).
+    let vars = exec_until_ok(&env, "client", "main", "env");
+    assert!(vars.contains("API_SERVICE_HOST=10.96."), "{vars}");
+    assert!(vars.contains("API_SERVICE_PORT=80"), "{vars}");
+    assert!(
+        !vars.contains("DB_SERVICE_HOST"),
+        "headless: no variables: {vars}"
+    );
+    let resolv = exec_until_ok(&env, "client", "main", "cat /etc/resolv.conf");
+    assert!(
+        resolv.contains("search default.svc.cluster.local svc.cluster.local cluster.local")
+            && resolv.contains("options ndots:5"),
+        "{resolv}"
+    );
+
+    // Readiness gates traffic: an unready replica gets none, and gets it back when ready.
+    let (first, second) = (&api[0], &api[1]);
+    env.podrun_ok(&["exec", first, "--", "rm", "/tmp/ready"]);
+    let only_second = BTreeSet::from([second.clone()]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while answers(&env, "api", 80, 20) != only_second {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{first} still gets connections"
+        );
+    }
+    env.podrun_ok(&["exec", first, "--", "touch", "/tmp/ready"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while answers(&env, "api", 80, 30) != replicas {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{first} never came back"
+        );
+    }
+    // `logs deploy/api` and `exec deploy/api` pick one of the Deployment's pods.
+    let picked = env.podrun_ok(&["exec", "deploy/api", "--", "hostname"]);
+    assert!(replicas.contains(picked.trim()), "{picked}");
+
+    let down = env.podrun_ok(&["down", "--grace-period", "1", &file]);
+    assert!(down.contains("service default/api removed"), "{down}");
+    assert!(down.contains("pod default/db-0 removed"), "{down}");
+    assert_nothing_left(&env);
+    let services = env.root().join("run/podrun/network/services.json");
+    let services = std::fs::read_to_string(services).unwrap_or_default();
+    assert!(!services.contains("\"name\""), "Services left: {services}");
+}
