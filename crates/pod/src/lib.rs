@@ -17,11 +17,14 @@
 //! * [`attach`]: a terminal attached to a container through the supervisor's socket.
 //! * [`wait`]: `podrun wait`'s conditions (ready, completed, deleted), judged on a pod's
 //!   state.
+//! * [`job`]: a Job controller's decisions (pods to start and stop, the Job's outcome),
+//!   pure, fed a clock.
 //! * [`owner`]: `play --owner-pid`: the process whose end takes the pods down (a pidfd).
 
 pub mod attach;
 pub mod cp;
 pub mod exec;
+pub mod job;
 pub mod listing;
 pub mod lock;
 pub mod logs;
