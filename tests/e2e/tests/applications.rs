@@ -215,3 +215,108 @@ fn an_application_of_deployments_a_statefulset_and_services() {
     let services = std::fs::read_to_string(services).unwrap_or_default();
     assert!(!services.contains("\"name\""), "Services left: {services}");
 }
+
+/// A node port of 30000–32767 free on the host now.
+fn free_node_port() -> u16 {
+    (30000..=32767)
+        .find(|port| std::net::TcpListener::bind(("0.0.0.0", *port)).is_ok())
+        .expect("a free port in 30000-32767")
+}
+
+#[test]
+fn service_names_across_namespaces_srv_records_and_node_ports() {
+    let env = TestEnv::new();
+    let node_port = free_node_port();
+    let file = write_manifest(
+        &env,
+        "echo.yaml",
+        &format!(
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: echo
+  namespace: prod
+spec:
+  selector:
+    matchLabels:
+      app: echo
+  template:
+{echo}---
+apiVersion: v1
+kind: Service
+metadata:
+  name: echo
+  namespace: prod
+spec:
+  type: NodePort
+  selector:
+    app: echo
+  ports:
+  - name: http
+    port: 80
+    targetPort: http
+    nodePort: {node_port}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: client
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: nginx:1.23
+    command: ["sleep", "3600"]
+"#,
+            echo = web_template("echo"),
+        ),
+    );
+    let _down = DownOnDrop(&env, file.clone());
+    env.podrun_ok(&["play", "--wait-ready", "--timeout", "60s", &file]);
+    let echo = pods_of(&env, "Deployment", "echo");
+    assert_eq!(echo.len(), 1, "{echo:?}");
+    let lookup = |name: &str| env.podrun(&["exec", "client", "--", "getent", "ahostsv4", name]);
+    // The Service of another namespace by `svc.ns`, `svc.ns.svc` and its full name.
+    let full = lookup("echo.prod.svc.cluster.local");
+    assert!(full.status.success(), "echo.prod.svc.cluster.local");
+    let cluster_ip = String::from_utf8_lossy(&full.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(cluster_ip.starts_with("10.96."), "{cluster_ip}");
+    for name in ["echo.prod", "echo.prod.svc"] {
+        let out = lookup(name);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).starts_with(&cluster_ip),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    // A name of the cluster domain that does not exist is an error, at once.
+    let started = std::time::Instant::now();
+    assert!(!lookup("nosuch.prod.svc.cluster.local").status.success());
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    // SRV for the named port (busybox's own resolver, in the echo pod).
+    let srv = exec_until_ok(
+        &env,
+        &format!("prod/{}", echo[0]),
+        "web",
+        "nslookup -type=SRV _http._tcp.echo.prod.svc.cluster.local",
+    );
+    assert!(
+        srv.contains("80") && srv.contains("echo.prod.svc.cluster.local"),
+        "{srv}"
+    );
+    // Services of other namespaces give no variables.
+    let vars = exec_until_ok(&env, "client", "main", "env");
+    assert!(!vars.contains("ECHO_SERVICE_HOST"), "{vars}");
+    // The node port on the host's loopback reaches the Service's pod.
+    let answer = podrun_e2e::net::http_get(&format!("127.0.0.1:{node_port}"));
+    assert!(answer.ends_with(&format!("\n{}\n", echo[0])), "{answer}");
+
+    env.podrun_ok(&["down", "--grace-period", "1", &file]);
+    assert_nothing_left(&env);
+    std::net::TcpListener::bind(("0.0.0.0", node_port))
+        .unwrap_or_else(|e| panic!("node port {node_port} still taken after down: {e}"));
+}
