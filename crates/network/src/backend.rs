@@ -18,10 +18,10 @@ pub enum Backend {
     None,
     /// The network namespace podrun was started in (`hostNetwork: true`).
     Host,
-    /// The user's shared pod network (experimental, podrun-podnet): an address of
-    /// 10.89.0.0/24 on a bridge that every such pod of the user is on, so that pods reach
-    /// each other by address; the way out is the network holder's one slirp4netns (DNS at
-    /// 10.0.2.3 as with slirp4netns). No published ports yet.
+    /// The user's shared pod network (podrun-podnet): an address of 10.89.0.0/24 on a
+    /// bridge that every such pod of the user is on, so that pods reach each other by
+    /// address and by Service; the way out and the published ports are the network
+    /// holder's one slirp4netns; DNS is the holder's cluster DNS server.
     Shared,
 }
 
@@ -69,8 +69,10 @@ impl std::str::FromStr for Backend {
             "none" => Ok(Backend::None),
             "host" => Ok(Backend::Host),
             "shared" => Ok(Backend::Shared),
+            // A network of the pod's own, where isolation matters: the default helper.
+            "private" => Ok(Backend::DEFAULT),
             other => Err(format!(
-                "unknown network `{other}` (expected slirp4netns, pasta, none, host or shared)"
+                "unknown network `{other}` (expected slirp4netns, pasta, none, host, shared or private)"
             )),
         }
     }
@@ -88,6 +90,11 @@ pub struct NetworkPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn private_is_the_default_helper_of_the_pod_s_own() {
+        assert_eq!("private".parse::<Backend>(), Ok(Backend::DEFAULT));
+    }
 
     #[test]
     fn names_round_trip() {
