@@ -21,7 +21,7 @@ use podrun_pod_model::plan::Plan;
 use podrun_pod_model::state::{ContainerState, ContainerStatus, PodPhase, PodState};
 
 use k8s_openapi::api::core::v1 as api;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 
 /// The node the pods run on: this host, as podrun-pod-model's `node` names it.
 pub struct Node {
@@ -125,7 +125,27 @@ fn metadata(entry: &PodEntry, plan: Option<&Plan>) -> ObjectMeta {
             .map(|s| s.created.as_str())
             .or_else(|| plan.map(|p| p.created.as_str()))
             .and_then(time),
+        owner_references: entry
+            .controller()
+            .map(|controller| vec![owner_reference(controller)]),
         ..Default::default()
+    }
+}
+
+/// The workload a pod belongs to, as Kubernetes' controller reference (no API server, so
+/// no uid: empty). A Deployment's pods name the Deployment (a cluster's name its ReplicaSet).
+fn owner_reference(controller: podrun_pod_model::plan::Controller) -> OwnerReference {
+    let api_version = match controller.kind.as_str() {
+        "Job" => "batch/v1",
+        _ => "apps/v1",
+    };
+    OwnerReference {
+        api_version: api_version.into(),
+        kind: controller.kind,
+        name: controller.name,
+        uid: String::new(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
     }
 }
 

@@ -139,6 +139,13 @@ fn an_application_of_deployments_a_statefulset_and_services() {
         assert_eq!(parts[2].len(), 5, "{pod}");
     }
     assert_eq!(pods_of(&env, "StatefulSet", "db"), ["db-0"]);
+    let owner = pod_list(&env)
+        .into_iter()
+        .find(|item| item["metadata"]["name"] == "db-0")
+        .map(|item| item["metadata"]["ownerReferences"][0].clone())
+        .unwrap();
+    assert_eq!(owner["kind"], "StatefulSet", "{owner}");
+    assert_eq!(owner["name"], "db", "{owner}");
     let table = env.podrun_ok(&["ps"]);
     assert!(
         table.contains("WORKLOAD") && table.contains("Deployment/api"),
