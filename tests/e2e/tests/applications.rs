@@ -35,6 +35,19 @@ fn web_template(app: &str) -> String {
     )
 }
 
+/// The client Pod: the Debian image, whose glibc programs resolve names (see [`answers`]).
+const CLIENT: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: client
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: nginx:1.23
+    command: ["sleep", "3600"]
+"#;
+
 fn app() -> String {
     format!(
         r#"apiVersion: apps/v1
@@ -82,17 +95,7 @@ spec:
   ports:
   - port: 8080
 ---
-apiVersion: v1
-kind: Pod
-metadata:
-  name: client
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: main
-    image: nginx:1.23
-    command: ["sleep", "3600"]
-"#,
+{CLIENT}"#,
         api = web_template("api"),
         db = web_template("db"),
     )
@@ -146,6 +149,12 @@ fn an_application_of_deployments_a_statefulset_and_services() {
         .unwrap();
     assert_eq!(owner["kind"], "StatefulSet", "{owner}");
     assert_eq!(owner["name"], "db", "{owner}");
+    // Played again, the workloads would get more replicas: refused, nothing started.
+    let again = env.podrun(&["play", &file]);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success(), "{stderr}");
+    assert!(stderr.contains("run already") && stderr.contains("--replace"), "{stderr}");
+    assert_eq!(pods_of(&env, "Deployment", "api"), api);
     let table = env.podrun_ok(&["ps"]);
     assert!(
         table.contains("WORKLOAD") && table.contains("Deployment/api"),
@@ -264,17 +273,7 @@ spec:
     targetPort: http
     nodePort: {node_port}
 ---
-apiVersion: v1
-kind: Pod
-metadata:
-  name: client
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: main
-    image: nginx:1.23
-    command: ["sleep", "3600"]
-"#,
+{CLIENT}"#,
             echo = web_template("echo"),
         ),
     );
