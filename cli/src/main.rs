@@ -171,6 +171,15 @@ fn run_network_holder_if_asked() -> Option<ExitCode> {
         return None;
     }
     let mut config = podrun_podnet::HolderConfig::default();
+    // The user's config file: the way out (a broken file was refused by play already).
+    let file = podrun_config::Paths::from_env()
+        .ok()
+        .and_then(|paths| podrun_config::Config::load(&paths.config_file, false).ok());
+    if let Some(podrun_network::Backend::Pasta) =
+        file.as_ref().and_then(|f| f.network.shared_uplink)
+    {
+        config.uplink = podrun_podnet::UplinkKind::Pasta;
+    }
     if let Some(ms) = std::env::var(NETWORK_LINGER_ENV)
         .ok()
         .and_then(|ms| ms.parse().ok())

@@ -73,6 +73,14 @@ pub fn register(context: &Context, manifest: &Manifest) -> anyhow::Result<Regist
                 .map_err(|e| anyhow::anyhow!("{}: {e}", s.source))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if context.config.network.shared_uplink == Some(podrun_network::Backend::Pasta) {
+        if let Some(service) = requests.iter().find(|r| r.node_ports) {
+            bail!(
+                "Service `{}`: its node ports cannot be published: the shared network's way out is pasta (`[network] shared_uplink`), which cannot add forwards while it runs\nhint: use type ClusterIP, or shared_uplink = \"slirp4netns\"",
+                service.record.name
+            );
+        }
+    }
     let paths = network_paths(context)?;
     paths.create()?;
     let (added, all) = ServiceFile::of(&paths).update(|services| {

@@ -14,6 +14,7 @@
 //! [network]
 //! default = "slirp4netns"               # or "pasta", "none" (loopback only), "host"
 //! allow_host_loopback = false           # pods reach the host's 127.0.0.1 at 10.0.2.2
+//! shared_uplink = "slirp4netns"         # the shared network's way out: or "pasta"
 //!
 //! [logs]
 //! max_size = "10MiB"                    # per container (crate::logs)
@@ -52,6 +53,11 @@ pub struct NetworkConfig {
     /// default, as on a cluster node, where a pod cannot reach the node's loopback.
     #[serde(default)]
     pub allow_host_loopback: bool,
+    /// The shared pod network's way out (its holder's one helper): slirp4netns (unset) or
+    /// pasta. With pasta the shared network publishes no ports (pasta cannot add a forward
+    /// while it runs).
+    #[serde(default)]
+    pub shared_uplink: Option<podrun_network::Backend>,
 }
 
 /// `[registries."HOST"]`: mirrors and transport for one registry.
@@ -109,6 +115,14 @@ impl Config {
                     });
                 }
             }
+        }
+        if let Some(uplink) = self.network.shared_uplink.filter(|b| !b.has_helper()) {
+            return Err(ConfigError::Parse {
+                path: path.display().to_string(),
+                message: format!(
+                    "network.shared_uplink: `{uplink}` is no way out: use \"slirp4netns\" or \"pasta\""
+                ),
+            });
         }
         if let Some(message) = self.pull.problem().or_else(|| self.logs.problem()) {
             return Err(ConfigError::Parse {
@@ -226,12 +240,16 @@ mod tests {
         assert_eq!(Config::default().network.default, None);
         std::fs::write(
             &file,
-            "[network]\ndefault = \"none\"\nallow_host_loopback = true\n",
+            "[network]\ndefault = \"none\"\nallow_host_loopback = true\nshared_uplink = \"pasta\"\n",
         )
         .unwrap();
         let config = Config::load(&file, true).unwrap();
         assert_eq!(config.network.default, Some(podrun_network::Backend::None));
         assert!(config.network.allow_host_loopback);
+        assert_eq!(
+            config.network.shared_uplink,
+            Some(podrun_network::Backend::Pasta)
+        );
         std::fs::write(&file, "[network]\ndefault = \"bridge\"\n").unwrap();
         let err = Config::load(&file, true).unwrap_err().to_string();
         assert!(

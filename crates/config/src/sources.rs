@@ -149,6 +149,11 @@ fn file_defaults() -> Vec<(&'static str, &'static str, toml::Value)> {
             toml::Value::Boolean(false),
         ),
         (
+            "network",
+            "shared_uplink",
+            text(podrun_network::Backend::Slirp4netns.name().to_string()),
+        ),
+        (
             "logs",
             "max_size",
             text(format_size(crate::DEFAULT_LOG_MAX_SIZE)),

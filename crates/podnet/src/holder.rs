@@ -43,6 +43,7 @@ use crate::protocol::{self, Answer, HolderFile, PodIdentity, Request, ServiceSta
 use crate::services::ServiceFile;
 use crate::services_nft::ServiceNetwork;
 use crate::serving::Serving;
+use crate::uplink::{self, Uplink, UplinkKind};
 use crate::{nsfd, Paths, PodnetError};
 
 /// The environment variable that passes the ready pipe's descriptor to the holder.
@@ -68,6 +69,8 @@ pub struct HolderConfig {
     /// Let pods reach the host's 127.0.0.1 at 10.0.2.2 (slirp4netns without
     /// `--disable-host-loopback`).
     pub allow_host_loopback: bool,
+    /// The way out (`[network] shared_uplink`).
+    pub uplink: UplinkKind,
 }
 
 impl Default for HolderConfig {
@@ -78,6 +81,7 @@ impl Default for HolderConfig {
             mtu: 65520,
             linger: Duration::from_secs(10),
             allow_host_loopback: false,
+            uplink: UplinkKind::default(),
         }
     }
 }
@@ -125,7 +129,8 @@ struct Holder {
     config: HolderConfig,
     network: Network,
     listener: UnixListener,
-    slirp: podrun_network::Slirp4netns,
+    /// The way out: slirp4netns or pasta ([`crate::uplink`]).
+    slirp: Uplink,
     slirp_pidfd: OwnedFd,
     pods: Vec<Attached>,
     serving: Serving,
@@ -143,17 +148,12 @@ fn run(
         "cannot enter {}",
         paths.dir.display()
     )))?;
+    let me = ProcessId::current();
+    let (dir, loopback) = (&paths.dir, config.allow_host_loopback);
+    let early = uplink::before_user_namespace(config.uplink, dir, loopback, me.pid)?;
     let plan = podrun_userns::MappingPlan::for_current_user()?;
     podrun_userns::enter_user_namespace(&plan)?;
-    let me = ProcessId::current();
-    let pending = podrun_network::PendingSlirp::prepare(
-        podrun_network::SlirpConfig {
-            runtime_dir: paths.dir.clone(),
-            allow_host_loopback: config.allow_host_loopback,
-            ports: Vec::new(),
-        },
-        me.pid,
-    )?;
+    let pending = uplink::after_user_namespace(early, dir, loopback, me.pid)?;
     unshare(CloneFlags::CLONE_NEWNET)
         .map_err(PodnetError::sys("cannot create the network namespace"))?;
     let (netlink, bridge) = set_up_namespace(config)?;
@@ -210,6 +210,7 @@ fn run(
             gateway: config.subnet.gateway(),
         },
         paths.dir.clone(),
+        slirp.publishes(),
     )?;
     let mut holder = Holder {
         paths: paths.clone(),
@@ -470,6 +471,13 @@ impl Holder {
         attached: &mut Attached,
         ports: &[podrun_network::PortMapping],
     ) -> Result<(), PodnetError> {
+        if !ports.is_empty() && !self.slirp.publishes() {
+            return Err(PodnetError::Refused(format!(
+                "the shared network's way out is {}, which cannot publish ports while it runs; \
+                 hint: drop hostPort/--publish, or set `[network] shared_uplink = \"slirp4netns\"`",
+                self.slirp.kind().name()
+            )));
+        }
         for mapping in ports {
             let id = podrun_network::slirp_api::add_hostfwd_to(
                 &self.paths.dir,

@@ -38,6 +38,7 @@ pub mod services;
 pub mod services_nft;
 mod serving;
 pub mod start;
+pub mod uplink;
 
 use std::path::{Path, PathBuf};
 
@@ -45,6 +46,7 @@ pub use client::HolderConnection;
 pub use holder::HolderConfig;
 pub use ipam::{Lease, Leases, ProcessId, Subnet};
 pub use protocol::{Attachment, Status};
+pub use uplink::UplinkKind;
 
 /// The files of a user's shared network, all in one directory of the runtime dir
 /// (`$XDG_RUNTIME_DIR/podrun/network`).

@@ -36,6 +36,8 @@ pub(crate) struct Serving {
     loaded: String,
     /// Published node ports: (port, protocol) → the host forward's id.
     node_ports: BTreeMap<(u16, Protocol), u64>,
+    /// Whether the way out can publish them (slirp4netns; not pasta, see [`crate::uplink`]).
+    publishes: bool,
 }
 
 impl Serving {
@@ -44,6 +46,7 @@ impl Serving {
         file: ServiceFile,
         network: ServiceNetwork,
         slirp_dir: PathBuf,
+        publishes: bool,
     ) -> Result<Serving, PodnetError> {
         let dns = DnsServer::bind(SocketAddrV4::new(network.gateway, 53), UPSTREAM_DNS)?;
         let mut serving = Serving {
@@ -55,6 +58,7 @@ impl Serving {
             records: Records::build(&[], &[]),
             loaded: String::new(),
             node_ports: BTreeMap::new(),
+            publishes,
         };
         serving.reload()?;
         Ok(serving)
@@ -94,6 +98,17 @@ impl Serving {
     }
 
     fn publish_node_ports(&mut self) {
+        if !self.publishes {
+            if self
+                .services
+                .iter()
+                .flat_map(|s| &s.ports)
+                .any(|p| p.node_port.is_some())
+            {
+                tracing::warn!("node ports are not published: the way out is pasta");
+            }
+            return;
+        }
         let wanted: Vec<(u16, Protocol)> = self
             .services
             .iter()

@@ -129,11 +129,50 @@ fn answers(env: &TestEnv, host: &str, port: u16, count: usize) -> BTreeSet<Strin
 
 #[test]
 fn an_application_of_deployments_a_statefulset_and_services() {
+    run_application(TestEnv::new());
+}
+
+/// The same with pasta as the shared network's way out (`[network] shared_uplink`).
+#[test]
+fn an_application_on_a_shared_network_whose_way_out_is_pasta() {
     let env = TestEnv::new();
+    env.write_config(&format!(
+        "[registries.\"docker.io\"]\nmirrors = [\"http://{}\"]\n[network]\nshared_uplink = \"pasta\"\n",
+        podrun_e2e::registry()
+    ));
+    run_application(env);
+}
+
+/// Whether a pasta runs for the shared network of `env`: a child of the network holder,
+/// which works in the network's directory.
+fn pasta_runs(env: &TestEnv) -> bool {
+    let network = env.root().join("run/podrun/network");
+    podrun_e2e::pods::processes().any(|(_, dir)| {
+        let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+        let program = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+        let parent = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .unwrap_or("0");
+        let parent_cwd = std::fs::read_link(format!("/proc/{parent}/cwd"));
+        program.ends_with(b"pasta") && parent_cwd.is_ok_and(|cwd| cwd == network)
+    })
+}
+
+fn run_application(env: TestEnv) {
+    let pasta_wanted = std::fs::read_to_string(env.home().join(".config/podrun/config.toml"))
+        .unwrap()
+        .contains("pasta");
     let file = write_manifest(&env, "app.yaml", &app());
     let _down = DownOnDrop(&env, file.clone());
     env.podrun_ok(&["play", "--wait-ready", "--timeout", "60s", &file]);
 
+    assert_eq!(
+        pasta_runs(&env),
+        pasta_wanted,
+        "the way out is pasta: {pasta_wanted}"
+    );
     let api = pods_of(&env, "Deployment", "api");
     assert_eq!(api.len(), 2, "two replicas: {api:?}");
     for pod in &api {
@@ -153,7 +192,10 @@ fn an_application_of_deployments_a_statefulset_and_services() {
     let again = env.podrun(&["play", &file]);
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(!again.status.success(), "{stderr}");
-    assert!(stderr.contains("run already") && stderr.contains("--replace"), "{stderr}");
+    assert!(
+        stderr.contains("run already") && stderr.contains("--replace"),
+        "{stderr}"
+    );
     assert_eq!(pods_of(&env, "Deployment", "api"), api);
     let table = env.podrun_ok(&["ps"]);
     assert!(
