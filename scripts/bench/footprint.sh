@@ -19,7 +19,10 @@
 #   TOOLS="podrun podman"      which tools, in this order (podrun-base is added by PODRUN_BASE);
 #                              podrun-shared: podrun play --network shared (experimental,
 #                              issue 17), whose network holder and its slirp4netns serve
-#                              every pod of the user, as podman's rootless netns does
+#                              every pod of the user, as podman's rootless netns does;
+#                              podrun-app: the pods in one file with a Service selecting them
+#                              (issue 17: a file with Services runs on the shared network),
+#                              so the holder also forwards a Service and answers its DNS name
 #   DETAIL=1                   also print where each podrun helper's PSS goes (by mapping)
 #   CPU=SECONDS                with one pod, also the helpers' CPU time over SECONDS after
 #                              the measurement, and their PSS then
@@ -53,7 +56,7 @@ if [ -n "${PODRUN_BASE:-}" ]; then
 fi
 runtime=/run/user/$BENCH_UID
 # The directory of a podrun tool's binary, and its play's options.
-bindir() { case $1 in podrun-shared) echo "$root/podrun" ;; *) echo "$root/$1" ;; esac; }
+bindir() { case $1 in podrun-shared | podrun-app) echo "$root/podrun" ;; *) echo "$root/$1" ;; esac; }
 play_options() { case $1 in podrun-shared) echo "--network shared" ;; esac; }
 as_user() { # as_user PATH_DIR COMMAND
   runuser -u "$BENCH_USER" -- env -i HOME="$BENCH_HOME" USER="$BENCH_USER" LANG=C.UTF-8 \
@@ -72,6 +75,24 @@ for i in $(seq "$pods"); do
       -e "s|^  name: pod-network\$|  name: pod-network-$i|" \
       examples/pod-network.yaml >"$work/pod-$i.yaml"
 done
+# podrun-app: app-N.yaml holds pods 1..N, labelled, and a Service over their port 80.
+for n in 1 "$pods"; do
+  for i in $(seq "$n"); do
+    sed -e 's|^  name: \(pod-network-.*\)$|  name: \1\n  labels:\n    app: footprint|' "$work/pod-$i.yaml"
+    echo "---"
+  done >"$work/app-$n.yaml"
+  cat >>"$work/app-$n.yaml" <<YAML
+apiVersion: v1
+kind: Service
+metadata:
+  name: footprint
+spec:
+  selector:
+    app: footprint
+  ports:
+  - port: 80
+YAML
+done
 chmod 0644 "$work"/*.yaml
 for tool in $tools; do
   case $tool in
@@ -82,6 +103,10 @@ done
 
 down_all() { # down_all TOOL
   local i
+  if [ "$1" = podrun-app ]; then # the largest file names every pod and the Service
+    as_user "$(bindir "$1")" "podrun down $work/app-$pods.yaml" >/dev/null 2>&1 || true
+    return
+  fi
   for i in $(seq "$pods"); do
     case $1 in
       podrun*) as_user "$(bindir "$1")" "podrun down pod-network-$i" ;;
@@ -146,7 +171,7 @@ helpers() {
         done
       done
       # --network shared: the user's network holder and its slirp4netns.
-      if [ "$1" = podrun-shared ] && [ -f "$runtime/podrun/network/holder.json" ]; then
+      if [ "$1" != podrun ] && [ "$1" != podrun-base ] && [ -f "$runtime/podrun/network/holder.json" ]; then
         python3 -c 'import json, sys; h = json.load(open(sys.argv[1]))
 print(h["holder"]["pid"], "network-holder"); print(h["slirp4netns_pid"], "slirp4netns")' \
           "$runtime/podrun/network/holder.json"
@@ -172,6 +197,7 @@ measure() {
   down_all "$tool"
   for i in $(seq "$n"); do
     case $tool in
+      podrun-app) if [ "$i" = 1 ]; then as_user "$(bindir "$tool")" "podrun play $work/app-$n.yaml"; fi ;;
       podrun*) as_user "$(bindir "$tool")" "podrun play $(play_options "$tool") $work/pod-$i.yaml" ;;
       podman) as_user /nonexistent "podman kube play $work/pod-$i.yaml" ;;
     esac
