@@ -257,10 +257,16 @@ fn set_up_namespace(config: &HolderConfig) -> Result<(Netlink, u32), PodnetError
 impl Holder {
     fn serve(&mut self) -> Result<(), PodnetError> {
         let mut idle_since = Some(Instant::now());
+        // The holder is the whole podrun binary, and its start maps much of it: once quiet
+        // it drops those pages, as a supervisor does (podrun_footprint).
+        let mut shrinker = podrun_footprint::Shrinker::default();
         loop {
-            let timeout = match idle_since {
-                Some(since) => {
-                    let left = self.config.linger.saturating_sub(since.elapsed());
+            let shrink = shrinker.round_ends();
+            let linger_end = idle_since.map(|since| since + self.config.linger);
+            let wake_at = linger_end.into_iter().chain(shrinker.due()).min();
+            let timeout = match wake_at {
+                Some(at) => {
+                    let left = at.saturating_duration_since(Instant::now());
                     left.as_millis().min(i32::MAX as u128) as i32
                 }
                 None => -1,
@@ -280,6 +286,9 @@ impl Holder {
                 revents: 0,
             })
             .collect();
+            if shrink {
+                podrun_footprint::Droppable::find().drop_now();
+            }
             // SAFETY: poll on descriptors this process owns.
             let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
             if n < 0 {

@@ -24,13 +24,13 @@
 //!   directory), `logs` (a container's log), `termination` (termination messages),
 //!   `attach` (stdin, terminals and the attach endpoint), `hooks` (running a hook),
 //!   `probe` (running probes and judging them).
-//! * `footprint`: the memory the supervisor gives back once its pod runs.
+//! * podrun-footprint (a crate of its own, also used by the network holder): the memory the
+//!   supervisor gives back once its pod runs.
 
 mod attach;
 mod backoff;
 mod cgroup;
 mod dns;
-mod footprint;
 mod hooks;
 mod logs;
 mod network;

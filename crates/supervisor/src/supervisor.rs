@@ -177,8 +177,8 @@ struct Supervisor {
     /// `play --owner-pid`'s process, until it ends (then the pod stops).
     owner: Option<crate::owner::OwnerWatch>,
     /// Drops the binary's pages the main loop mapped, before it sleeps (see
-    /// [`crate::footprint`]).
-    shrinker: crate::footprint::Shrinker,
+    /// [`podrun_footprint`]).
+    shrinker: podrun_footprint::Shrinker,
     /// On the shared network: the pod's link to the holder (readiness for Services).
     shared_network: Option<crate::shared_network::SharedNetwork>,
     /// On the shared network: its DNS server, for the pod's resolv.conf.
@@ -317,7 +317,7 @@ impl Supervisor {
                 return;
             }
             // Once started: what start-up and the last rounds mapped of the binary can go,
-            // once the loop is quiet (crate::footprint).
+            // once the loop is quiet (podrun_footprint).
             let shrink = !self.ready.pending() && self.shrinker.round_ends();
             self.wait(self.timeout_ms(), shrink);
             self.handle_signals();
@@ -387,7 +387,7 @@ impl Supervisor {
             .chain(self.attach.poll_fds())
             .collect();
         if shrink {
-            crate::footprint::Droppable::find().drop_now();
+            podrun_footprint::Droppable::find().drop_now();
         }
         // SAFETY: poll on valid descriptors that outlive the call.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };

@@ -118,11 +118,11 @@ fn watch(supervisor: Pid) -> ! {
     // SAFETY: the default action for SIGCHLD is to ignore it.
     let _ =
         unsafe { nix::sys::signal::signal(Signal::SIGCHLD, nix::sys::signal::SigHandler::SigDfl) };
-    let droppable = crate::footprint::Droppable::find();
+    let droppable = podrun_footprint::Droppable::find();
     // The supervisor may have died before the prctl.
     let supervisor_alive = nix::unistd::getppid() == supervisor;
     // The watchdog's pages of the binary go; then it sleeps in sigwait, nothing of the
-    // binary in between but this function (crate::footprint).
+    // binary in between but this function (podrun_footprint).
     droppable.drop_now();
     if supervisor_alive {
         let mut signal: libc::c_int = 0;

@@ -212,7 +212,7 @@ impl Supervisor {
             written: None,
             attach,
             owner: None,
-            shrinker: crate::footprint::Shrinker::default(),
+            shrinker: podrun_footprint::Shrinker::default(),
             shared_network,
             cluster_dns,
         };

@@ -1,4 +1,6 @@
-//! The supervisor's memory once its pod runs.
+//! The memory of podrun's long-lived processes once they only wait: a pod's supervisor
+//! (and its watchdog) and the shared network's holder. Written for the supervisor, whose
+//! figures follow; the holder is the same binary and drops its pages the same way.
 //!
 //! The supervisor is the whole podrun binary (about 24 MB of code, most of it for pulls:
 //! tokio, TLS, the registry client), and starting a pod touches much of it: measured on a
@@ -38,7 +40,7 @@ const MAX_RANGES: usize = 128;
 /// pages at a time ([`file_page_runs`], from `/proc/self/pagemap`). The main thread's stack
 /// below the caller's frame goes too: start-up's deep calls (the container runtime) left
 /// pages there that only a call as deep would use again.
-pub(crate) struct Droppable {
+pub struct Droppable {
     ranges: [(usize, usize); MAX_RANGES],
     len: usize,
 }
@@ -111,7 +113,7 @@ fn drop_range(start: usize, end: usize) {
 /// now and then (a line of output every few seconds) pays for a drop and the page faults
 /// that map its code again per wake-up, well under a millisecond.
 #[derive(Debug, Default)]
-pub(crate) struct Shrinker {
+pub struct Shrinker {
     /// When the next drop is due; `None` right after one (nothing was mapped again since).
     due: Option<Instant>,
 }
