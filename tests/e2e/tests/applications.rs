@@ -272,6 +272,19 @@ fn run_application(env: TestEnv) {
     let services = env.root().join("run/podrun/network/services.json");
     let services = std::fs::read_to_string(services).unwrap_or_default();
     assert!(!services.contains("\"name\""), "Services left: {services}");
+    // No address is leased any more (the holder releases them as it sees the supervisors
+    // end, and itself ends after its linger).
+    let file = env.root().join("run/podrun/network/ipam.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let leases: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        match leases["leases"].as_array().map(Vec::len).unwrap_or(0) {
+            0 => break,
+            _ if std::time::Instant::now() > deadline => panic!("leases left: {leases}"),
+            _ => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    }
 }
 
 /// A node port of 30000–32767 free on the host now.
