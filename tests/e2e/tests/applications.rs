@@ -264,6 +264,12 @@ fn run_application(env: TestEnv) {
     // `logs deploy/api` and `exec deploy/api` pick one of the Deployment's pods.
     let picked = env.podrun_ok(&["exec", "deploy/api", "--", "hostname"]);
     assert!(replicas.contains(picked.trim()), "{picked}");
+    env.podrun_ok(&["logs", "deploy/api"]);
+    let described = env.podrun_ok(&["describe", "sts/db"]);
+    assert!(described.contains("db-0"), "{described}");
+    let missing = env.podrun(&["logs", "deploy/nosuch"]);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("no pod of Deployment `nosuch`"), "{stderr}");
 
     let down = env.podrun_ok(&["down", "--grace-period", "1", &file]);
     assert!(down.contains("service default/api removed"), "{down}");
