@@ -72,6 +72,9 @@ enum Command {
     Port(commands::port::PortArgs),
     /// Stop pods and remove them.
     Down(commands::down::DownArgs),
+    /// List, inspect and remove the named volumes of PersistentVolumeClaims, which outlive
+    /// `down` (`down --volumes` removes a file's).
+    Volume(commands::volume::VolumeArgs),
     /// Wait until pods are ready, have completed or are deleted (as `kubectl wait`).
     Wait(commands::wait::WaitArgs),
     /// Print the shell script that completes podrun's commands, options, pods and containers.
@@ -233,6 +236,7 @@ fn run(command: Command, namespace: Option<&str>) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => return commands::logs::run(args, namespace),
         Command::Down(args) => return commands::down::run(args, namespace),
         Command::Wait(args) => return commands::wait::run(args, namespace),
+        Command::Volume(args) => return commands::volume::run(args, namespace),
         // Forks probe children (user and mount namespaces): must stay single-threaded.
         Command::System(args) => return commands::system::run(args),
         // Joins the pod's user namespace: must stay single-threaded.

@@ -1,5 +1,6 @@
 //! `podrun down FILE|POD...`: stop pods and remove everything they left; for a file, also
-//! the pods of its workloads and its Services.
+//! the pods of its workloads and its Services (and with `--volumes` its claims' volumes,
+//! which otherwise stay).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -22,6 +23,12 @@ pub struct DownArgs {
 
     #[command(flatten)]
     stop: super::stop_options::StopArgs,
+
+    /// Also remove the volumes of the files' PersistentVolumeClaims and of their
+    /// StatefulSets' volumeClaimTemplates, with their data (as `podman kube down --force`);
+    /// without it they stay for the next `play`.
+    #[arg(long)]
+    volumes: bool,
 }
 
 /// The pods a file made: its Pods by name, its workloads' pods by their controller (their
@@ -59,6 +66,7 @@ pub fn run(args: DownArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> 
     let dirs = pod_dirs(&paths)?;
     let mut pods: Vec<(String, String)> = Vec::new();
     let mut services: Vec<(String, String)> = Vec::new();
+    let mut manifests = Vec::new();
     let mut failed = false;
     for target in &args.targets {
         if target == "-" || Path::new(target).is_file() {
@@ -75,6 +83,7 @@ pub fn run(args: DownArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> 
                     meta.name.clone().unwrap_or_default(),
                 )
             }));
+            manifests.push(manifest);
         } else {
             match podrun_pod::listing::resolve(&dirs, namespace, target) {
                 Ok(pod) => pods.push(pod),
@@ -122,6 +131,11 @@ pub fn run(args: DownArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> 
                 eprintln!("error: the file's Services: {e:#}");
                 failed = true;
             }
+        }
+    }
+    if args.volumes {
+        for manifest in &manifests {
+            failed |= !super::volume::remove_file_volumes(&dirs, manifest);
         }
     }
     Ok(if failed {

@@ -20,6 +20,7 @@ pub mod stop_options;
 pub mod system;
 pub mod unshare;
 pub mod validate;
+pub mod volume;
 pub mod wait;
 
 /// `-n`'s value: a namespace name (an RFC 1123 label, as Kubernetes requires).

@@ -14,7 +14,9 @@
 //!   `podManagementPolicy: Parallel`) and `Job` (batch/v1; one pod `<name>-<5 random>`,
 //!   label `job-name`);
 //! - `Service` (v1): validated as the API server does, in [`Manifest::services`];
-//! - `ConfigMap` and `Secret` (v1): what the pods' volumes and environment read.
+//! - `ConfigMap` and `Secret` (v1): what the pods' volumes and environment read;
+//! - `PersistentVolumeClaim` (v1): a named volume of podrun's, in [`Manifest::claims`], with
+//!   the claims a StatefulSet's `volumeClaimTemplates` make for its pods (`<template>-<pod>`).
 //!
 //! `CronJob` is refused (podrun runs no schedules); other kinds are ignored with a warning.
 //!
@@ -37,7 +39,7 @@ use std::fmt;
 use std::io::Read;
 
 pub use k8s_openapi;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
 
 pub mod hostname;
 mod load;
@@ -196,6 +198,55 @@ impl ServiceManifest {
     }
 }
 
+/// A PersistentVolumeClaim of the file, or one that a StatefulSet's `volumeClaimTemplates`
+/// make for one of its pods, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimManifest {
+    pub source: Source,
+    /// The claim, with `metadata.name` set, `metadata.namespace` filled in as for pods and
+    /// `status` dropped.
+    pub claim: PersistentVolumeClaim,
+    /// The StatefulSet whose template made the claim; `None` for a PersistentVolumeClaim
+    /// document.
+    pub owner: Option<Owner>,
+}
+
+impl ClaimManifest {
+    /// The claim's name (`metadata.name`).
+    pub fn name(&self) -> &str {
+        self.claim.metadata.name.as_deref().unwrap_or_default()
+    }
+
+    /// The claim's namespace (`metadata.namespace`, `default` unless set).
+    pub fn namespace(&self) -> &str {
+        self.claim
+            .metadata
+            .namespace
+            .as_deref()
+            .unwrap_or(DEFAULT_NAMESPACE)
+    }
+
+    /// `spec.resources.requests.storage`, as written.
+    pub fn storage(&self) -> Option<&str> {
+        let spec = self.claim.spec.as_ref()?;
+        let requests = spec.resources.as_ref()?.requests.as_ref()?;
+        requests.get("storage").map(|q| q.0.as_str())
+    }
+
+    /// `spec.accessModes`.
+    pub fn access_modes(&self) -> Vec<String> {
+        let spec = self.claim.spec.as_ref();
+        spec.and_then(|s| s.access_modes.clone())
+            .unwrap_or_default()
+    }
+
+    /// `spec.storageClassName`.
+    pub fn storage_class(&self) -> Option<&str> {
+        let spec = self.claim.spec.as_ref()?;
+        spec.storage_class_name.as_deref()
+    }
+}
+
 /// Everything podrun takes from one file.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Manifest {
@@ -208,11 +259,22 @@ pub struct Manifest {
     pub config_maps: BTreeMap<String, ConfigMap>,
     /// The Secrets of the file, by `metadata.name`.
     pub secrets: BTreeMap<String, Secret>,
+    /// The PersistentVolumeClaims of the file, in file order, then those of the
+    /// StatefulSets' `volumeClaimTemplates` (one per template and pod).
+    pub claims: Vec<ClaimManifest>,
     /// Warnings ready to print, each naming file, document and (where there is one) path.
     pub warnings: Vec<String>,
 }
 
 impl Manifest {
+    /// The claim `name` of `namespace`, if the file defines it (or a StatefulSet's template
+    /// makes it).
+    pub fn claim(&self, namespace: &str, name: &str) -> Option<&ClaimManifest> {
+        self.claims
+            .iter()
+            .find(|c| c.namespace() == namespace && c.name() == name)
+    }
+
     /// The value of `key` in ConfigMap `name`: from `data` (as UTF-8 bytes) or `binaryData`.
     pub fn config_map_value(&self, name: &str, key: &str) -> Option<Vec<u8>> {
         config_map_value(self.config_maps.get(name)?, key)

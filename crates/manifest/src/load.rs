@@ -6,7 +6,9 @@ use std::fmt::Display;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodTemplateSpec, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolumeClaim, Pod, PodTemplateSpec, Secret, Service,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -19,11 +21,12 @@ use crate::{
     DEFAULT_NAMESPACE,
 };
 
+mod claims;
 mod service;
 mod workloads;
 mod yaml;
 
-use yaml::{describe, has_merge_key, octal_modes_to_numbers};
+use yaml::{describe, has_merge_key, ignored_path, octal_modes_to_numbers};
 
 use workloads::WorkloadSpec;
 
@@ -34,6 +37,7 @@ pub(crate) enum Kind {
     ConfigMap,
     Secret,
     Service,
+    PersistentVolumeClaim,
     Deployment,
     DaemonSet,
     ReplicaSet,
@@ -46,6 +50,7 @@ const KINDS: &[(Kind, &str, &str)] = &[
     (Kind::ConfigMap, "ConfigMap", "v1"),
     (Kind::Secret, "Secret", "v1"),
     (Kind::Service, "Service", "v1"),
+    (Kind::PersistentVolumeClaim, "PersistentVolumeClaim", "v1"),
     (Kind::Deployment, "Deployment", "apps/v1"),
     (Kind::DaemonSet, "DaemonSet", "apps/v1"),
     (Kind::ReplicaSet, "ReplicaSet", "apps/v1"),
@@ -152,6 +157,7 @@ enum Object {
     ConfigMap(Box<ConfigMap>),
     Secret(Box<Secret>),
     Service(Box<Service>),
+    Claim(Box<PersistentVolumeClaim>),
     Workload {
         kind: Kind,
         metadata: Box<ObjectMeta>,
@@ -219,6 +225,8 @@ pub(crate) fn load(
             Kind::Service => {
                 typed::<Service>(de, merged).map(|(o, u)| (Object::Service(Box::new(o)), u))
             }
+            Kind::PersistentVolumeClaim => typed::<PersistentVolumeClaim>(de, merged)
+                .map(|(o, u)| (Object::Claim(Box::new(o)), u)),
             Kind::Deployment => typed::<Deployment>(de, merged).map(|(o, u)| {
                 let spec = WorkloadSpec {
                     replicas: o.spec.replicas,
@@ -243,7 +251,7 @@ pub(crate) fn load(
                     service_name: o.spec.service_name,
                     pod_management_policy: o.spec.pod_management_policy,
                     ordinals_start: o.spec.ordinals.and_then(|ord| ord.start),
-                    volume_claim_templates: o.spec.volume_claim_templates.map_or(0, |v| v.len()),
+                    volume_claim_templates: o.spec.volume_claim_templates.unwrap_or_default(),
                 };
                 (workload(kind, o.metadata, Some(o.spec.template), spec), u)
             }),
@@ -278,6 +286,7 @@ pub(crate) fn load(
     // The services by namespace and name, for duplicates.
     let mut services: Vec<ServiceManifest> = Vec::new();
     let mut service_names: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut claims = Vec::new();
     // The pods to run, and the pods to validate: one per document (a workload's pods are
     // its template's, and their errors would repeat otherwise).
     let mut candidates = Vec::new();
@@ -391,6 +400,10 @@ pub(crate) fn load(
                     service: *svc,
                 });
             }
+            Object::Claim(pvc) => {
+                let namespace = namespace_of(&mut diag, doc, &pvc.metadata.namespace, options);
+                claims::claim(&mut diag, &source, *pvc, namespace, &mut claims);
+            }
             Object::Workload {
                 kind,
                 metadata,
@@ -441,6 +454,7 @@ pub(crate) fn load(
                     .or(template_meta.namespace.clone())
                     .filter(|n| !n.is_empty());
                 let namespace = namespace_of(&mut diag, doc, &given, options);
+                let template_spec = spec.clone();
                 let pods = workloads::pods(
                     &mut diag,
                     &source,
@@ -451,6 +465,16 @@ pub(crate) fn load(
                     template_meta,
                     spec,
                     &workload_spec,
+                );
+                let templates = &workload_spec.volume_claim_templates;
+                claims::stateful_set(
+                    &mut diag,
+                    &source,
+                    &name,
+                    templates,
+                    &template_spec,
+                    &pods.pods,
+                    &mut claims,
                 );
                 checks.push(pods.check);
                 candidates.extend(pods.pods);
@@ -485,6 +509,7 @@ pub(crate) fn load(
         }
     }
 
+    claims::finish(&mut diag, &mut claims);
     let (errors, warnings) = diag.finish();
     if !errors.is_empty() {
         return Err(ManifestError::Invalid { errors });
@@ -509,6 +534,7 @@ pub(crate) fn load(
         services,
         config_maps,
         secrets,
+        claims,
         warnings,
     })
 }
@@ -734,25 +760,6 @@ where
             let (location, message) = yaml_error(&e, Some(&path));
             Err(DocError { location, message })
         }
-    }
-}
-
-fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
-    use serde_ignored::Path;
-    match path {
-        Path::Root => String::new(),
-        Path::Seq { parent, index } => format!("{}[{index}]", ignored_path(parent)),
-        Path::Map { parent, key } => {
-            let parent = ignored_path(parent);
-            if parent.is_empty() {
-                key.clone()
-            } else {
-                format!("{parent}.{key}")
-            }
-        }
-        Path::Some { parent }
-        | Path::NewtypeStruct { parent }
-        | Path::NewtypeVariant { parent } => ignored_path(parent),
     }
 }
 

@@ -64,7 +64,12 @@ pub const POD_SPEC_FIELDS: &[&str] = &[
     "volumes[*].projected.sources[*].downwardAPI.items[*].resourceFieldRef.divisor",
     "volumes[*].projected.sources[*].downwardAPI.items[*].resourceFieldRef.resource",
     "volumes[*].projected.sources[*].downwardAPI.items[*].mode",
+    // The named volume of the claim (crates/pod-model's claims), in the pod's namespace.
+    "volumes[*].persistentVolumeClaim.claimName",
+    "volumes[*].persistentVolumeClaim.readOnly",
     "imagePullSecrets[*].name",
+    // The Service variables of the file's Services (podrun_planner::services).
+    "enableServiceLinks",
     "serviceAccountName",
     "serviceAccount",
     "restartPolicy",
@@ -132,9 +137,8 @@ pub const UNSUPPORTED_POD_SPEC_FIELDS: &[&str] = &[
     "schedulerName",
     "schedulingGates",
     "schedulingGroup",
-    // No API server: no service account token, no Services, no claims, no readiness gates.
+    // No API server: no service account token, no resource claims, no readiness gates.
     "automountServiceAccountToken",
-    "enableServiceLinks",
     "readinessGates",
     "resourceClaims",
     "evictionResponders",
@@ -182,7 +186,6 @@ pub const UNSUPPORTED_POD_SPEC_FIELDS: &[&str] = &[
     "volumes[*].image",
     "volumes[*].iscsi",
     "volumes[*].nfs",
-    "volumes[*].persistentVolumeClaim",
     "volumes[*].photonPersistentDisk",
     "volumes[*].portworxVolume",
     "volumes[*].quobyte",
@@ -405,6 +408,27 @@ pub const UNSUPPORTED_SERVICE_SPEC_FIELDS: &[&str] = &[
     "trafficDistribution",
 ];
 
+/// `PersistentVolumeClaimSpec` fields podrun supports (PersistentVolumeClaims and a
+/// StatefulSet's `volumeClaimTemplates`): the size is recorded, not enforced (a volume is a
+/// directory); `volumeMode: Block` is refused when the claim is read.
+pub const CLAIM_SPEC_FIELDS: &[&str] = &[
+    "accessModes",
+    "resources.requests",
+    "storageClassName",
+    "volumeMode",
+];
+
+/// `PersistentVolumeClaimSpec` fields podrun knows and does not implement: binding to a
+/// given PersistentVolume, populating from a data source, limits and attribute classes.
+pub const UNSUPPORTED_CLAIM_SPEC_FIELDS: &[&str] = &[
+    "dataSource",
+    "dataSourceRef",
+    "resources.limits",
+    "selector",
+    "volumeAttributesClassName",
+    "volumeName",
+];
+
 /// The values of unsupported `ServiceSpec` fields that are what podrun does anyway
 /// (Kubernetes' defaults, as `kubectl get -o yaml` shows them): no warning for these.
 pub fn service_spec_defaults() -> &'static [(&'static str, Value)] {
@@ -538,6 +562,13 @@ impl AllowList {
                 service_spec_defaults().iter().cloned(),
             )
         });
+        &LIST
+    }
+
+    /// The allow-list for a `PersistentVolumeClaimSpec`.
+    pub fn claim_spec() -> &'static AllowList {
+        static LIST: LazyLock<AllowList> =
+            LazyLock::new(|| AllowList::new(CLAIM_SPEC_FIELDS.iter().copied(), []));
         &LIST
     }
 
@@ -879,6 +910,33 @@ mod tests {
         let mut got = list.unsupported(&spec);
         got.sort();
         assert_eq!(got, ["externalIPs", "ipFamilies", "sessionAffinity"]);
+    }
+
+    /// The same for a `PersistentVolumeClaimSpec`.
+    #[test]
+    fn every_claim_field_is_allowed_or_known_unsupported() {
+        use crate::schema::leaves;
+        use k8s_openapi::api::core::v1::PersistentVolumeClaimSpec;
+        let mut claim_leaves = leaves::<PersistentVolumeClaimSpec>();
+        // A map of quantities: its keys are checked when the claim is read.
+        claim_leaves.retain(|l| !l.starts_with("resources.requests"));
+        claim_leaves.push("resources.requests".into());
+        let problems = list_problems(
+            "PersistentVolumeClaimSpec",
+            &claim_leaves,
+            CLAIM_SPEC_FIELDS,
+            UNSUPPORTED_CLAIM_SPEC_FIELDS,
+            &[],
+        );
+        assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+        let list = AllowList::claim_spec();
+        let spec = json!({
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}, "limits": {"storage": "2Gi"}},
+            "storageClassName": "standard", "volumeMode": "Filesystem", "volumeName": "pv-1"
+        });
+        let mut got = list.unsupported(&spec);
+        got.sort();
+        assert_eq!(got, ["resources.limits", "volumeName"]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use super::*;
 
+mod claims;
 mod services;
 mod workloads;
 
@@ -521,11 +522,11 @@ fn service_is_read() {
 #[test]
 fn other_kinds_named_in_warnings() {
     let m = ok(&format!(
-        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: data}}\n---\n{POD_NETWORK}"
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: web}}\n---\n{POD_NETWORK}"
     ));
     assert_eq!(
         m.warnings,
-        ["pod.yaml: document 1: PersistentVolumeClaim `data` (v1): kind not supported by podrun; ignored"]
+        ["pod.yaml: document 1: Ingress `web` (networking.k8s.io/v1): kind not supported by podrun; ignored"]
     );
 }
 
@@ -778,14 +779,14 @@ spec:
   containers: [{name: a, image: busybox, volumeMounts: [{name: data, mountPath: /data}]}]
   volumes:
   - name: data
-    persistentVolumeClaim: {claimName: data}
+    nfs: {server: nas, path: /data}
 "#);
     assert_eq!(
         m.warnings,
         [
             "pod.yaml: document 1: metadata.finalizers: not supported by podrun yet; ignored",
             "pod.yaml: document 1: metadata.generateName: not supported by podrun yet; ignored",
-            "pod.yaml: document 1: spec.volumes[0].persistentVolumeClaim: not supported by podrun yet; ignored",
+            "pod.yaml: document 1: spec.volumes[0].nfs: not supported by podrun yet; ignored",
         ]
     );
 }

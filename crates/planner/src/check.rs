@@ -5,9 +5,20 @@
 
 use podrun_manifest::{Manifest, PodManifest};
 
-/// [`check`] of every pod of `manifest`.
+/// [`check`] of every pod of `manifest`, and the claims of its persistentVolumeClaim
+/// volumes: each defined in the file or existing as a volume of the user's
+/// ([`crate::volumes::check_claims`]).
 pub fn check_all(manifest: &Manifest) -> Vec<String> {
-    manifest.pods.iter().flat_map(check).collect()
+    let mut errors: Vec<String> = manifest.pods.iter().flat_map(check).collect();
+    // Without the user's paths (HOME unset) `play` fails before it plans anything.
+    let Ok(paths) = podrun_config::Paths::from_env() else {
+        return errors;
+    };
+    let root = podrun_pod_model::claims::VolumeRoot(paths.data_dir.join("volumes"));
+    for pod in &manifest.pods {
+        errors.extend(crate::volumes::check_claims(pod, manifest, &root));
+    }
+    errors
 }
 
 /// Every error the image-independent plan-time checks find in `pod`, each naming the file,

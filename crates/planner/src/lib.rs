@@ -199,10 +199,11 @@ pub fn build(
         )));
     }
     let volumes = volumes::plan(
-        &pod.pod,
+        pod,
         manifest,
         &fields,
         &layout,
+        &dirs.volumes(),
         &format!("{}: {who}", pod.source),
     )?;
     let objects = ManifestObjects(manifest);

@@ -8,12 +8,18 @@
 //! | configMap, downwardAPI | `data_dir/volumes/<name>/`, files written by the supervisor | yes |
 //! | secret, projected | `runtime_dir/volumes/<name>/` (XDG_RUNTIME_DIR is a tmpfs: secrets stay off disk, as the kubelet keeps them) | yes |
 //! | hostPath | the host path itself | no |
+//! | persistentVolumeClaim | `data_dir/volumes/<namespace>/<claim>/_data`, made on first use | no |
 //!
 //! configMap, secret, downwardAPI and projected volumes are mounted read-only, as the kubelet
 //! does. Their files are plain files (the kubelet's `..data` symlink farm exists for atomic
 //! updates, which a pod played from a file never gets). A projected volume joins configMap,
 //! secret and downwardAPI sources in one directory; its serviceAccountToken,
 //! clusterTrustBundle and podCertificate sources need an API server and are refused.
+//!
+//! A persistentVolumeClaim volume is the named volume of the claim in the pod's namespace
+//! (podrun-pod-model's `claims`): the claim must be defined in the file (a
+//! PersistentVolumeClaim, or a StatefulSet's `volumeClaimTemplates`) or its volume exist
+//! already ([`check_claims`], before anything starts).
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -21,25 +27,99 @@ use std::path::{Component, Path, PathBuf};
 use podrun_manifest::k8s_openapi::api::core::v1::{
     DownwardAPIVolumeFile, KeyToPath, Pod, ProjectedVolumeSource, Volume,
 };
-use podrun_manifest::Manifest;
+use podrun_manifest::{Manifest, PodManifest};
+use podrun_pod_model::claims::{CreatedBy, VolumeMeta, VolumeRoot};
 use podrun_process::env::{field_value, resource_value, FieldUse};
 use podrun_process::PodFields;
 
 use podrun_pod_model::plan::volumes::{
-    check_host_path, FileVolume, HostPathVolume, MemoryVolume, MountPlan, PodVolumes, VolumeFile,
-    DEFAULT_FILE_MODE,
+    check_host_path, ClaimVolume, FileVolume, HostPathVolume, MemoryVolume, MountPlan, PodVolumes,
+    VolumeFile, DEFAULT_FILE_MODE,
 };
 use podrun_pod_model::{PodError, PodLayout};
 
+/// The claims of `pod`'s persistentVolumeClaim volumes that neither the file defines nor
+/// exist in `root`: one error each, naming the file, the pod, the field and the claim, as
+/// `play` and `validate` report them before anything starts.
+pub fn check_claims(pod: &PodManifest, manifest: &Manifest, root: &VolumeRoot) -> Vec<String> {
+    let namespace = pod.namespace();
+    let who = format!(
+        "pod `{}`",
+        podrun_pod_model::display_name(namespace, pod.name())
+    );
+    let spec_volumes = pod.pod.spec.iter().flat_map(|s| s.volumes.iter().flatten());
+    let mut errors = Vec::new();
+    for (i, volume) in spec_volumes.enumerate() {
+        let Some(claim) = &volume.persistent_volume_claim else {
+            continue;
+        };
+        let name = &claim.claim_name;
+        if manifest.claim(namespace, name).is_none() && !root.exists(namespace, name) {
+            errors.push(format!(
+                "{}: {who}: spec.volumes[{i}].persistentVolumeClaim.claimName: PersistentVolumeClaim `{name}` not found in namespace {namespace}: the file defines no such claim and no volume of that name exists (podrun volume ls lists them); add a PersistentVolumeClaim `{name}` to the file",
+                pod.source
+            ));
+        }
+    }
+    errors
+}
+
+/// The volume of a persistentVolumeClaim volume of `pod`: the claim's metadata (to record
+/// when the volume is made) if the file defines the claim.
+fn claim_volume(
+    pod: &PodManifest,
+    manifest: &Manifest,
+    root: &VolumeRoot,
+    volume: &Volume,
+    claim: &podrun_manifest::k8s_openapi::api::core::v1::PersistentVolumeClaimVolumeSource,
+) -> ClaimVolume {
+    let namespace = pod.namespace();
+    let meta = manifest.claim(namespace, &claim.claim_name).map(|c| {
+        let file = std::fs::canonicalize(&pod.source.file)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| pod.source.file.clone());
+        VolumeMeta {
+            namespace: namespace.to_string(),
+            name: c.name().to_string(),
+            created: String::new(),
+            storage: c.storage().map(str::to_string),
+            access_modes: c.access_modes(),
+            storage_class: c.storage_class().map(str::to_string),
+            owner: c
+                .owner
+                .as_ref()
+                .map(|o| format!("{}/{}", o.kind.name(), o.name)),
+            created_by: Some(CreatedBy {
+                file,
+                pod: podrun_pod_model::display_name(namespace, pod.name()),
+            }),
+        }
+    });
+    ClaimVolume {
+        name: volume.name.clone(),
+        claim: claim.claim_name.clone(),
+        dir: root.dir(namespace, &claim.claim_name),
+        read_only: claim.read_only == Some(true),
+        meta,
+    }
+}
+
 /// Plans the volumes of `pod`. `fields` are the pod's runtime fields for downwardAPI files;
-/// `context` starts error messages (file and pod).
+/// `claims` where the named volumes of its claims are; `context` starts error messages
+/// (file and pod).
 pub fn plan(
-    pod: &Pod,
+    pod: &PodManifest,
     manifest: &Manifest,
     fields: &PodFields,
     dirs: &PodLayout,
+    claims: &VolumeRoot,
     context: &str,
 ) -> Result<PodVolumes, PodError> {
+    if let Some(error) = check_claims(pod, manifest, claims).into_iter().next() {
+        return Err(PodError::msg(error));
+    }
+    let manifest_pod = pod;
+    let pod = &pod.pod;
     let mut volumes = PodVolumes::default();
     let spec_volumes = pod.spec.iter().flat_map(|s| s.volumes.iter().flatten());
     for (i, volume) in spec_volumes.enumerate() {
@@ -135,9 +215,12 @@ pub fn plan(
                 dir: dirs.runtime_volume(&volume.name),
                 files,
             });
+        } else if let Some(claim) = &volume.persistent_volume_claim {
+            let planned = claim_volume(manifest_pod, manifest, claims, volume, claim);
+            volumes.claims.push(planned);
         } else {
             return Err(error(format!(
-                ": volume `{}`: only emptyDir, hostPath, configMap, secret, downwardAPI and projected volumes are supported",
+                ": volume `{}`: only emptyDir, hostPath, configMap, secret, downwardAPI, projected and persistentVolumeClaim volumes are supported",
                 volume.name
             )));
         }
@@ -414,6 +497,8 @@ pub fn container_mounts(
             (host.path.clone(), false)
         } else if let Some(files) = volumes.files.iter().find(|f| f.name == volume.name) {
             (files.dir.clone(), true)
+        } else if let Some(claim) = volumes.claims.iter().find(|c| c.name == volume.name) {
+            (claim.data_dir(), claim.read_only)
         } else {
             return Err(format!(
                 "{path}.name: volume `{}` has no source",
@@ -516,11 +601,11 @@ spec:
     #[test]
     fn downward_api_and_projected_files() {
         let manifest = loaded(DOWNWARD);
-        let pod = &manifest.pods[0].pod;
         let dir = tempfile::tempdir().unwrap();
         let dirs = PodLayout::new(dir.path().join("run"), dir.path().join("data"));
         let fields = PodFields::default();
-        let volumes = plan(pod, &manifest, &fields, &dirs, "t").unwrap();
+        let claims = VolumeRoot(dir.path().join("volumes"));
+        let volumes = plan(&manifest.pods[0], &manifest, &fields, &dirs, &claims, "t").unwrap();
         let files = |name: &str| -> Vec<(String, u32, String)> {
             let volume = volumes.files.iter().find(|v| v.name == name).unwrap();
             volume
@@ -565,7 +650,7 @@ spec:
             "defaultMode: 0440\n      defaultUser: 1000",
         );
         let manifest = loaded(&owned);
-        let err = plan(&manifest.pods[0].pod, &manifest, &fields, &dirs, "t").unwrap_err();
+        let err = plan(&manifest.pods[0], &manifest, &fields, &dirs, &claims, "t").unwrap_err();
         assert!(
             err.to_string()
                 .contains("spec.volumes[0].downwardAPI.defaultUser: per-file owners"),
@@ -581,5 +666,99 @@ spec:
             .unwrap_err()
             .to_string()
             .contains("serviceAccountToken: Forbidden"));
+    }
+
+    const CLAIMED: &str = r#"
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}, storageClassName: local}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: app}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    volumeMounts: [{name: v, mountPath: /data}, {name: cache, mountPath: /cache, subPath: x}]
+  volumes:
+  - {name: v, persistentVolumeClaim: {claimName: data}}
+  - {name: cache, persistentVolumeClaim: {claimName: cache, readOnly: true}}
+"#;
+
+    #[test]
+    fn claims_are_the_named_volumes_of_the_namespace() {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = PodLayout::new(dir.path().join("run"), dir.path().join("data"));
+        let root = VolumeRoot(dir.path().join("volumes"));
+        let fields = PodFields::default();
+        let manifest = loaded(CLAIMED);
+        let pod = &manifest.pods[0];
+        // `cache` is neither in the file nor a volume yet.
+        let errors = check_claims(pod, &manifest, &root);
+        assert_eq!(
+            errors,
+            ["t.yaml: document 2: pod `default/app`: spec.volumes[1].persistentVolumeClaim.claimName: PersistentVolumeClaim `cache` not found in namespace default: the file defines no such claim and no volume of that name exists (podrun volume ls lists them); add a PersistentVolumeClaim `cache` to the file"]
+        );
+        let err = plan(pod, &manifest, &fields, &dirs, &root, "t").unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("spec.volumes[1].persistentVolumeClaim.claimName"));
+
+        // Once its volume exists, it is used as it is.
+        podrun_pod_model::claims::ensure(&root.dir("default", "cache"), None).unwrap();
+        assert!(check_claims(pod, &manifest, &root).is_empty());
+        let volumes = plan(pod, &manifest, &fields, &dirs, &root, "t").unwrap();
+        assert_eq!(volumes.claims.len(), 2);
+        let data = &volumes.claims[0];
+        assert_eq!((data.name.as_str(), data.claim.as_str()), ("v", "data"));
+        assert_eq!(data.dir, root.dir("default", "data"));
+        assert!(!data.read_only);
+        let meta = data.meta.as_ref().unwrap();
+        assert_eq!(meta.storage.as_deref(), Some("1Gi"));
+        assert_eq!(meta.storage_class.as_deref(), Some("local"));
+        assert_eq!(meta.access_modes, ["ReadWriteOnce"]);
+        assert_eq!(meta.created_by.as_ref().unwrap().pod, "default/app");
+        assert!(volumes.claims[1].read_only);
+        assert!(volumes.claims[1].meta.is_none(), "not the file's claim");
+
+        let spec = pod.pod.spec.as_ref().unwrap();
+        let mounts = container_mounts(
+            &volumes,
+            spec.volumes.as_deref().unwrap(),
+            spec.containers[0].volume_mounts.as_deref().unwrap(),
+            &dirs,
+            "spec.containers[0]",
+        )
+        .unwrap();
+        assert_eq!(
+            mounts[0].volume_path,
+            root.dir("default", "data").join("_data")
+        );
+        assert!(!mounts[0].readonly);
+        assert!(mounts[1].readonly, "readOnly claim");
+        assert_eq!(
+            mounts[1].create_mode(),
+            0o777,
+            "subPath in a claim's volume"
+        );
+    }
+
+    #[test]
+    fn stateful_set_pods_mount_their_own_claims() {
+        let manifest = loaded(
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: web}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: a, image: busybox, volumeMounts: [{name: data, mountPath: /data}]}]\n  volumeClaimTemplates:\n  - metadata: {name: data}\n    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = PodLayout::new(dir.path().join("run"), dir.path().join("data"));
+        let root = VolumeRoot(dir.path().join("volumes"));
+        for (i, pod) in manifest.pods.iter().enumerate() {
+            let volumes = plan(pod, &manifest, &PodFields::default(), &dirs, &root, "t").unwrap();
+            let claim = &volumes.claims[0];
+            assert_eq!(claim.claim, format!("data-web-{i}"));
+            let meta = claim.meta.as_ref().unwrap();
+            assert_eq!(meta.owner.as_deref(), Some("StatefulSet/web"));
+        }
     }
 }

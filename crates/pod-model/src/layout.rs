@@ -9,6 +9,7 @@
 //!   hooks/   volumes/<secret or projected volume>/
 //! $XDG_DATA_HOME/podrun/pods/<namespace>_<name>/      (/var/lib/podrun/pods/... for root)
 //!   containers/<name>/{bundle,upper,work,termination-log}   volumes/<volume>/
+//! $XDG_DATA_HOME/podrun/volumes/<namespace>/<claim>/   (named volumes: see crate::claims)
 //! ```
 //!
 //! The runtime directory is on a tmpfs (XDG_RUNTIME_DIR): the state of running pods goes
@@ -38,6 +39,9 @@ pub struct PodDirs {
     pub runtime_root: PathBuf,
     /// `$XDG_DATA_HOME/podrun/pods` (`/var/lib/podrun/pods` for root).
     pub data_root: PathBuf,
+    /// `$XDG_DATA_HOME/podrun/volumes` (`/var/lib/podrun/volumes` for root): the named
+    /// volumes of PersistentVolumeClaims, which outlive the pods (see [`crate::claims`]).
+    pub volume_root: PathBuf,
 }
 
 impl PodDirs {
@@ -65,6 +69,7 @@ impl PodDirs {
         Ok(PodDirs {
             runtime_root: runtime_dir.join("pods"),
             data_root: data_dir.join("pods"),
+            volume_root: data_dir.join("volumes"),
         })
     }
 
@@ -84,6 +89,11 @@ impl PodDirs {
 
     pub fn data_dir(&self, namespace: &str, name: &str) -> PathBuf {
         self.data_root.join(Self::key(namespace, name))
+    }
+
+    /// The named volumes (see [`crate::claims`]).
+    pub fn volumes(&self) -> crate::claims::VolumeRoot {
+        crate::claims::VolumeRoot(self.volume_root.clone())
     }
 
     /// The layout of pod `namespace/name`.

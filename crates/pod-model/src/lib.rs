@@ -6,7 +6,8 @@
 //! the pod operations (podrun-pod: `ps`, `logs`, `exec`, `down`, ...) read both. This crate
 //! holds only what passes between them, so that none of them depends on another:
 //!
-//! * [`layout`]: where a pod's files are ([`layout::PodDirs`], [`layout::PodLayout`]).
+//! * [`layout`]: where a pod's files are ([`layout::PodDirs`], [`layout::PodLayout`]);
+//!   [`claims`]: the named volumes of PersistentVolumeClaims, which outlive pods.
 //! * [`plan`]: `plan.json`, what the supervisor runs, with one module per feature.
 //! * [`state`]: `state.json`, what the supervisor last recorded (states and phases as enums).
 //! * [`stop`]: `stop.json`, a stop's own grace period (`down --grace-period`).
@@ -22,6 +23,7 @@
 //! defaults, and the golden files under `tests/golden` check it.
 
 pub mod attach;
+pub mod claims;
 pub mod layout;
 pub mod logfile;
 pub mod node;

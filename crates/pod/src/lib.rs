@@ -20,6 +20,8 @@
 //! * [`job`]: a Job controller's decisions (pods to start and stop, the Job's outcome),
 //!   pure, fed a clock.
 //! * [`owner`]: `play --owner-pid`: the process whose end takes the pods down (a pidfd).
+//! * [`volumes`]: the named volumes of PersistentVolumeClaims, with the pods that mount
+//!   them (`volume ls`, `inspect`, `rm`, `down --volumes`).
 
 pub mod attach;
 pub mod cp;
@@ -32,6 +34,7 @@ pub mod owner;
 pub mod remove;
 pub mod start;
 pub mod stop;
+pub mod volumes;
 pub mod wait;
 
 pub use podrun_pod_model::{display_name, PodDirs, PodError, PodLayout};

@@ -1,8 +1,9 @@
 //! The pod's volumes at run time (what each kind is and where it lives:
 //! [`podrun_pod_model::plan::volumes`]): the supervisor creates the emptyDir directories and
 //! the `...OrCreate` host paths, mounts the memory-backed emptyDirs, writes the files of the
-//! configMap, secret, downwardAPI and projected volumes, and resolves each mount's `subPath`
-//! inside its volume before a container starts.
+//! configMap, secret, downwardAPI and projected volumes, makes the named volumes of the
+//! persistentVolumeClaims on first use, and resolves each mount's `subPath` inside its
+//! volume before a container starts.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -48,9 +49,18 @@ pub fn unmount_memory_volume(path: &Path) {
     let _ = nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH);
 }
 
-/// Creates the `...OrCreate` host paths and writes the files of the configMap, secret,
-/// downwardAPI and projected volumes.
+/// Creates the `...OrCreate` host paths, writes the files of the configMap, secret,
+/// downwardAPI and projected volumes, and makes the claims' volumes that do not exist yet
+/// (mode 0777 and owned by the supervisor, root of the pod's user namespace, as emptyDirs).
 pub fn prepare(volumes: &PodVolumes) -> Result<(), PodError> {
+    for claim in &volumes.claims {
+        podrun_pod_model::claims::ensure(&claim.dir, claim.meta.as_ref()).map_err(|e| {
+            PodError::msg(format!(
+                "volume `{}`: PersistentVolumeClaim `{}`: {e}",
+                claim.name, claim.claim
+            ))
+        })?;
+    }
     for host in &volumes.host_paths {
         create_host_path(host)?;
     }

@@ -36,6 +36,7 @@ mod titles;
 mod tty;
 mod upgrade;
 mod volumes;
+mod volumes_pvc;
 mod wait_owner;
 
 /// A file added to this directory runs only once it is declared above.

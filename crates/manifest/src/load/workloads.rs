@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{Pod, PodSpec, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::{Candidate, Diag, Kind};
@@ -47,7 +47,8 @@ pub(crate) struct WorkloadSpec {
     pub(crate) service_name: Option<String>,
     pub(crate) pod_management_policy: Option<String>,
     pub(crate) ordinals_start: Option<i32>,
-    pub(crate) volume_claim_templates: usize,
+    /// Each gives each pod a claim and a volume (see `claims`).
+    pub(crate) volume_claim_templates: Vec<PersistentVolumeClaim>,
 }
 
 /// A workload's pods, and the one pod of it to validate (its template with one pod's name,
@@ -179,8 +180,8 @@ fn replicas(diag: &mut Diag, doc: usize, kind: Kind, spec: &WorkloadSpec) -> u32
     }
 }
 
-/// The StatefulSet's own fields: `podManagementPolicy`, `ordinals.start`, `serviceName`,
-/// `volumeClaimTemplates`. Returns the first ordinal and whether pods start in order.
+/// The StatefulSet's own fields: `podManagementPolicy`, `ordinals.start`, `serviceName`
+/// (`volumeClaimTemplates`: see `claims`). Returns the first ordinal and whether pods start in order.
 fn stateful_set(diag: &mut Diag, doc: usize, spec: &WorkloadSpec) -> (u32, bool) {
     let ordered = match spec.pod_management_policy.as_deref() {
         None | Some("") | Some("OrderedReady") => true,
@@ -213,13 +214,6 @@ fn stateful_set(diag: &mut Diag, doc: usize, spec: &WorkloadSpec) -> (u32, bool)
         .and_then(dns_label_error)
     {
         diag.error(doc, "spec.serviceName", e);
-    }
-    if spec.volume_claim_templates > 0 {
-        diag.error(
-            doc,
-            "spec.volumeClaimTemplates",
-            "not supported yet: podrun has no PersistentVolumeClaims; give the pod template an emptyDir or hostPath volume instead",
-        );
     }
     (start, ordered)
 }
@@ -318,6 +312,8 @@ pub(crate) fn pods(
             labels.insert(POD_INDEX_LABEL.to_string(), ordinal.to_string());
             spec.hostname = Some(pod_name.to_string());
             spec.subdomain = subdomain.clone();
+            let templates = &workload.volume_claim_templates;
+            super::claims::add_template_volumes(&mut spec, templates, pod_name);
         }
         Candidate {
             source: source.clone(),

@@ -58,3 +58,24 @@ pub(super) fn has_merge_key(value: &Value) -> bool {
         _ => false,
     }
 }
+
+/// The path of a field `serde_ignored` reports, Kubernetes style
+/// (`spec.containers[0].imagePullPolcy`).
+pub(super) fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", ignored_path(parent)),
+        Path::Map { parent, key } => {
+            let parent = ignored_path(parent);
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => ignored_path(parent),
+    }
+}

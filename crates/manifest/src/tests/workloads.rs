@@ -248,9 +248,9 @@ fn stateful_set_errors() {
     assert_error(
         &stateful_set(
             "db",
-            "  volumeClaimTemplates:\n  - metadata: {name: data}\n    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n",
+            "  volumeClaimTemplates:\n  - metadata: {name: data}\n    spec: {accessModes: [ReadWriteOnce], volumeMode: Block, resources: {requests: {storage: 1Gi}}}\n",
         ),
-        "pod.yaml: document 1: spec.volumeClaimTemplates: not supported yet: podrun has no PersistentVolumeClaims; give the pod template an emptyDir or hostPath volume instead",
+        "pod.yaml: document 1: spec.volumeClaimTemplates[0].spec.volumeMode: Unsupported value: \"Block\": podrun's volumes are directories on this host; only Filesystem is supported",
     );
     assert_error(
         &stateful_set("db", "  ordinals: {start: -1}\n"),

@@ -40,6 +40,12 @@ pub(super) fn volume(
             );
         }
     }
+    if let Some(claim) = &volume.persistent_volume_claim {
+        if claim.claim_name.is_empty() {
+            let field = format!("{path}.persistentVolumeClaim.claimName");
+            diag.error(doc, &field, "Required value");
+        }
+    }
     if let Some(host) = &volume.host_path {
         if host.path.is_empty() {
             diag.error(doc, &format!("{path}.hostPath.path"), "Required value");

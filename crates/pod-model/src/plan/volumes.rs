@@ -7,6 +7,7 @@
 //! | configMap, downwardAPI | `data_dir/volumes/<name>/`, files written by the supervisor | yes |
 //! | secret, projected | `runtime_dir/volumes/<name>/` (XDG_RUNTIME_DIR is a tmpfs: secrets stay off disk, as the kubelet keeps them) | yes |
 //! | hostPath | the host path itself | no |
+//! | persistentVolumeClaim | `data_dir/volumes/<namespace>/<claim>/_data` (see [`crate::claims`]) | no |
 //!
 //! configMap, secret, downwardAPI and projected volumes are mounted read-only, as the kubelet
 //! does. Their files are plain files (the kubelet's `..data` symlink farm exists for atomic
@@ -58,6 +59,31 @@ pub struct HostPathVolume {
     pub kind: String,
 }
 
+/// A `persistentVolumeClaim` volume: the named volume of the claim, in the pod's namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimVolume {
+    /// The pod's name for the volume (`spec.volumes[].name`).
+    pub name: String,
+    /// `claimName`.
+    pub claim: String,
+    /// The volume's directory (`volumes/<namespace>/<claim>`; the pod mounts its `_data`).
+    pub dir: PathBuf,
+    /// `persistentVolumeClaim.readOnly`: every mount of it is read-only.
+    #[serde(default)]
+    pub read_only: bool,
+    /// The claim as the file defines it, recorded when the volume is made; `None` for a
+    /// claim the file does not define (the volume exists already).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<crate::claims::VolumeMeta>,
+}
+
+impl ClaimVolume {
+    /// The directory the containers mount.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join(crate::claims::DATA_DIR)
+    }
+}
+
 /// The mode of an emptyDir without `emptyDir.mode`: Kubernetes makes them world-writable.
 pub const EMPTY_DIR_MODE: u32 = 0o777;
 
@@ -74,6 +100,9 @@ pub struct PodVolumes {
     pub memory: Vec<MemoryVolume>,
     pub files: Vec<FileVolume>,
     pub host_paths: Vec<HostPathVolume>,
+    /// persistentVolumeClaim volumes: named volumes that outlive the pod.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<ClaimVolume>,
 }
 
 /// A bind mount of a volume (or a subPath of one) into a container.
@@ -101,12 +130,19 @@ impl PodVolumes {
 
 impl MountPlan {
     /// The mode of subPath directories the supervisor creates: world-writable in an emptyDir
-    /// (like the emptyDir itself), 0755 elsewhere (never a world-writable directory on the
-    /// host).
+    /// or a claim's volume (like the volume itself), 0755 elsewhere (never a world-writable
+    /// directory on the host).
     pub fn create_mode(&self) -> u32 {
-        if self
-            .volume_path
-            .ends_with(Path::new("volumes").join(&self.volume))
+        let in_claim = self.volume_path.ends_with(crate::claims::DATA_DIR)
+            && self
+                .volume_path
+                .ancestors()
+                .nth(3)
+                .is_some_and(|root| root.ends_with("volumes"));
+        if in_claim
+            || self
+                .volume_path
+                .ends_with(Path::new("volumes").join(&self.volume))
         {
             0o777
         } else {

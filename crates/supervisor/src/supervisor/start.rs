@@ -279,6 +279,9 @@ impl Supervisor {
             for volume in &plan.volumes.files {
                 crate::security::apply_fs_group(&volume.dir, fs_group, true)?;
             }
+            for claim in &plan.volumes.claims {
+                crate::security::apply_fs_group(&claim.data_dir(), fs_group, claim.read_only)?;
+            }
         }
         Ok(())
     }
