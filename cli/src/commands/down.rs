@@ -33,7 +33,7 @@ pub struct DownArgs {
 
 /// The pods a file made: its Pods by name, its workloads' pods by their controller (their
 /// names have random parts).
-fn pods_of_file(dirs: &PodDirs, manifest: &Manifest) -> Vec<(String, String)> {
+pub fn pods_of_file(dirs: &PodDirs, manifest: &Manifest) -> Vec<(String, String)> {
     let mut pods = Vec::new();
     let mut controllers = Vec::new();
     for pod in &manifest.pods {
@@ -59,6 +59,34 @@ fn pods_of_file(dirs: &PodDirs, manifest: &Manifest) -> Vec<(String, String)> {
         }
     }
     pods
+}
+
+/// Stops and removes one pod, saying so; false when it failed.
+fn remove_pod(
+    dirs: &PodDirs,
+    stop: &super::stop_options::StopArgs,
+    namespace: &str,
+    name: &str,
+) -> bool {
+    let shown = podrun_pod::display_name(namespace, name);
+    // A `play` starting this pod holds its lock: wait for it, then remove what it made.
+    let on_wait = || eprintln!("waiting for the `podrun play` that is starting pod {shown}");
+    let on_slow = |waiting: &_| {
+        eprintln!(
+            "{}",
+            stop.waiting_message(&shown, waiting, "--grace-period 0")
+        )
+    };
+    let how = stop.stop(EXTRA_WAIT, &on_slow, &|| false);
+    match stop_and_remove(dirs, namespace, name, Lock::Take(&on_wait), &how) {
+        Ok(Removed::NotFound) => eprintln!("pod {shown} not found"),
+        Ok(Removed::Removed) => println!("pod {shown} removed"),
+        Err(e) => {
+            eprintln!("error: pod {shown}: {e}");
+            return false;
+        }
+    }
+    true
 }
 
 pub fn run(args: DownArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> {
@@ -97,27 +125,19 @@ pub fn run(args: DownArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> 
         }
     }
     pods.dedup();
-    for (namespace, name) in &pods {
-        let shown = podrun_pod::display_name(namespace, name);
-        // A `play` starting this pod holds its lock: wait for it, then remove what it made.
-        let on_wait = || eprintln!("waiting for the `podrun play` that is starting pod {shown}");
-        let on_slow = |waiting: &_| {
-            eprintln!(
-                "{}",
-                args.stop
-                    .waiting_message(&shown, waiting, "--grace-period 0")
-            )
-        };
-        let how = args.stop.stop(EXTRA_WAIT, &on_slow, &|| false);
-        match stop_and_remove(&dirs, namespace, name, Lock::Take(&on_wait), &how) {
-            Ok(Removed::NotFound) => eprintln!("pod {shown} not found"),
-            Ok(Removed::Removed) => println!("pod {shown} removed"),
-            Err(e) => {
-                eprintln!("error: pod {shown}: {e}");
-                failed = true;
-            }
-        }
-    }
+    // All at once: each waits out its own grace period, not the sum of them.
+    let failures = std::thread::scope(|scope| {
+        let stops: Vec<_> = pods
+            .iter()
+            .map(|(namespace, name)| scope.spawn(|| remove_pod(&dirs, &args.stop, namespace, name)))
+            .collect();
+        stops
+            .into_iter()
+            .map(|stop| stop.join().unwrap_or(false))
+            .filter(|removed| !removed)
+            .count()
+    });
+    failed |= failures > 0;
     if !services.is_empty() {
         let context = crate::context::Context::load()?;
         match super::play_services::unregister(&context, &services) {

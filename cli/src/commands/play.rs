@@ -139,13 +139,11 @@ pub fn run(args: PlayArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> 
         bail!("--timeout needs --wait or --wait-ready");
     }
     if args.replace {
-        let names: Vec<(String, String)> = manifest
-            .pods
-            .iter()
-            .map(|p| (p.namespace().to_string(), p.name().to_string()))
-            .collect();
+        // The file's pods, and its workloads' pods from an earlier play (other names).
+        let names = super::down::pods_of_file(&dirs, &manifest);
         super::play_wait::replace(&dirs, &names, &args.stop)?;
     }
+    refuse_running_workloads(&args.file, &dirs, &manifest)?;
     for pod in &manifest.pods {
         let (namespace, name) = (pod.namespace(), pod.name());
         if dirs.pod(namespace, name).exists() {
@@ -504,6 +502,29 @@ fn start_pod(
         ),
         Err(error) => Err(error.into()),
     }
+}
+
+/// A workload of the file whose pods run already (from an earlier play of it): playing it
+/// again would add replicas, so it is refused as a second Pod of a name is.
+fn refuse_running_workloads(file: &str, dirs: &PodDirs, manifest: &Manifest) -> anyhow::Result<()> {
+    let running = super::down::pods_of_file(dirs, manifest);
+    let owned: Vec<&(String, String)> = running
+        .iter()
+        .filter(|(namespace, name)| {
+            !manifest
+                .pods
+                .iter()
+                .any(|p| p.namespace() == namespace && p.name() == name)
+        })
+        .collect();
+    if let Some((namespace, name)) = owned.first() {
+        bail!(
+            "the workloads of {file} run already (pod `{}`, and {} more); run `podrun down {file}` first, or play with --replace",
+            display_name(namespace, name),
+            owned.len() - 1
+        );
+    }
+    Ok(())
 }
 
 /// The pods' network: `--network`, else the config file's default; else, for a file with
