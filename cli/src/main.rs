@@ -119,6 +119,9 @@ fn main() -> ExitCode {
     if let Some(code) = run_network_holder_if_asked() {
         return code;
     }
+    if let Some(code) = run_job_controller_if_asked() {
+        return code;
+    }
     // Before anything is printed: the shell's completion scripts call podrun back.
     complete::complete_if_asked();
     let cli = parse_arguments();
@@ -199,6 +202,22 @@ fn run_network_holder_if_asked() -> Option<ExitCode> {
     };
     let code = podrun_podnet::holder::main(&paths, &config);
     Some(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// A Job's controller is this binary started by `podrun play` (commands::job_controller)
+/// as `podrun job-controller <namespace>/<name>`, with the Job's directory in the
+/// environment; a hidden role, like the supervisor's.
+fn run_job_controller_if_asked() -> Option<ExitCode> {
+    use commands::job_state::{CONTROLLER_ROLE, JOB_DIR_ENV};
+    let dir = std::env::var_os(JOB_DIR_ENV)?;
+    if std::env::args_os().nth(1).as_deref() != Some(std::ffi::OsStr::new(CONTROLLER_ROLE)) {
+        return None;
+    }
+    // Still single-threaded. The pods it starts must not see it.
+    std::env::remove_var(JOB_DIR_ENV);
+    output::install_panic_hook(false);
+    init_logging(false);
+    Some(commands::job_controller::main(std::path::Path::new(&dir)))
 }
 
 /// Parses the command line; `--version` (not `-V`) also lists the helpers, which takes

@@ -103,6 +103,8 @@ pub fn run(args: DownArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> 
                 ..LoadOptions::default()
             };
             let manifest = podrun_manifest::load_path(target, &options)?;
+            // A Job's controller first: it would replace the pods taken down.
+            super::play_job::stop_jobs(&dirs, &manifest);
             pods.extend(pods_of_file(&dirs, &manifest));
             services.extend(manifest.services.iter().map(|s| {
                 let meta = &s.service.metadata;

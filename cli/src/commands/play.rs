@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::Args;
-use podrun_manifest::{LoadOptions, Manifest, PodManifest};
+use podrun_manifest::{LoadOptions, Manifest, PodManifest, WorkloadKind};
 use podrun_network::{Backend, PortMapping};
 use podrun_planner::cgroup::HostCgroups;
 use podrun_planner::network::{NetworkOptions, PodNetwork};
@@ -62,9 +62,12 @@ pub struct PlayArgs {
     publish_all: bool,
 
     /// Stay in the foreground: print every container's output behind a `pod/container |`
-    /// prefix until every pod has completed (each container ended, none due to restart),
-    /// then remove the pods. Exit status: 0 when every container succeeded, else the exit
-    /// code of the container that failed first (128+N when killed by signal N); 130/143
+    /// prefix until every pod has completed (each container ended, none due to restart)
+    /// and every Job is Complete or Failed (its pods retried as its backoffLimit allows),
+    /// then remove the pods and Jobs. Exit status: 0 when every container of the pods of
+    /// no Job succeeded and every Job completed, else the exit code of the container that
+    /// failed first (128+N when killed by signal N), else 1 when a Job failed (its name and
+    /// reason, BackoffLimitExceeded or DeadlineExceeded, are printed); 130/143
     /// when interrupted by SIGINT/SIGTERM (the pods are removed, with the grace period of
     /// --grace-period or --now if given; a second Ctrl-C kills them at once), 124 on
     /// --timeout.
@@ -115,8 +118,11 @@ fn parse_publish(text: &str) -> Result<PortMapping, String> {
 
 /// `namespace`: `-n`, the namespace of the objects that name none.
 pub fn run(args: PlayArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> {
-    let manifest = podrun_manifest::load_path(
-        &args.file,
+    // Read once: the Jobs' controllers load the same text again.
+    let (label, text) = super::play_job::read_text(&args.file)?;
+    let manifest = podrun_manifest::load_str(
+        &label,
+        &text,
         &LoadOptions {
             strict: args.strict,
             namespace: namespace.map(str::to_string),
@@ -138,6 +144,8 @@ pub fn run(args: PlayArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> 
     if args.timeout.is_some() && !args.wait && !args.wait_ready {
         bail!("--timeout needs --wait or --wait-ready");
     }
+    let job_stop = Stop::new(args.stop.grace(), EXTRA_WAIT);
+    super::play_job::check_absent(&dirs, &manifest, args.replace, &job_stop)?;
     if args.replace {
         // The file's pods, and its workloads' pods from an earlier play (other names).
         let names = super::down::pods_of_file(&dirs, &manifest);
@@ -186,6 +194,7 @@ pub fn run(args: PlayArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> 
         super::play_wait::catch_stop_signals();
     }
     let mut started: Vec<(String, String)> = Vec::new();
+    let started_at = chrono::Utc::now();
     for (pod, network) in manifest.pods.iter().zip(networks) {
         let owner = owner.as_ref().map(|fd| podrun_pod::owner::OwnerLink {
             pidfd: fd.as_fd(),
@@ -218,11 +227,37 @@ pub fn run(args: PlayArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> 
         started.push((pod.namespace().to_string(), pod.name().to_string()));
     }
     drop(reserved);
+    let jobs = super::play_job::WaitedJobs::of(&manifest);
+    let controllers = super::play_job::start_controllers(
+        &dirs,
+        &manifest,
+        (&label, &text),
+        namespace,
+        &network,
+        started_at,
+    );
+    if let Err(error) = controllers {
+        jobs.tear_down(&dirs, &job_stop);
+        for (namespace, name) in started.iter().rev() {
+            let _ = stop_and_remove(&dirs, namespace, name, Lock::Take(&|| {}), &job_stop);
+        }
+        services.undo(&context);
+        return Err(error);
+    }
     if args.wait {
-        return super::play_wait::wait_for_completion(&dirs, &started, args.timeout, &args.stop);
+        // The Jobs' pods are waited for through their Jobs.
+        let plain: Vec<(String, String)> = manifest
+            .pods
+            .iter()
+            .filter(|p| p.owner.as_ref().is_none_or(|o| o.kind != WorkloadKind::Job))
+            .map(|p| (p.namespace().to_string(), p.name().to_string()))
+            .collect();
+        let (timeout, stop) = (args.timeout, &args.stop);
+        return super::play_wait::wait_for_completion(&dirs, &plain, &jobs, timeout, stop);
     }
     if args.wait_ready {
-        let ready = super::play_wait::wait_until_ready(&dirs, &started, args.timeout, &args.stop);
+        let (timeout, stop) = (args.timeout, &args.stop);
+        let ready = super::play_wait::wait_until_ready(&dirs, &started, &jobs, timeout, stop);
         if let Some(code) = ready? {
             return Ok(code);
         }
@@ -274,7 +309,7 @@ fn report_failed_starts(entries: &[podrun_pod::listing::PodEntry]) -> ExitCode {
 /// Pulls what the pull policies ask for (each image once), in a `podrun pull` child (pulling
 /// needs podrun's user namespace, which this process does not enter: the supervisors it starts
 /// enter their own). Returns the store record of every image, by the name the manifest gives.
-fn pull_images(
+pub(super) fn pull_images(
     context: &Context,
     manifest: &Manifest,
 ) -> anyhow::Result<BTreeMap<String, ImageRecord>> {
@@ -468,7 +503,7 @@ impl Drop for PullLogins {
 
 /// `owner`: the pidfd of `--owner-pid`, which the pod's supervisor inherits.
 #[allow(clippy::too_many_arguments)]
-fn start_pod(
+pub(super) fn start_pod(
     context: &Context,
     dirs: &PodDirs,
     manifest: &Manifest,
@@ -558,7 +593,7 @@ fn network_backend(
 
 /// Where this play's pods get their cgroups (see `podrun_planner::cgroup`). The host is only
 /// looked at when a pod declares resources: no other pod gets a cgroup or a warning.
-fn host_cgroups(context: &Context, manifest: &Manifest) -> HostCgroups {
+pub(super) fn host_cgroups(context: &Context, manifest: &Manifest) -> HostCgroups {
     let wanted = manifest
         .pods
         .iter()

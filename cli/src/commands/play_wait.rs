@@ -6,6 +6,10 @@
 //!   every pod has completed (each container ended with no restart due) the pods are
 //!   removed and play exits with 0 if every container succeeded, else with the exit code of
 //!   the container that failed first (the earliest last end; 128+N for signal N).
+//!   A file's Jobs are waited for through their controllers' status files
+//!   (`play_job::WaitedJobs`): their pods come and go (a failed pod is replaced), so a pod
+//!   of a Job is followed (its logs) but does not decide the exit status; the Job does: 1
+//!   when it failed, after the pods' own code.
 //! * `--wait-ready`: returns 0 once every container is ready and leaves the pods running.
 //! * Both: SIGINT/SIGTERM remove the pods and exit 130/143; `--timeout` removes them and
 //!   exits 124; a container that ends for good before the pod is ready fails
@@ -68,6 +72,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+use super::play_job::WaitedJobs;
 use super::stop_options::StopArgs;
 
 static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
@@ -123,11 +128,16 @@ pub fn replace(dirs: &PodDirs, pods: &[(String, String)], stop: &StopArgs) -> an
     Ok(())
 }
 
-/// Stops (as `stop` says) and removes the pods (errors are printed: the exit status is
-/// decided already). A SIGINT or SIGTERM that comes meanwhile kills them at once.
-fn tear_down(dirs: &PodDirs, pods: &[(String, String)], stop: &StopArgs) {
+/// Stops (as `stop` says) and removes the Jobs (controller first) and the pods (errors
+/// are printed: the exit status is decided already). A SIGINT or SIGTERM that comes
+/// meanwhile kills them at once.
+fn tear_down(dirs: &PodDirs, pods: &[(String, String)], jobs: &WaitedJobs, stop: &StopArgs) {
     let signals = STOP_SIGNALS.load(Ordering::Relaxed);
     let kill_now = || STOP_SIGNALS.load(Ordering::Relaxed) > signals;
+    if !jobs.jobs.is_empty() {
+        let on_slow = |_: &_| {};
+        jobs.tear_down(dirs, &stop.stop(EXTRA_WAIT, &on_slow, &kill_now));
+    }
     for (namespace, name) in pods {
         let shown = display_name(namespace, name);
         let on_wait = || eprintln!("waiting for the `podrun play` that is starting pod {shown}");
@@ -142,16 +152,22 @@ fn tear_down(dirs: &PodDirs, pods: &[(String, String)], stop: &StopArgs) {
 }
 
 /// What ends a wait early, and its exit status.
-fn interrupted(dirs: &PodDirs, pods: &[(String, String)], stop: &StopArgs) -> Option<ExitCode> {
+fn interrupted(
+    dirs: &PodDirs,
+    pods: &[(String, String)],
+    jobs: &WaitedJobs,
+    stop: &StopArgs,
+) -> Option<ExitCode> {
     let signal = received_signal()?;
     eprintln!("interrupted: removing the pods");
-    tear_down(dirs, pods, stop);
+    tear_down(dirs, pods, jobs, stop);
     Some(ExitCode::from((128 + signal) as u8))
 }
 
 fn timed_out(
     dirs: &PodDirs,
     pods: &[(String, String)],
+    jobs: &WaitedJobs,
     deadline: Option<Instant>,
     what: &str,
     stop: &StopArgs,
@@ -160,7 +176,7 @@ fn timed_out(
         return None;
     }
     eprintln!("error: timed out: {what}; removing the pods");
-    tear_down(dirs, pods, stop);
+    tear_down(dirs, pods, jobs, stop);
     Some(ExitCode::from(EXIT_TIMEOUT))
 }
 
@@ -192,15 +208,18 @@ fn completed(state: &PodState) -> bool {
     )
 }
 
-/// `--wait`: follows the logs until every pod completes; see the module docs.
+/// `--wait`: follows the logs until every pod completes and every Job is over (`pods`:
+/// the pods of no Job; the Jobs' pods come and go); see the module docs.
 pub fn wait_for_completion(
     dirs: &PodDirs,
     pods: &[(String, String)],
+    jobs: &WaitedJobs,
     timeout: Option<Duration>,
     stop: &StopArgs,
 ) -> anyhow::Result<ExitCode> {
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut logs = LogFollower::new(dirs, pods);
+    logs.follow(dirs, &jobs.pods(dirs));
     let candidates = super::play_attach::candidates(dirs, pods);
     let mut terminal = super::play_attach::AttachedTerminal::attach_first(&candidates).map(
         |(terminal, attached)| {
@@ -211,13 +230,14 @@ pub fn wait_for_completion(
         },
     );
     loop {
+        logs.follow(dirs, &jobs.pods(dirs));
         logs.print_new(false);
         let over = received_signal().is_some() || deadline.is_some_and(|d| Instant::now() >= d);
         if over {
             // The terminal's mode is restored before anything is said.
             terminal = None;
         }
-        if let Some(code) = interrupted(dirs, pods, stop) {
+        if let Some(code) = interrupted(dirs, pods, jobs, stop) {
             return Ok(code);
         }
         let mut states = Vec::new();
@@ -228,12 +248,22 @@ pub fn wait_for_completion(
                     drop(terminal.take());
                     logs.print_new(true);
                     eprintln!("error: {e}");
-                    tear_down(dirs, pods, stop);
+                    tear_down(dirs, pods, jobs, stop);
                     return Ok(ExitCode::FAILURE);
                 }
             }
         }
-        if states.iter().all(completed) {
+        let finished_jobs = match jobs.finished(dirs) {
+            Ok(finished) => finished,
+            Err(e) => {
+                drop(terminal.take());
+                logs.print_new(true);
+                eprintln!("error: {e}");
+                tear_down(dirs, pods, jobs, stop);
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+        if let Some(statuses) = finished_jobs.filter(|_| states.iter().all(completed)) {
             if let Some(terminal) = &mut terminal {
                 // What the container wrote last, before the terminal's mode is restored.
                 terminal.relay(Duration::ZERO);
@@ -243,11 +273,12 @@ pub fn wait_for_completion(
             logs.print_new(true);
             let code = exit_code(&states);
             summarize(&states);
-            tear_down(dirs, pods, stop);
+            let code = summarize_jobs(dirs, jobs, &statuses, code);
+            tear_down(dirs, pods, jobs, stop);
             return Ok(ExitCode::from(code));
         }
         let what = "the pods did not complete in time";
-        if let Some(code) = timed_out(dirs, pods, deadline, what, stop) {
+        if let Some(code) = timed_out(dirs, pods, jobs, deadline, what, stop) {
             logs.print_new(true);
             return Ok(code);
         }
@@ -278,6 +309,38 @@ fn exit_code(states: &[PodState]) -> u8 {
         .unwrap_or(u8::from(pod_failed))
 }
 
+/// The Jobs' pods and statuses, one line each, and a failed Job's error; the exit status:
+/// `code` (the pods'), else 1 when a Job failed.
+fn summarize_jobs(
+    dirs: &PodDirs,
+    jobs: &WaitedJobs,
+    statuses: &[super::job_state::JobStatus],
+    mut code: u8,
+) -> u8 {
+    let states: Vec<PodState> = jobs
+        .pods(dirs)
+        .iter()
+        .filter_map(|(namespace, name)| read_state(dirs, namespace, name).ok())
+        .collect();
+    summarize(&states);
+    for status in statuses {
+        eprintln!("{}", status.summary());
+        let failed = status
+            .finished()
+            .filter(|c| c.type_ == super::job_state::ConditionType::Failed);
+        if let Some(condition) = failed {
+            eprintln!(
+                "error: job `{}` failed: {}: {}",
+                display_name(&status.namespace, &status.name),
+                condition.reason,
+                condition.message
+            );
+            code = code.max(1);
+        }
+    }
+    code
+}
+
 fn summarize(states: &[PodState]) {
     for state in states {
         let ended: Vec<String> = all_containers(state)
@@ -304,12 +367,13 @@ fn summarize(states: &[PodState]) {
 pub fn wait_until_ready(
     dirs: &PodDirs,
     pods: &[(String, String)],
+    jobs: &WaitedJobs,
     timeout: Option<Duration>,
     stop: &StopArgs,
 ) -> anyhow::Result<Option<ExitCode>> {
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
-        if let Some(code) = interrupted(dirs, pods, stop) {
+        if let Some(code) = interrupted(dirs, pods, jobs, stop) {
             return Ok(Some(code));
         }
         let mut not_ready = Vec::new();
@@ -318,7 +382,7 @@ pub fn wait_until_ready(
                 Ok(state) => state,
                 Err(e) => {
                     eprintln!("error: {e}");
-                    tear_down(dirs, pods, stop);
+                    tear_down(dirs, pods, jobs, stop);
                     return Ok(Some(ExitCode::FAILURE));
                 }
             };
@@ -337,7 +401,7 @@ pub fn wait_until_ready(
                         "error: pod `{}`: {why}; removing the pods",
                         display_name(namespace, name)
                     );
-                    tear_down(dirs, pods, stop);
+                    tear_down(dirs, pods, jobs, stop);
                     return Ok(Some(ExitCode::FAILURE));
                 }
             }
@@ -349,7 +413,7 @@ pub fn wait_until_ready(
             "not ready:{}",
             not_ready.iter().map(why_not_ready).collect::<String>()
         );
-        if let Some(code) = timed_out(dirs, pods, deadline, &what, stop) {
+        if let Some(code) = timed_out(dirs, pods, jobs, deadline, &what, stop) {
             return Ok(Some(code));
         }
         std::thread::sleep(POLL);
@@ -392,6 +456,8 @@ fn why_not_ready(state: &PodState) -> String {
 /// behind `pod/container |`.
 struct LogFollower {
     streams: Vec<Stream>,
+    /// The pods whose containers have streams (the Jobs' pods are added as they come).
+    followed: std::collections::BTreeSet<(String, String)>,
     colour: bool,
     width: usize,
     /// Lines end in `\r\n`: the terminal is in raw mode (attached to a container).
@@ -415,34 +481,50 @@ const COLOURS: [&str; 6] = [
 
 impl LogFollower {
     fn new(dirs: &PodDirs, pods: &[(String, String)]) -> LogFollower {
-        let mut streams = Vec::new();
+        let mut follower = LogFollower {
+            streams: Vec::new(),
+            followed: Default::default(),
+            colour: crate::output::colour(crate::output::Stream::Stdout),
+            width: 0,
+            crlf: false,
+        };
+        follower.follow(dirs, pods);
+        follower
+    }
+
+    /// Adds the containers of the pods not followed yet (a Job's new pods), from the start
+    /// of their logs.
+    fn follow(&mut self, dirs: &PodDirs, pods: &[(String, String)]) {
         for (namespace, name) in pods {
+            if self.followed.contains(&(namespace.clone(), name.clone())) {
+                continue;
+            }
             let dir = dirs.runtime_dir(namespace, name);
             let Ok(plan) = podrun_pod_model::plan::Plan::read(&dir) else {
                 continue;
             };
+            self.followed.insert((namespace.clone(), name.clone()));
             let pod = if namespace == podrun_manifest::DEFAULT_NAMESPACE {
                 name.clone()
             } else {
                 display_name(namespace, name)
             };
             for container in plan.init_containers.iter().chain(&plan.containers) {
-                streams.push(Stream {
+                self.streams.push(Stream {
                     log: LogReader::new(plan.layout().container_log(&container.name)),
                     prefix: format!("{pod}/{}", container.name),
-                    colour: COLOURS[streams.len() % COLOURS.len()],
+                    colour: COLOURS[self.streams.len() % COLOURS.len()],
                     open_line: false,
                     muted: false,
                 });
             }
         }
-        let width = streams.iter().map(|s| s.prefix.len()).max().unwrap_or(0);
-        LogFollower {
-            streams,
-            colour: crate::output::colour(crate::output::Stream::Stdout),
-            width,
-            crlf: false,
-        }
+        self.width = self
+            .streams
+            .iter()
+            .map(|s| s.prefix.len())
+            .max()
+            .unwrap_or(0);
     }
 
     /// Stops printing the lines of container `shown` (`pod/container`, the pod's namespace

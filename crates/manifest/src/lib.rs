@@ -11,8 +11,9 @@
 //!   (apps/v1; `replicas` pods `<name>-<5 random>`), `DaemonSet` (apps/v1; one pod
 //!   `<name>-<5 random>`: one node), `StatefulSet` (apps/v1; `replicas` pods `<name>-0`, …
 //!   with their hostname, subdomain and ordinal, started in order unless
-//!   `podManagementPolicy: Parallel`) and `Job` (batch/v1; one pod `<name>-<5 random>`,
-//!   label `job-name`);
+//!   `podManagementPolicy: Parallel`) and `Job` (batch/v1; pods `<name>-<5 random>`,
+//!   label `job-name`: the first `parallelism` of them here, the others made by the Job's
+//!   controller; its own fields in [`Manifest::jobs`]);
 //! - `Service` (v1): validated as the API server does, in [`Manifest::services`];
 //! - `ConfigMap` and `Secret` (v1): what the pods' volumes and environment read;
 //! - `PersistentVolumeClaim` (v1): a named volume of podrun's, in [`Manifest::claims`], with
@@ -247,6 +248,32 @@ impl ClaimManifest {
     }
 }
 
+/// `backoffLimit` when a Job gives none.
+pub const DEFAULT_BACKOFF_LIMIT: u32 = 6;
+
+/// A Job of the file, as its controller runs it: [`Manifest::pods`] holds the pods `play`
+/// starts (as many as `parallelism` allows, at most `completions`); the Job's controller
+/// starts the others from the same template ([`job_pod_name`] names them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobManifest {
+    pub source: Source,
+    pub name: String,
+    pub namespace: String,
+    /// `completions`; `None` (with `parallelism`): a work queue, done when one pod succeeded.
+    pub completions: Option<u32>,
+    /// `parallelism` (1 unless given).
+    pub parallelism: u32,
+    /// `backoffLimit` ([`DEFAULT_BACKOFF_LIMIT`] unless given).
+    pub backoff_limit: u32,
+    pub active_deadline_seconds: Option<u64>,
+}
+
+/// A new name for a pod of Job `job`: `<job>-<5 random>`, as Kubernetes' Job controller
+/// names them.
+pub fn job_pod_name(job: &str) -> String {
+    load::generated_name(&format!("{job}-"))
+}
+
 /// Everything podrun takes from one file.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Manifest {
@@ -262,6 +289,8 @@ pub struct Manifest {
     /// The PersistentVolumeClaims of the file, in file order, then those of the
     /// StatefulSets' `volumeClaimTemplates` (one per template and pod).
     pub claims: Vec<ClaimManifest>,
+    /// The Jobs of the file, in file order.
+    pub jobs: Vec<JobManifest>,
     /// Warnings ready to print, each naming file, document and (where there is one) path.
     pub warnings: Vec<String>,
 }

@@ -22,12 +22,14 @@ use crate::{
 };
 
 mod claims;
+mod job;
 mod service;
 mod workloads;
 mod yaml;
 
 use yaml::{describe, has_merge_key, ignored_path, octal_modes_to_numbers};
 
+pub(crate) use workloads::generate_name as generated_name;
 use workloads::WorkloadSpec;
 
 /// The kinds podrun reads.
@@ -252,11 +254,16 @@ pub(crate) fn load(
                     pod_management_policy: o.spec.pod_management_policy,
                     ordinals_start: o.spec.ordinals.and_then(|ord| ord.start),
                     volume_claim_templates: o.spec.volume_claim_templates.unwrap_or_default(),
+                    job: None,
                 };
                 (workload(kind, o.metadata, Some(o.spec.template), spec), u)
             }),
             Kind::Job => typed::<Job>(de, merged).map(|(o, u)| {
-                let spec = WorkloadSpec::default();
+                let spec = WorkloadSpec {
+                    replicas: Some(job::first_pods(o.spec.as_ref())),
+                    job: o.spec.clone().map(Box::new),
+                    ..WorkloadSpec::default()
+                };
                 (
                     workload(kind, o.metadata, o.spec.map(|s| s.template), spec),
                     u,
@@ -287,6 +294,7 @@ pub(crate) fn load(
     let mut services: Vec<ServiceManifest> = Vec::new();
     let mut service_names: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut claims = Vec::new();
+    let mut jobs = Vec::new();
     // The pods to run, and the pods to validate: one per document (a workload's pods are
     // its template's, and their errors would repeat otherwise).
     let mut candidates = Vec::new();
@@ -411,15 +419,6 @@ pub(crate) fn load(
                 spec: workload_spec,
             } => {
                 let name = metadata.name.clone().unwrap_or_default();
-                if kind == Kind::Job {
-                    diag.warn(
-                        doc,
-                        "",
-                        format_args!(
-                            "Job `{name}`: completions, parallelism and retries are not honoured; running its pod template once"
-                        ),
-                    );
-                }
                 check_supported(
                     &mut diag,
                     doc,
@@ -454,6 +453,10 @@ pub(crate) fn load(
                     .or(template_meta.namespace.clone())
                     .filter(|n| !n.is_empty());
                 let namespace = namespace_of(&mut diag, doc, &given, options);
+                if kind == Kind::Job {
+                    let spec = workload_spec.job.as_deref();
+                    jobs.push(job::job(&mut diag, &source, &name, &namespace, spec));
+                }
                 let template_spec = spec.clone();
                 let pods = workloads::pods(
                     &mut diag,
@@ -535,6 +538,7 @@ pub(crate) fn load(
         config_maps,
         secrets,
         claims,
+        jobs,
         warnings,
     })
 }

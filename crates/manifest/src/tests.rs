@@ -470,10 +470,7 @@ spec:
         assert!(p.name().starts_with(prefix), "{}", p.name());
         assert_eq!(p.name().len(), prefix.len() + 5, "{}", p.name());
     }
-    assert_eq!(
-        m.warnings,
-        ["pod.yaml: document 3: Job `once`: completions, parallelism and retries are not honoured; running its pod template once"]
-    );
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
     assert_eq!(m.pods[2].source.document, 3);
 }
 

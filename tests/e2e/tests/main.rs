@@ -17,6 +17,7 @@ mod exec_cp;
 mod fidelity;
 mod hostname_env;
 mod images;
+mod jobs;
 mod lifecycle;
 mod logs;
 mod namespaces;

@@ -7,7 +7,8 @@
 //! - StatefulSet: `replicas` pods `<name>-<ordinal>`, from `ordinals.start` (0), with
 //!   `hostname` the pod's name, `subdomain` the `serviceName`, and the labels
 //!   `statefulset.kubernetes.io/pod-name` and `apps.kubernetes.io/pod-index`;
-//! - Job: one pod `<name>-<5 random>`, labelled `job-name` and `batch.kubernetes.io/job-name`.
+//! - Job: its first pods (`parallelism`, at most `completions`) `<name>-<5 random>`, labelled
+//!   `job-name` and `batch.kubernetes.io/job-name`; its controller makes the others.
 //!
 //! A generated name's prefix is cut to 58 characters, as Kubernetes' name generator cuts
 //! it, so that the name (the pod's hostname) is at most 63.
@@ -49,6 +50,8 @@ pub(crate) struct WorkloadSpec {
     pub(crate) ordinals_start: Option<i32>,
     /// Each gives each pod a claim and a volume (see `claims`).
     pub(crate) volume_claim_templates: Vec<PersistentVolumeClaim>,
+    /// A Job's spec (its fields are checked in `job`; `replicas` holds its first pods).
+    pub(crate) job: Option<Box<k8s_openapi::api::batch::v1::JobSpec>>,
 }
 
 /// A workload's pods, and the one pod of it to validate (its template with one pod's name,
@@ -154,7 +157,13 @@ impl Kind {
 /// How many pods, after checking `replicas` (an error when negative, then none).
 fn replicas(diag: &mut Diag, doc: usize, kind: Kind, spec: &WorkloadSpec) -> u32 {
     match kind {
-        Kind::DaemonSet | Kind::Job => 1,
+        Kind::DaemonSet => 1,
+        // Checked with the Job's other fields (`job`).
+        Kind::Job => spec
+            .replicas
+            .unwrap_or(1)
+            .clamp(0, MAX_REPLICAS as i32)
+            .unsigned_abs(),
         _ => match spec.replicas {
             None => 1,
             Some(n) if n < 0 => {

@@ -168,10 +168,7 @@ fn replica_set_daemon_set_and_job_pods() {
     assert_eq!(job["job-name"], "migrate");
     assert_eq!(job["batch.kubernetes.io/job-name"], "migrate");
     assert_eq!(job["app"], "web");
-    assert_eq!(
-        m.warnings,
-        ["pod.yaml: document 3: Job `migrate`: completions, parallelism and retries are not honoured; running its pod template once"]
-    );
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
 }
 
 #[test]
