@@ -302,13 +302,30 @@ fn free_node_port() -> u16 {
 
 #[test]
 fn service_names_across_namespaces_srv_records_and_node_ports() {
+    service_names(TestEnv::new(), false);
+}
+
+/// The same with pasta as the way out: a NodePort Service is refused (pasta adds no
+/// forward while it runs), names work as with slirp4netns.
+#[test]
+fn service_names_with_pasta_as_the_way_out() {
     let env = TestEnv::new();
-    let node_port = free_node_port();
-    let file = write_manifest(
-        &env,
-        "echo.yaml",
-        &format!(
-            r#"apiVersion: apps/v1
+    env.write_config(&format!(
+        "[registries.\"docker.io\"]\nmirrors = [\"http://{}\"]\n[network]\nshared_uplink = \"pasta\"\n",
+        podrun_e2e::registry()
+    ));
+    service_names(env, true);
+}
+
+/// The echo application: a Deployment of namespace prod behind a Service (NodePort at
+/// `node_port`, else ClusterIP), and the client in default.
+fn echo_app(node_port: Option<u16>) -> String {
+    let (kind, node_port) = match node_port {
+        Some(port) => ("NodePort", format!("\n    nodePort: {port}")),
+        None => ("ClusterIP", String::new()),
+    };
+    format!(
+        r#"apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: echo
@@ -325,19 +342,32 @@ metadata:
   name: echo
   namespace: prod
 spec:
-  type: NodePort
+  type: {kind}
   selector:
     app: echo
   ports:
   - name: http
     port: 80
-    targetPort: http
-    nodePort: {node_port}
+    targetPort: http{node_port}
 ---
 {CLIENT}"#,
-            echo = web_template("echo"),
-        ),
-    );
+        echo = web_template("echo"),
+    )
+}
+
+fn service_names(env: TestEnv, pasta: bool) {
+    let node_port = free_node_port();
+    let file = write_manifest(&env, "echo.yaml", &echo_app(Some(node_port)));
+    if pasta {
+        let refused = env.podrun(&["play", &file]);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            !refused.status.success() && stderr.contains("pasta"),
+            "{stderr}"
+        );
+        assert_nothing_left(&env);
+        write_manifest(&env, "echo.yaml", &echo_app(None));
+    }
     let _down = DownOnDrop(&env, file.clone());
     env.podrun_ok(&["play", "--wait-ready", "--timeout", "60s", &file]);
     let echo = pods_of(&env, "Deployment", "echo");
@@ -379,8 +409,10 @@ spec:
     let vars = exec_until_ok(&env, "client", "main", "env");
     assert!(!vars.contains("ECHO_SERVICE_HOST"), "{vars}");
     // The node port on the host's loopback reaches the Service's pod.
-    let answer = podrun_e2e::net::http_get(&format!("127.0.0.1:{node_port}"));
-    assert!(answer.ends_with(&format!("\n{}\n", echo[0])), "{answer}");
+    if !pasta {
+        let answer = podrun_e2e::net::http_get(&format!("127.0.0.1:{node_port}"));
+        assert!(answer.ends_with(&format!("\n{}\n", echo[0])), "{answer}");
+    }
 
     env.podrun_ok(&["down", "--grace-period", "1", &file]);
     assert_nothing_left(&env);
