@@ -419,3 +419,60 @@ fn service_names(env: TestEnv, pasta: bool) {
     std::net::TcpListener::bind(("0.0.0.0", node_port))
         .unwrap_or_else(|e| panic!("node port {node_port} still taken after down: {e}"));
 }
+
+#[test]
+fn replica_sets_and_daemon_sets_make_their_pods() {
+    let env = TestEnv::new();
+    let template = r#"    metadata:
+      labels:
+        app: worker
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: busybox
+        command: ["sleep", "3600"]
+"#;
+    let file = write_manifest(
+        &env,
+        "workers.yaml",
+        &format!(
+            r#"apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: workers
+spec:
+  replicas: 3
+  selector:
+    matchLabels:
+      app: worker
+  template:
+{template}---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: agent
+spec:
+  selector:
+    matchLabels:
+      app: worker
+  template:
+{template}"#
+        ),
+    );
+    let _down = DownOnDrop(&env, file.clone());
+    env.podrun_ok(&["play", "--wait-ready", "--timeout", "60s", &file]);
+    let workers = pods_of(&env, "ReplicaSet", "workers");
+    assert_eq!(workers.len(), 3, "{workers:?}");
+    let agents = pods_of(&env, "DaemonSet", "agent");
+    assert_eq!(agents.len(), 1, "one node, one pod: {agents:?}");
+    for pod in workers.iter().chain(&agents) {
+        let (prefix, suffix) = pod.rsplit_once('-').unwrap();
+        assert!(["workers", "agent"].contains(&prefix), "{pod}");
+        assert_eq!(suffix.len(), 5, "{pod}");
+    }
+    env.podrun_ok(&["exec", "rs/workers", "--", "true"]);
+    env.podrun_ok(&["exec", "ds/agent", "--", "true"]);
+    env.podrun_ok(&["down", "--grace-period", "0", &file]);
+    assert_nothing_left(&env);
+}
