@@ -476,3 +476,69 @@ spec:
     env.podrun_ok(&["down", "--grace-period", "0", &file]);
     assert_nothing_left(&env);
 }
+
+#[test]
+fn a_udp_service_reaches_its_pod() {
+    let env = TestEnv::new();
+    let echo = std::path::Path::new(env!("CARGO_BIN_EXE_udp-echo"));
+    let file = write_manifest(
+        &env,
+        "udp.yaml",
+        &format!(
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: echo
+spec:
+  selector:
+    matchLabels:
+      app: echo
+  template:
+    metadata:
+      labels:
+        app: echo
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: echo
+        image: nginx:1.23
+        command: ["/probe/udp-echo", "5353"]
+        ports:
+        - name: echo
+          containerPort: 5353
+          protocol: UDP
+        volumeMounts:
+        - name: probe
+          mountPath: /probe
+          readOnly: true
+      volumes:
+      - name: probe
+        hostPath:
+          path: {dir}
+          type: Directory
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: echo
+spec:
+  selector:
+    app: echo
+  ports:
+  - port: 53
+    protocol: UDP
+    targetPort: echo
+---
+{CLIENT}"#,
+            dir = echo.parent().unwrap().display(),
+        ),
+    );
+    let _down = DownOnDrop(&env, file.clone());
+    env.podrun_ok(&["play", "--wait-ready", "--timeout", "60s", &file]);
+    // bash's /dev/udp: a datagram to the Service's name and port, the echo back.
+    let script = "bash -c 'exec 3<>/dev/udp/echo/53; echo ping-udp >&3; timeout 3 head -n 1 <&3'";
+    let answer = exec_until_ok(&env, "client", "main", script);
+    assert_eq!(answer.trim(), "ping-udp");
+    env.podrun_ok(&["down", "--grace-period", "0", &file]);
+    assert_nothing_left(&env);
+}
