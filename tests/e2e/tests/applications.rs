@@ -101,6 +101,21 @@ spec:
     )
 }
 
+/// `podrun play --wait-ready FILE`, with the network holder's linger shortened (500 ms), so
+/// that after `down` its helper (slirp4netns or pasta) is gone well within
+/// `assert_nothing_left`'s 10 s.
+fn play_ready(env: &TestEnv, file: &str) {
+    let args = ["play", "--wait-ready", "--timeout", "60s", file];
+    let output = env
+        .command(podrun_e2e::podrun_bin())
+        .env("PODRUN_NETWORK_LINGER_MS", "500")
+        .args(args)
+        .output()
+        .unwrap();
+    podrun_e2e::log_output(&format!("podrun {}", args.join(" ")), &output);
+    assert!(output.status.success(), "podrun {} failed", args.join(" "));
+}
+
 /// The names of the pods whose WORKLOAD is `workload` (`ps -o json`).
 fn pods_of(env: &TestEnv, kind: &str, name: &str) -> Vec<String> {
     pod_list(env)
@@ -166,7 +181,7 @@ fn run_application(env: TestEnv) {
         .contains("pasta");
     let file = write_manifest(&env, "app.yaml", &app());
     let _down = DownOnDrop(&env, file.clone());
-    env.podrun_ok(&["play", "--wait-ready", "--timeout", "60s", &file]);
+    play_ready(&env, &file);
 
     assert_eq!(
         pasta_runs(&env),
@@ -369,7 +384,7 @@ fn service_names(env: TestEnv, pasta: bool) {
         write_manifest(&env, "echo.yaml", &echo_app(None));
     }
     let _down = DownOnDrop(&env, file.clone());
-    env.podrun_ok(&["play", "--wait-ready", "--timeout", "60s", &file]);
+    play_ready(&env, &file);
     let echo = pods_of(&env, "Deployment", "echo");
     assert_eq!(echo.len(), 1, "{echo:?}");
     let lookup = |name: &str| env.podrun(&["exec", "client", "--", "getent", "ahostsv4", name]);
@@ -461,7 +476,7 @@ spec:
         ),
     );
     let _down = DownOnDrop(&env, file.clone());
-    env.podrun_ok(&["play", "--wait-ready", "--timeout", "60s", &file]);
+    play_ready(&env, &file);
     let workers = pods_of(&env, "ReplicaSet", "workers");
     assert_eq!(workers.len(), 3, "{workers:?}");
     let agents = pods_of(&env, "DaemonSet", "agent");
@@ -534,7 +549,7 @@ spec:
         ),
     );
     let _down = DownOnDrop(&env, file.clone());
-    env.podrun_ok(&["play", "--wait-ready", "--timeout", "60s", &file]);
+    play_ready(&env, &file);
     // bash's /dev/udp: a datagram to the Service's name and port, the echo back.
     let script = "bash -c 'exec 3<>/dev/udp/echo/53; echo ping-udp >&3; timeout 3 head -n 1 <&3'";
     let answer = exec_until_ok(&env, "client", "main", script);
