@@ -150,12 +150,19 @@ fn an_application_of_deployments_a_statefulset_and_services() {
 /// The same with pasta as the shared network's way out (`[network] shared_uplink`).
 #[test]
 fn an_application_on_a_shared_network_whose_way_out_is_pasta() {
+    let env = pasta_env();
+    run_application(env);
+}
+
+/// A test environment whose config makes pasta the shared network's way out
+/// (`[network] shared_uplink`).
+fn pasta_env() -> TestEnv {
     let env = TestEnv::new();
     env.write_config(&format!(
         "[registries.\"docker.io\"]\nmirrors = [\"http://{}\"]\n[network]\nshared_uplink = \"pasta\"\n",
         podrun_e2e::registry()
     ));
-    run_application(env);
+    env
 }
 
 /// Whether a pasta runs for the shared network of `env`: a child of the network holder,
@@ -324,11 +331,7 @@ fn service_names_across_namespaces_srv_records_and_node_ports() {
 /// forward while it runs), names work as with slirp4netns.
 #[test]
 fn service_names_with_pasta_as_the_way_out() {
-    let env = TestEnv::new();
-    env.write_config(&format!(
-        "[registries.\"docker.io\"]\nmirrors = [\"http://{}\"]\n[network]\nshared_uplink = \"pasta\"\n",
-        podrun_e2e::registry()
-    ));
+    let env = pasta_env();
     service_names(env, true);
 }
 
