@@ -73,14 +73,6 @@ pub fn register(context: &Context, manifest: &Manifest) -> anyhow::Result<Regist
                 .map_err(|e| anyhow::anyhow!("{}: {e}", s.source))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    if context.config.network.shared_uplink == Some(podrun_network::Backend::Pasta) {
-        if let Some(service) = requests.iter().find(|r| r.node_ports) {
-            bail!(
-                "Service `{}`: its node ports cannot be published: the shared network's way out is pasta (`[network] shared_uplink`), which cannot add forwards while it runs\nhint: use type ClusterIP, or shared_uplink = \"slirp4netns\"",
-                service.record.name
-            );
-        }
-    }
     let paths = network_paths(context)?;
     paths.create()?;
     let (added, all) = ServiceFile::of(&paths).update(|services| {
@@ -89,7 +81,7 @@ pub fn register(context: &Context, manifest: &Manifest) -> anyhow::Result<Regist
             .iter()
             .map(|s| (s.namespace.clone(), s.name.clone()))
             .collect();
-        services.add(&requests).map(|records| {
+        services.add(&requests, &host_port_free).map(|records| {
             let added = records
                 .iter()
                 .map(|r| (r.namespace.clone(), r.name.clone()))
@@ -100,6 +92,16 @@ pub fn register(context: &Context, manifest: &Manifest) -> anyhow::Result<Regist
     })??;
     tell_holder(&paths);
     Ok(Registered { all, added })
+}
+
+/// Whether `port` of `protocol` can be bound on all the host's addresses now (as the
+/// holder will, for a node port).
+fn host_port_free(port: u16, protocol: podrun_network::Protocol) -> bool {
+    let any = (std::net::Ipv4Addr::UNSPECIFIED, port);
+    match protocol {
+        podrun_network::Protocol::Tcp => std::net::TcpListener::bind(any).is_ok(),
+        podrun_network::Protocol::Udp => std::net::UdpSocket::bind(any).is_ok(),
+    }
 }
 
 /// Removes Services `names` (namespace, name) from the shared network; returns those that

@@ -52,8 +52,8 @@ pub(crate) struct Attached {
     pub host_interface: String,
     /// Readable once the pod's process has ended.
     pub pidfd: OwnedFd,
-    /// The ids of its host forwards on the holder's slirp4netns (removed on detach).
-    pub forwards: Vec<u64>,
+    /// Its published ports (freed on detach).
+    pub forwards: Vec<crate::publish::Published>,
     /// The pod as Services and DNS see it (with its address and readiness).
     pub record: crate::cluster::PodRecord,
 }

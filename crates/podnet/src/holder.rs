@@ -40,6 +40,8 @@ use crate::attach::{Attached, Network};
 use crate::ipam::{Flock, LeaseFile, ProcessId, Subnet};
 use crate::netlink::Netlink;
 use crate::protocol::{self, Answer, HolderFile, PodIdentity, Request, ServiceStatus, Status};
+use crate::publish::Publisher;
+use crate::relay::HostSide;
 use crate::services::ServiceFile;
 use crate::services_nft::ServiceNetwork;
 use crate::serving::Serving;
@@ -134,6 +136,8 @@ struct Holder {
     slirp_pidfd: OwnedFd,
     pods: Vec<Attached>,
     serving: Serving,
+    /// How published ports and node ports reach the holder's namespace.
+    publisher: Publisher,
 }
 
 fn run(
@@ -154,6 +158,7 @@ fn run(
     let plan = podrun_userns::MappingPlan::for_current_user()?;
     podrun_userns::enter_user_namespace(&plan)?;
     let pending = uplink::after_user_namespace(early, dir, loopback, me.pid)?;
+    let publisher = publisher_for(config.uplink, paths)?;
     unshare(CloneFlags::CLONE_NEWNET)
         .map_err(PodnetError::sys("cannot create the network namespace"))?;
     let (netlink, bridge) = set_up_namespace(config)?;
@@ -209,8 +214,6 @@ fn run(
             uplink: UPLINK.into(),
             gateway: config.subnet.gateway(),
         },
-        paths.dir.clone(),
-        slirp.publishes(),
     )?;
     let mut holder = Holder {
         paths: paths.clone(),
@@ -221,9 +224,23 @@ fn run(
         slirp_pidfd,
         pods: Vec::new(),
         serving,
+        publisher,
     };
     holder.refresh();
     holder.serve()
+}
+
+/// slirp4netns publishes through its API socket; for pasta the holder relays, from a
+/// thread left in the host's network namespace: call before unsharing the holder's own.
+fn publisher_for(uplink: UplinkKind, paths: &Paths) -> Result<Publisher, PodnetError> {
+    Ok(match uplink {
+        UplinkKind::Slirp4netns => Publisher::Slirp {
+            dir: paths.dir.clone(),
+        },
+        UplinkKind::Pasta => Publisher::Relay(
+            HostSide::start().map_err(PodnetError::io("cannot start the host-ports thread"))?,
+        ),
+    })
 }
 
 /// Step 4: lo, the bridge with the gateway address, forwarding.
@@ -312,7 +329,7 @@ impl Holder {
             for i in ended.iter().rev() {
                 let pod = self.pods.remove(*i);
                 tracing::info!(pid = pod.pod.pid, address = %pod.address, "pod ended");
-                self.detach(&pod);
+                self.detach(pod);
             }
             if !ended.is_empty() {
                 self.refresh();
@@ -392,7 +409,7 @@ impl Holder {
                 match self.network.attach(pid, &name, &identity) {
                     Ok((mut attached, attachment)) => {
                         if let Err(e) = self.publish(&mut attached, &ports) {
-                            self.detach(&attached);
+                            self.detach(attached);
                             return refusal(e);
                         }
                         tracing::info!(pid, %name, address = %attachment.address, "pod attached");
@@ -406,7 +423,7 @@ impl Holder {
             Request::Detach { pid } => match self.pods.iter().position(|p| p.pod.pid == pid) {
                 Some(i) => {
                     let pod = self.pods.remove(i);
-                    self.detach(&pod);
+                    self.detach(pod);
                     self.refresh();
                     Answer::Detached
                 }
@@ -437,7 +454,7 @@ impl Holder {
     /// Service forwarding, DNS and node ports after a change of pods or Services.
     fn refresh(&mut self) {
         let pods: Vec<_> = self.pods.iter().map(|p| p.record.clone()).collect();
-        self.serving.refresh(&pods);
+        self.serving.refresh(&pods, &self.publisher);
     }
 
     fn status(&self) -> Status {
@@ -471,48 +488,31 @@ impl Holder {
 }
 
 impl Holder {
-    /// Publishes `ports` to the pod's address: host forwards of the holder's slirp4netns
-    /// (through its API socket, as a pod's own slirp4netns publishes to 10.0.2.100).
-    /// slirp4netns sends them out of tap0 to the pod's address; the holder routes that to
-    /// the bridge, and answers slirp4netns' ARP for it on tap0 (proxy ARP, set at start).
+    /// Publishes `ports` to the pod's address ([`crate::publish`]). slirp4netns sends
+    /// them out of tap0 to the pod's address; the holder routes that to the bridge, and
+    /// answers slirp4netns' ARP for it on tap0 (proxy ARP, set at start). pasta's are
+    /// relayed by the holder, which connects to the pod over the bridge.
     fn publish(
         &mut self,
         attached: &mut Attached,
         ports: &[podrun_network::PortMapping],
     ) -> Result<(), PodnetError> {
-        if !ports.is_empty() && !self.slirp.publishes() {
-            return Err(PodnetError::Refused(format!(
-                "the shared network's way out is {}, which cannot publish ports while it runs; \
-                 hint: drop hostPort/--publish, or set `[network] shared_uplink = \"slirp4netns\"`",
-                self.slirp.kind().name()
-            )));
-        }
         for mapping in ports {
-            let id = podrun_network::slirp_api::add_hostfwd_to(
-                &self.paths.dir,
-                podrun_network::slirp::API_SOCKET,
-                mapping,
-                Some(attached.address),
-            )?;
+            let published = self.publisher.publish(mapping, attached.address)?;
             tracing::info!(%mapping, address = %attached.address, "published");
-            attached.forwards.extend(id);
+            attached.forwards.extend(published);
         }
         Ok(())
     }
 
-    /// Removes the pod's host forwards (its host ports are free again), releases its
-    /// address and deletes its veth.
-    fn detach(&mut self, attached: &Attached) {
-        for &id in &attached.forwards {
-            if let Err(e) = podrun_network::slirp_api::remove_hostfwd(
-                &self.paths.dir,
-                podrun_network::slirp::API_SOCKET,
-                id,
-            ) {
+    /// Frees the pod's host ports, releases its address and deletes its veth.
+    fn detach(&mut self, mut attached: Attached) {
+        for published in attached.forwards.drain(..) {
+            if let Err(e) = self.publisher.unpublish(published) {
                 tracing::warn!("cannot remove a published port of {}: {e}", attached.name);
             }
         }
-        self.network.detach(attached);
+        self.network.detach(&attached);
     }
 }
 

@@ -34,6 +34,8 @@ pub mod netlink;
 pub mod nft;
 mod nsfd;
 pub mod protocol;
+pub mod publish;
+pub mod relay;
 pub mod services;
 pub mod services_nft;
 mod serving;

@@ -16,9 +16,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::ServiceRecord;
+use crate::cluster::{ServicePort, ServiceRecord};
 use crate::ipam::{read_json, write_json, Flock, Subnet};
 use crate::{Paths, PodnetError};
+use podrun_network::Protocol;
 
 /// The node ports Kubernetes hands out by default (`--service-node-port-range`).
 pub const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
@@ -52,11 +53,18 @@ pub struct ServiceRequest {
 impl Services {
     /// Adds (or replaces, by namespace and name) the requested Services; returns them as
     /// stored, with their addresses. Nothing changes when one of them is refused.
-    pub fn add(&mut self, requests: &[ServiceRequest]) -> Result<Vec<ServiceRecord>, PodnetError> {
+    /// `host_port_free` says whether a port is free on the host: a node port the Service
+    /// does not hold already must be (another program, or another user's podrun, may
+    /// have it; the holder would fail to publish it after play had said yes).
+    pub fn add(
+        &mut self,
+        requests: &[ServiceRequest],
+        host_port_free: &dyn Fn(u16, Protocol) -> bool,
+    ) -> Result<Vec<ServiceRecord>, PodnetError> {
         let mut next = self.clone();
         let mut added = Vec::new();
         for request in requests {
-            let record = next.place(request)?;
+            let record = next.place(request, host_port_free)?;
             next.services
                 .retain(|s| (&s.namespace, &s.name) != (&record.namespace, &record.name));
             next.services.push(record.clone());
@@ -76,7 +84,11 @@ impl Services {
     }
 
     /// The stored form of `request`: its cluster IP and node ports chosen.
-    fn place(&self, request: &ServiceRequest) -> Result<ServiceRecord, PodnetError> {
+    fn place(
+        &self,
+        request: &ServiceRequest,
+        host_port_free: &dyn Fn(u16, Protocol) -> bool,
+    ) -> Result<ServiceRecord, PodnetError> {
         let mut record = request.record.clone();
         let name = format!("{}/{}", record.namespace, record.name);
         let previous = self
@@ -100,6 +112,16 @@ impl Services {
             .iter()
             .flat_map(|s| s.ports.iter().filter_map(|p| p.node_port))
             .collect();
+        // Node ports the Service holds already (played again): published by the holder,
+        // so busy on the host, and kept.
+        let held: Vec<(u16, Protocol, u16)> = previous
+            .iter()
+            .flat_map(|p| &p.ports)
+            .filter_map(|p| Some((p.port, p.protocol, p.node_port?)))
+            .collect();
+        let holds = |port: &ServicePort, node_port: u16| {
+            held.contains(&(port.port, port.protocol, node_port))
+        };
         for port in &mut record.ports {
             match port.node_port {
                 Some(wanted) if taken.contains(&wanted) => {
@@ -108,17 +130,33 @@ impl Services {
                         reason: format!("nodePort {wanted} is taken by another Service"),
                     })
                 }
+                Some(wanted) if !holds(port, wanted) && !host_port_free(wanted, port.protocol) => {
+                    return Err(PodnetError::Service {
+                        service: name,
+                        reason: format!(
+                            "nodePort {wanted}/{} is in use on the host\nhint: choose another nodePort, or leave it out for a free one",
+                            port.protocol
+                        ),
+                    })
+                }
                 Some(_) => {}
                 None if request.node_ports => {
-                    port.node_port = Some(
+                    let kept = held
+                        .iter()
+                        .find(|(p, protocol, n)| {
+                            (*p, *protocol) == (port.port, port.protocol) && !taken.contains(n)
+                        })
+                        .map(|(_, _, n)| *n);
+                    let free = || {
                         NODE_PORTS
                             .clone()
-                            .find(|p| !taken.contains(p))
-                            .ok_or_else(|| PodnetError::Service {
-                                service: name.clone(),
-                                reason: "no free node port left in 30000-32767".into(),
-                            })?,
-                    )
+                            .find(|p| !taken.contains(p) && host_port_free(*p, port.protocol))
+                    };
+                    port.node_port =
+                        Some(kept.or_else(free).ok_or_else(|| PodnetError::Service {
+                            service: name.clone(),
+                            reason: "no free node port left in 30000-32767".into(),
+                        })?)
                 }
                 None => {}
             }
@@ -200,7 +238,12 @@ impl ServiceFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::{ServicePort, TargetPort};
+    use crate::cluster::TargetPort;
+
+    /// Every port is free on the host.
+    fn free(_: u16, _: Protocol) -> bool {
+        true
+    }
     use podrun_network::Protocol;
 
     fn request(name: &str, cluster_ip: ClusterIp, node_port: Option<u16>) -> ServiceRequest {
@@ -227,21 +270,21 @@ mod tests {
     fn addresses_are_the_lowest_free_and_stay_when_played_again() {
         let mut services = Services::default();
         let a = services
-            .add(&[request("a", ClusterIp::Allocate, None)])
+            .add(&[request("a", ClusterIp::Allocate, None)], &free)
             .unwrap();
         let b = services
-            .add(&[request("b", ClusterIp::Allocate, None)])
+            .add(&[request("b", ClusterIp::Allocate, None)], &free)
             .unwrap();
         assert_eq!(a[0].cluster_ip, Some(Ipv4Addr::new(10, 96, 0, 1)));
         assert_eq!(b[0].cluster_ip, Some(Ipv4Addr::new(10, 96, 0, 2)));
         let again = services
-            .add(&[request("b", ClusterIp::Allocate, None)])
+            .add(&[request("b", ClusterIp::Allocate, None)], &free)
             .unwrap();
         assert_eq!(again[0].cluster_ip, Some(Ipv4Addr::new(10, 96, 0, 2)));
         assert_eq!(services.services.len(), 2);
         assert!(services.remove("default", "a").is_some());
         let c = services
-            .add(&[request("c", ClusterIp::Allocate, None)])
+            .add(&[request("c", ClusterIp::Allocate, None)], &free)
             .unwrap();
         assert_eq!(c[0].cluster_ip, Some(Ipv4Addr::new(10, 96, 0, 1)));
     }
@@ -251,15 +294,18 @@ mod tests {
         let mut services = Services::default();
         let fixed = Ipv4Addr::new(10, 96, 7, 7);
         let got = services
-            .add(&[
-                request("db", ClusterIp::Headless, None),
-                request("api", ClusterIp::Fixed(fixed), None),
-            ])
+            .add(
+                &[
+                    request("db", ClusterIp::Headless, None),
+                    request("api", ClusterIp::Fixed(fixed), None),
+                ],
+                &free,
+            )
             .unwrap();
         assert_eq!(got[0].cluster_ip, None);
         assert_eq!(got[1].cluster_ip, Some(fixed));
         let taken = services
-            .add(&[request("other", ClusterIp::Fixed(fixed), None)])
+            .add(&[request("other", ClusterIp::Fixed(fixed), None)], &free)
             .unwrap_err();
         assert!(
             taken
@@ -268,11 +314,14 @@ mod tests {
             "{taken}"
         );
         let outside = services
-            .add(&[request(
-                "x",
-                ClusterIp::Fixed(Ipv4Addr::new(10, 0, 0, 1)),
-                None,
-            )])
+            .add(
+                &[request(
+                    "x",
+                    ClusterIp::Fixed(Ipv4Addr::new(10, 0, 0, 1)),
+                    None,
+                )],
+                &free,
+            )
             .unwrap_err();
         assert!(
             outside.to_string().contains("not in the valid range"),
@@ -286,14 +335,38 @@ mod tests {
         let mut services = Services::default();
         let mut wanted = request("a", ClusterIp::Allocate, None);
         wanted.node_ports = true;
-        let a = services.add(&[wanted]).unwrap();
+        let a = services.add(&[wanted], &free).unwrap();
         assert_eq!(a[0].ports[0].node_port, Some(30000));
         let clash = services
-            .add(&[request("b", ClusterIp::Allocate, Some(30000))])
+            .add(&[request("b", ClusterIp::Allocate, Some(30000))], &free)
             .unwrap_err();
         assert!(
             clash.to_string().contains("nodePort 30000 is taken"),
             "{clash}"
+        );
+    }
+
+    #[test]
+    fn node_ports_busy_on_the_host_are_skipped_or_refused_but_a_replayed_service_keeps_its_own() {
+        // 30000 and 30001 are taken on the host by something else.
+        let host = |port: u16, _: Protocol| port > 30001;
+        let mut services = Services::default();
+        let mut wanted = request("a", ClusterIp::Allocate, None);
+        wanted.node_ports = true;
+        let a = services.add(&[wanted.clone()], &host).unwrap();
+        assert_eq!(a[0].ports[0].node_port, Some(30002));
+        let busy = services
+            .add(&[request("b", ClusterIp::Allocate, Some(30001))], &host)
+            .unwrap_err();
+        assert!(busy.to_string().contains("in use on the host"), "{busy}");
+        // Played again: its port is busy now (the holder publishes it), and stays its own.
+        let published = |port: u16, p: Protocol| port != 30002 && host(port, p);
+        let again = services.add(&[wanted], &published).unwrap();
+        assert_eq!(again[0].ports[0].node_port, Some(30002));
+        let fixed = request("a", ClusterIp::Allocate, Some(30002));
+        assert_eq!(
+            services.add(&[fixed], &published).unwrap()[0].ports[0].node_port,
+            Some(30002)
         );
     }
 
@@ -305,7 +378,7 @@ mod tests {
         };
         let file = ServiceFile::of(&paths);
         assert!(file.read().unwrap().is_empty());
-        file.update(|s| s.add(&[request("a", ClusterIp::Allocate, None)]))
+        file.update(|s| s.add(&[request("a", ClusterIp::Allocate, None)], &free))
             .unwrap()
             .unwrap();
         assert_eq!(file.read().unwrap()[0].name, "a");

@@ -9,6 +9,8 @@
 //! * `prerouting` (nat, `dstnat`): `ip daddr CIP tcp dport PORT` → `dnat to` one endpoint, or
 //!   `numgen random mod N map { 0 : addr . port, … }` for several (random, as kube-proxy);
 //!   NodePorts arrive from slirp4netns' tap device at [`ServiceNetwork::gateway`].
+//! * `output` (nat, `dstnat`): the same for NodePorts the holder relays itself (pasta's way
+//!   out, [`crate::relay`]): its relay connects to the gateway's node port from inside.
 //! * `postrouting` (nat, `srcnat`): a pod's DNATed connection that leaves through the bridge
 //!   is masqueraded to the bridge's address. Client and endpoint share one bridge: without
 //!   it the endpoint's reply would be bridged straight to the client, never un-NATed, and the
@@ -64,6 +66,7 @@ pub fn ruleset(services: &[ServiceRecord], pods: &[PodRecord], config: &ServiceN
     let mut services: Vec<&ServiceRecord> = services.iter().collect();
     services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     let mut dnat = Vec::new();
+    let mut dnat_local = Vec::new();
     let mut reject_forward = Vec::new();
     let mut reject_input = Vec::new();
     let mut cluster_ips = Vec::new();
@@ -96,6 +99,11 @@ pub fn ruleset(services: &[ServiceRecord], pods: &[PodRecord], config: &ServiceN
                 dnat.push(format!("{cluster_match} {target} comment {comment}"));
                 if let Some(node_match) = node_match {
                     dnat.push(format!("{node_match} {target} comment {comment}"));
+                }
+                if let Some(node_port) = port.node_port {
+                    let local_match =
+                        format!("ip daddr {} {proto} dport {node_port}", config.gateway);
+                    dnat_local.push(format!("{local_match} {target} comment {comment}"));
                 }
             }
         }
@@ -133,6 +141,15 @@ pub fn ruleset(services: &[ServiceRecord], pods: &[PodRecord], config: &ServiceN
     );
     chain(
         &mut text,
+        "output",
+        "nat",
+        "output",
+        // dstnat's value: nft 1.0.6 (Debian 12) takes that word on prerouting only.
+        "-100",
+        &dnat_local,
+    );
+    chain(
+        &mut text,
         "postrouting",
         "nat",
         "postrouting",
@@ -166,7 +183,7 @@ pub fn load(ruleset: &str) -> Result<(), PodnetError> {
 }
 
 /// Writes one base chain; an empty one is still written, so that every table has the same
-/// four chains whatever the cluster holds.
+/// five chains whatever the cluster holds.
 fn chain(text: &mut String, name: &str, kind: &str, hook: &str, priority: &str, rules: &[String]) {
     let _ = writeln!(text, "\tchain {name} {{");
     let _ = writeln!(
@@ -322,6 +339,10 @@ table ip podrun_services {
 		ip daddr 10.96.0.10 tcp dport 80 dnat to numgen random mod 2 map { 0 : 10.89.0.2 . 8080, 1 : 10.89.0.3 . 8080 } comment "default/web:80/tcp"
 		iifname "tap0" ip daddr 10.0.2.100 tcp dport 30080 dnat to numgen random mod 2 map { 0 : 10.89.0.2 . 8080, 1 : 10.89.0.3 . 8080 } comment "default/web:80/tcp"
 	}
+	chain output {
+		type nat hook output priority -100; policy accept;
+		ip daddr 10.0.2.100 tcp dport 30080 dnat to numgen random mod 2 map { 0 : 10.89.0.2 . 8080, 1 : 10.89.0.3 . 8080 } comment "default/web:80/tcp"
+	}
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
 		ip saddr 10.89.0.0/24 oifname "podrun0" ct status dnat masquerade comment "hairpin: replies come back through here"
@@ -384,9 +405,9 @@ table ip podrun_services {
     }
 
     #[test]
-    fn no_service_still_gives_the_four_chains_and_no_cluster_ip_set() {
+    fn no_service_still_gives_the_five_chains_and_no_cluster_ip_set() {
         let text = ruleset(&[], &[], &network());
-        for chain in ["prerouting", "postrouting", "forward", "input"] {
+        for chain in ["prerouting", "output", "postrouting", "forward", "input"] {
             assert!(text.contains(&format!("chain {chain} {{")), "{text}");
         }
         assert!(!text.contains("ip daddr {"), "{text}");
@@ -440,7 +461,7 @@ table ip podrun_services {
                 .contains("numgen random mod 2 map { 0 : 10.89.0.2 . 8080, 1 : 10.89.0.3 . 8080 }"),
             "{stdout}"
         );
-        assert_eq!(stdout.matches("chain ").count(), 4, "{stdout}");
+        assert_eq!(stdout.matches("chain ").count(), 5, "{stdout}");
     }
 
     fn find_program(name: &str) -> Option<std::path::PathBuf> {

@@ -1,6 +1,6 @@
 //! What the holder serves on top of the bridge: the Services of `services.json`, forwarded
 //! by nftables ([`crate::services_nft`]), named by its DNS server ([`crate::dns`]), and their
-//! node ports published on the host through the holder's slirp4netns.
+//! node ports published on the host ([`crate::publish`]).
 //!
 //! Everything is derived from two lists, the Services and the attached pods (with their
 //! readiness): after any change of either the holder calls [`Serving::refresh`], which
@@ -10,12 +10,12 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::RawFd;
-use std::path::PathBuf;
 
 use podrun_network::{PortMapping, Protocol};
 
 use crate::cluster::{PodRecord, ServiceRecord};
 use crate::dns::{DnsServer, Records};
+use crate::publish::{Published, Publisher};
 use crate::services::ServiceFile;
 use crate::services_nft::ServiceNetwork;
 use crate::PodnetError;
@@ -27,38 +27,27 @@ pub const UPSTREAM_DNS: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 2,
 pub(crate) struct Serving {
     file: ServiceFile,
     network: ServiceNetwork,
-    /// The directory of slirp4netns' API socket.
-    slirp_dir: PathBuf,
     services: Vec<ServiceRecord>,
     dns: DnsServer,
     records: Records,
     /// The ruleset loaded last (none yet: empty).
     loaded: String,
-    /// Published node ports: (port, protocol) → the host forward's id.
-    node_ports: BTreeMap<(u16, Protocol), u64>,
-    /// Whether the way out can publish them (slirp4netns; not pasta, see [`crate::uplink`]).
-    publishes: bool,
+    /// Published node ports.
+    node_ports: BTreeMap<(u16, Protocol), Published>,
 }
 
 impl Serving {
     /// Starts the DNS server on the gateway's port 53 and reads the Services.
-    pub fn start(
-        file: ServiceFile,
-        network: ServiceNetwork,
-        slirp_dir: PathBuf,
-        publishes: bool,
-    ) -> Result<Serving, PodnetError> {
+    pub fn start(file: ServiceFile, network: ServiceNetwork) -> Result<Serving, PodnetError> {
         let dns = DnsServer::bind(SocketAddrV4::new(network.gateway, 53), UPSTREAM_DNS)?;
         let mut serving = Serving {
             file,
             network,
-            slirp_dir,
             services: Vec::new(),
             dns,
             records: Records::build(&[], &[]),
             loaded: String::new(),
             node_ports: BTreeMap::new(),
-            publishes,
         };
         serving.reload()?;
         Ok(serving)
@@ -85,7 +74,7 @@ impl Serving {
     }
 
     /// Brings forwarding, names and node ports in line with the Services and `pods`.
-    pub fn refresh(&mut self, pods: &[PodRecord]) {
+    pub fn refresh(&mut self, pods: &[PodRecord], publisher: &Publisher) {
         let ruleset = crate::services_nft::ruleset(&self.services, pods, &self.network);
         if ruleset != self.loaded {
             match crate::nft::load(&ruleset) {
@@ -94,21 +83,12 @@ impl Serving {
             }
         }
         self.records = Records::build(&self.services, pods);
-        self.publish_node_ports();
+        self.publish_node_ports(publisher);
     }
 
-    fn publish_node_ports(&mut self) {
-        if !self.publishes {
-            if self
-                .services
-                .iter()
-                .flat_map(|s| &s.ports)
-                .any(|p| p.node_port.is_some())
-            {
-                tracing::warn!("node ports are not published: the way out is pasta");
-            }
-            return;
-        }
+    /// Publishes the node ports of the Services not published yet and frees those of
+    /// Services gone, each to the gateway's same port, where its DNAT rule waits.
+    fn publish_node_ports(&mut self, publisher: &Publisher) {
         let wanted: Vec<(u16, Protocol)> = self
             .services
             .iter()
@@ -122,10 +102,8 @@ impl Serving {
             .copied()
             .collect();
         for key in gone {
-            if let Some(id) = self.node_ports.remove(&key) {
-                let api = podrun_network::slirp::API_SOCKET;
-                if let Err(e) = podrun_network::slirp_api::remove_hostfwd(&self.slirp_dir, api, id)
-                {
+            if let Some(published) = self.node_ports.remove(&key) {
+                if let Err(e) = publisher.unpublish(published) {
                     tracing::warn!("cannot unpublish node port {}: {e}", key.0);
                 }
             }
@@ -140,15 +118,10 @@ impl Serving {
                 container_port: port,
                 protocol,
             };
-            // To the holder's own gateway address, where the node port's DNAT rule waits.
-            match podrun_network::slirp_api::add_hostfwd_to(
-                &self.slirp_dir,
-                podrun_network::slirp::API_SOCKET,
-                &mapping,
-                Some(self.network.gateway),
-            ) {
-                Ok(id) => {
-                    self.node_ports.extend(id.map(|id| ((port, protocol), id)));
+            match publisher.publish(&mapping, self.network.gateway) {
+                Ok(published) => {
+                    self.node_ports
+                        .extend(published.map(|p| ((port, protocol), p)));
                 }
                 Err(e) => tracing::warn!("cannot publish node port {port}: {e}"),
             }

@@ -8,7 +8,7 @@
 //! namespace; slirp4netns' after (it must make its connections in the host's network
 //! namespace, which the holder still is in then). Published ports and node ports are host
 //! forwards that slirp4netns adds while it runs (its API socket); pasta takes its forwards
-//! on its command line only, so with pasta the shared network publishes none.
+//! on its command line only, so with pasta the holder relays them itself ([`crate::publish`]).
 
 use std::path::Path;
 
@@ -103,17 +103,5 @@ impl Uplink {
             Uplink::Slirp(slirp) => slirp.pid(),
             Uplink::Pasta(pasta) => pasta.pid(),
         }
-    }
-
-    pub fn kind(&self) -> UplinkKind {
-        match self {
-            Uplink::Slirp(_) => UplinkKind::Slirp4netns,
-            Uplink::Pasta(_) => UplinkKind::Pasta,
-        }
-    }
-
-    /// Whether it can add host forwards while it runs (published ports, node ports).
-    pub fn publishes(&self) -> bool {
-        self.kind() == UplinkKind::Slirp4netns
     }
 }
