@@ -325,3 +325,172 @@ pub fn assert_nothing_left(env: &TestEnv) {
     let ps = pod_list(env);
     assert!(ps.is_empty(), "no pods: {ps:#?}");
 }
+
+/// A test environment whose config makes pasta the shared network's way out
+/// (`[network] shared_uplink`).
+pub fn pasta_env() -> TestEnv {
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "[registries.\"docker.io\"]\nmirrors = [\"http://{}\"]\n[network]\nshared_uplink = \"pasta\"\n",
+        crate::registry()
+    ));
+    env
+}
+
+/// The programs (`slirp4netns`, `pasta`) that run now as the way out of the shared network
+/// of `env`: children of the network holder, which works in the network's directory (its
+/// other children, such as `nft` setting up Services, are not counted).
+pub fn shared_way_out(env: &TestEnv) -> Vec<String> {
+    let network = env.root().join("run/podrun/network");
+    let mut found: Vec<String> = processes()
+        .filter_map(|(pid, dir)| {
+            let cmdline = std::fs::read(dir.join("cmdline")).ok()?;
+            let program = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            let parent = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .unwrap_or("0");
+            let parent_cwd = std::fs::read_link(format!("/proc/{parent}/cwd")).ok()?;
+            let name = String::from_utf8_lossy(program);
+            let name = name.rsplit('/').next().unwrap_or_default();
+            let way_out = matches!(name, "slirp4netns" | "pasta");
+            (parent_cwd == network && way_out && is_live(pid)).then(|| name.to_string())
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// Whether a pasta runs as the way out of the shared network of `env` ([`shared_way_out`]).
+pub fn pasta_runs(env: &TestEnv) -> bool {
+    shared_way_out(env).iter().any(|program| program == "pasta")
+}
+
+/// The network a test plays its pods on (issue 17 wants each part run with slirp4netns and
+/// with pasta): each pod's own (podrun's default for a file without Services), or the user's
+/// shared network (`play --network shared`) with slirp4netns or pasta as its way out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Network {
+    Private,
+    SharedSlirp4netns,
+    SharedPasta,
+}
+
+impl Network {
+    /// A fresh environment for it: with pasta, one whose config makes pasta the shared
+    /// network's way out ([`pasta_env`]).
+    pub fn env(self) -> TestEnv {
+        match self {
+            Network::SharedPasta => pasta_env(),
+            Network::Private | Network::SharedSlirp4netns => TestEnv::new(),
+        }
+    }
+
+    /// The `play` options that select it: `--network shared`, none for the default.
+    pub fn play_args(self) -> &'static [&'static str] {
+        match self {
+            Network::Private => &[],
+            Network::SharedSlirp4netns | Network::SharedPasta => &["--network", "shared"],
+        }
+    }
+
+    /// What the shared network's holder runs as its way out ([`shared_way_out`]): nothing on
+    /// a private network.
+    pub fn way_out(self) -> Vec<String> {
+        match self {
+            Network::Private => vec![],
+            Network::SharedSlirp4netns => vec!["slirp4netns".to_string()],
+            Network::SharedPasta => vec!["pasta".to_string()],
+        }
+    }
+
+    /// Checks that `ip`, a pod's address, is of this network: of 10.89.0.0/16 on the shared
+    /// network only.
+    pub fn assert_address(self, ip: &str) {
+        let parsed: std::net::Ipv4Addr = ip
+            .parse()
+            .unwrap_or_else(|e| panic!("pod address `{ip}`: {e}"));
+        let shared = parsed.octets()[..2] == [10, 89];
+        let wanted = match self {
+            Network::Private => "outside 10.89.0.0/16 (a network of the pod's own)",
+            Network::SharedSlirp4netns | Network::SharedPasta => "of the shared 10.89.0.0/16",
+        };
+        assert_eq!(
+            shared,
+            self != Network::Private,
+            "{self:?}: the pod's address {ip} is not {wanted}"
+        );
+    }
+
+    /// `podrun ARGS` with the network holder's linger shortened (500 ms), so that after
+    /// `down` its way out is gone well within [`assert_nothing_left`]'s 10 s.
+    pub fn podrun(self, env: &TestEnv, args: &[&str]) -> std::process::Output {
+        let output = env
+            .command(crate::podrun_bin())
+            .env("PODRUN_NETWORK_LINGER_MS", "500")
+            .args(args)
+            .output()
+            .expect("run podrun");
+        crate::log_output(&format!("podrun {}", args.join(" ")), &output);
+        output
+    }
+
+    /// `podrun play [--network shared] FILE` ([`Network::podrun`]); fails the test unless it
+    /// succeeds. Returns its output.
+    pub fn play(self, env: &TestEnv, file: &str) -> std::process::Output {
+        let mut args = vec!["play"];
+        args.extend_from_slice(self.play_args());
+        args.push(file);
+        let output = self.podrun(env, &args);
+        assert!(
+            output.status.success(),
+            "podrun {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// Beside [`assert_nothing_left`], on the shared network: its holder ends (given 10 s)
+    /// and leaves no address leased.
+    pub fn assert_released(self, env: &TestEnv) {
+        if self == Network::Private {
+            return;
+        }
+        let marker = format!("XDG_RUNTIME_DIR={}", env.root().join("run").display());
+        let holders = || -> Vec<i64> {
+            processes()
+                .filter_map(|(pid, dir)| {
+                    let cmdline = std::fs::read(dir.join("cmdline")).ok()?;
+                    let environ = std::fs::read(dir.join("environ")).ok()?;
+                    let ours = environ
+                        .split(|b| *b == 0)
+                        .any(|var| var == marker.as_bytes());
+                    (cmdline == b"podrun\0network-holder\0" && ours && is_live(pid)).then_some(pid)
+                })
+                .collect()
+        };
+        let leases = || -> serde_json::Value {
+            let file = env.root().join("run/podrun/network/ipam.json");
+            let text = std::fs::read_to_string(&file).unwrap_or_else(|_| "{}".into());
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}: {text}", file.display()));
+            json["leases"].clone()
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (holders, leases) = (holders(), leases());
+            let leased = leases.as_array().map(Vec::len).unwrap_or(0);
+            if holders.is_empty() && leased == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "left on the shared network: holders {holders:?}, leases {leases}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}

@@ -2,12 +2,15 @@
 //! succeeded), `backoffLimit` (failed pods replaced, then the Job fails) and
 //! `activeDeadlineSeconds` (the Job fails, its pod is stopped); `play --wait` waits for the
 //! Jobs and says how they ended; `down FILE` leaves nothing. The pod failure back-off is
-//! scaled down with `PODRUN_BACKOFF_SCALE` (10 s → 0.1 s).
+//! scaled down with `PODRUN_BACKOFF_SCALE` (10 s → 0.1 s). Completions and parallelism are
+//! also run on the shared network (`play --network shared`), with slirp4netns and with pasta
+//! as its way out (issue 17).
 
-use std::process::Output;
+use std::collections::BTreeSet;
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use podrun_e2e::pods::{assert_nothing_left, write_manifest, DownOnDrop};
+use podrun_e2e::pods::{assert_nothing_left, shared_way_out, write_manifest, DownOnDrop, Network};
 use podrun_e2e::{log_output, podrun_bin, TestEnv};
 
 fn job(name: &str, spec: &str, script: &str) -> String {
@@ -31,15 +34,42 @@ spec:
 
 /// `podrun play --wait FILE` with the back-off scaled down; its output and how long it took.
 fn play_wait(env: &TestEnv, file: &str) -> (Output, Duration) {
+    let (output, took, _) = play_wait_on(env, Network::Private, file);
+    (output, took)
+}
+
+/// [`play_wait`] on `network`, with the network holder's linger shortened (500 ms); also
+/// what was seen running as the shared network's way out while it ran ([`shared_way_out`],
+/// watched on the shared network only).
+fn play_wait_on(
+    env: &TestEnv,
+    network: Network,
+    file: &str,
+) -> (Output, Duration, BTreeSet<String>) {
+    let mut args = vec!["play", "--wait", "--timeout", "60s"];
+    args.extend_from_slice(network.play_args());
+    args.push(file);
     let start = Instant::now();
-    let output = env
+    let child = env
         .command(podrun_bin())
         .env("PODRUN_BACKOFF_SCALE", "0.01")
-        .args(["play", "--wait", "--timeout", "60s", file])
-        .output()
+        .env("PODRUN_NETWORK_LINGER_MS", "500")
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run podrun");
-    log_output(&format!("podrun play --wait {file}"), &output);
-    (output, start.elapsed())
+    // Waited for by a thread, so that the pipes are read while the way out is watched.
+    let waiter = std::thread::spawn(move || child.wait_with_output().expect("wait for podrun"));
+    let mut seen = BTreeSet::new();
+    while network != Network::Private && !waiter.is_finished() {
+        seen.extend(shared_way_out(env));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = waiter.join().unwrap();
+    let took = start.elapsed();
+    log_output(&format!("podrun {}", args.join(" ")), &output);
+    (output, took, seen)
 }
 
 /// No Job's controller runs and no Job's files are left, beside [`assert_nothing_left`].
@@ -78,11 +108,29 @@ fn pods_that(stderr: &str, job: &str, word: &str) -> usize {
 
 #[test]
 fn completions_and_parallelism() {
-    let env = TestEnv::new();
+    completions_and_parallelism_on(Network::Private);
+}
+
+#[test]
+fn completions_and_parallelism_on_the_shared_network_with_slirp4netns() {
+    completions_and_parallelism_on(Network::SharedSlirp4netns);
+}
+
+#[test]
+fn completions_and_parallelism_on_the_shared_network_with_pasta() {
+    completions_and_parallelism_on(Network::SharedPasta);
+}
+
+/// Three completions, two at a time, on `network`: each pod says its address (of
+/// 10.89.0.0/16 on the shared network only), and the shared network's way out is the one
+/// asked for while the Job runs.
+fn completions_and_parallelism_on(network: Network) {
+    let env = network.env();
     let spec = "  completions: 3\n  parallelism: 2\n";
-    let file = write_manifest(&env, "job.yaml", &job("count", spec, "echo done"));
+    let script = "echo done on $(hostname -i)";
+    let file = write_manifest(&env, "job.yaml", &job("count", spec, script));
     let _down = DownOnDrop(&env, file.clone());
-    let (output, _) = play_wait(&env, &file);
+    let (output, _, way_out) = play_wait_on(&env, network, &file);
     let text = stderr(&output);
     assert!(output.status.success(), "{text}");
     assert_eq!(pods_that(&text, "count", "succeeded"), 3, "{text}");
@@ -91,8 +139,21 @@ fn completions_and_parallelism() {
         "{text}"
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(stdout.matches("| done").count(), 3, "{stdout}");
+    let addresses: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_once("| done on ").map(|(_, ip)| ip.trim()))
+        .collect();
+    assert_eq!(addresses.len(), 3, "{stdout}");
+    for ip in &addresses {
+        network.assert_address(ip);
+    }
+    let wanted: BTreeSet<String> = network.way_out().into_iter().collect();
+    assert_eq!(
+        way_out, wanted,
+        "the shared network's way out while the Job ran"
+    );
     assert_no_job_left(&env);
+    network.assert_released(&env);
 }
 
 #[test]

@@ -3,9 +3,14 @@
 //! play` keeps a claim's volume: the data written by one `play` is there at the next; `volume
 //! ls`, `inspect` and `rm` show and remove volumes (not while a running pod mounts one);
 //! `down --volumes` removes a file's volumes. A StatefulSet's volumeClaimTemplates give
-//! each pod its own claim, `<template>-<pod>`.
+//! each pod its own claim, `<template>-<pod>`. A claim's volume outliving `down` is also
+//! run on the shared network (`play --network shared`), with slirp4netns and with pasta as
+//! its way out (issue 17).
 
-use podrun_e2e::pods::{assert_nothing_left, pod_list, wait_for_logs, write_manifest, DownOnDrop};
+use podrun_e2e::pods::{
+    assert_nothing_left, pod_item, pod_list, shared_way_out, wait_for_logs, write_manifest,
+    DownOnDrop, Network,
+};
 use podrun_e2e::{stdout, TestEnv};
 
 /// A claim, and a pod whose non-root container appends a line to the claim's volume and
@@ -48,14 +53,44 @@ fn volumes_json(env: &TestEnv) -> Vec<serde_json::Value> {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
+/// Checks that the writer pod runs on `network`: its address (`status.podIP`) is of
+/// 10.89.0.0/16 on the shared network only, whose way out is the one asked for.
+fn assert_writer_on(env: &TestEnv, network: Network) {
+    let item = pod_item(env, "writer");
+    let ip = item["status"]["podIP"]
+        .as_str()
+        .unwrap_or_else(|| panic!("writer has no podIP: {item:#}"));
+    network.assert_address(ip);
+    assert_eq!(
+        shared_way_out(env),
+        network.way_out(),
+        "the shared network's way out"
+    );
+}
+
 #[test]
 fn a_claim_s_volume_outlives_down_until_down_volumes() {
-    let env = TestEnv::new();
+    a_claim_s_volume_outlives_down_on(Network::Private);
+}
+
+#[test]
+fn a_claim_s_volume_outlives_down_on_the_shared_network_with_slirp4netns() {
+    a_claim_s_volume_outlives_down_on(Network::SharedSlirp4netns);
+}
+
+#[test]
+fn a_claim_s_volume_outlives_down_on_the_shared_network_with_pasta() {
+    a_claim_s_volume_outlives_down_on(Network::SharedPasta);
+}
+
+/// The writer's claim on `network`: its data stays through `down` and the next `play`
+/// finds it, until `down --volumes`.
+fn a_claim_s_volume_outlives_down_on(network: Network) {
+    let env = network.env();
     let file = write_manifest(&env, "pvc.yaml", WRITER);
     let _down = DownOnDrop(&env, file.clone());
-    let played = env.podrun(&["play", &file]);
+    let played = network.play(&env, &file);
     let err = String::from_utf8_lossy(&played.stderr);
-    assert!(played.status.success(), "{err}");
     assert!(
         err.contains(
             "PersistentVolumeClaim `data`: resources.requests.storage is recorded but not enforced"
@@ -63,6 +98,7 @@ fn a_claim_s_volume_outlives_down_until_down_volumes() {
         "{err}"
     );
     wait_for_logs(&env, &["writer"], &["run\nend\n"]);
+    assert_writer_on(&env, network);
 
     let listed = env.podrun_ok(&["volume", "ls"]);
     let lines: Vec<&str> = listed.lines().collect();
@@ -90,8 +126,9 @@ fn a_claim_s_volume_outlives_down_until_down_volumes() {
     assert_eq!(volumes[0]["in_use_by"], serde_json::json!([]));
 
     // The next play finds the data of the first.
-    env.podrun_ok(&["play", &file]);
+    network.play(&env, &file);
     wait_for_logs(&env, &["writer"], &["run\nrun\nend\n"]);
+    assert_writer_on(&env, network);
     let inspected = env.podrun_ok(&["volume", "inspect", "data"]);
     let inspected: serde_json::Value = serde_json::from_str(&inspected).unwrap();
     let volume = &inspected[0];
@@ -113,6 +150,7 @@ fn a_claim_s_volume_outlives_down_until_down_volumes() {
     let err = String::from_utf8_lossy(&env.podrun(&["volume", "ls"]).stderr).into_owned();
     assert!(err.contains("No volumes found."), "{err}");
     assert_nothing_left(&env);
+    network.assert_released(&env);
 }
 
 #[test]
