@@ -7,7 +7,9 @@
 
 use std::collections::BTreeSet;
 
-use podrun_e2e::pods::{assert_nothing_left, exec_until_ok, pod_list, write_manifest, DownOnDrop};
+use podrun_e2e::pods::{
+    assert_nothing_left, exec_until_ok, pasta_env, pasta_runs, pod_list, write_manifest, DownOnDrop,
+};
 use podrun_e2e::TestEnv;
 
 /// A busybox httpd on port 8080 (named `http`) answering `GET /` with the pod's hostname,
@@ -152,34 +154,6 @@ fn an_application_of_deployments_a_statefulset_and_services() {
 fn an_application_on_a_shared_network_whose_way_out_is_pasta() {
     let env = pasta_env();
     run_application(env);
-}
-
-/// A test environment whose config makes pasta the shared network's way out
-/// (`[network] shared_uplink`).
-fn pasta_env() -> TestEnv {
-    let env = TestEnv::new();
-    env.write_config(&format!(
-        "[registries.\"docker.io\"]\nmirrors = [\"http://{}\"]\n[network]\nshared_uplink = \"pasta\"\n",
-        podrun_e2e::registry()
-    ));
-    env
-}
-
-/// Whether a pasta runs for the shared network of `env`: a child of the network holder,
-/// which works in the network's directory.
-fn pasta_runs(env: &TestEnv) -> bool {
-    let network = env.root().join("run/podrun/network");
-    podrun_e2e::pods::processes().any(|(_, dir)| {
-        let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
-        let program = cmdline.split(|b| *b == 0).next().unwrap_or_default();
-        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
-        let parent = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .unwrap_or("0");
-        let parent_cwd = std::fs::read_link(format!("/proc/{parent}/cwd"));
-        program.ends_with(b"pasta") && parent_cwd.is_ok_and(|cwd| cwd == network)
-    })
 }
 
 fn run_application(env: TestEnv) {
