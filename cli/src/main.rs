@@ -186,6 +186,9 @@ fn run_network_holder_if_asked() -> Option<ExitCode> {
     {
         config.uplink = podrun_podnet::UplinkKind::Pasta;
     }
+    if let Some(upstream) = file.and_then(|f| f.network.dns_upstream().ok().flatten()) {
+        config.forward_dns_to(upstream);
+    }
     if let Some(ms) = std::env::var(NETWORK_LINGER_ENV)
         .ok()
         .and_then(|ms| ms.parse().ok())

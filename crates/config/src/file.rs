@@ -15,6 +15,7 @@
 //! default = "slirp4netns"               # or "pasta", "none" (loopback only), "host"
 //! allow_host_loopback = false           # pods reach the host's 127.0.0.1 at 10.0.2.2
 //! shared_uplink = "slirp4netns"         # the shared network's way out: or "pasta"
+//! cluster_dns_upstream = "10.0.2.3:53"  # where its DNS server sends names outside the cluster
 //!
 //! [logs]
 //! max_size = "10MiB"                    # per container (crate::logs)
@@ -58,6 +59,38 @@ pub struct NetworkConfig {
     /// while it runs).
     #[serde(default)]
     pub shared_uplink: Option<podrun_network::Backend>,
+    /// Where the shared network's DNS server forwards names outside `cluster.local`:
+    /// `IP` or `IP:PORT`, as the host sees it (`127.0.0.1:5353`: a resolver on the host's
+    /// loopback). Unset: the host's resolvers, through the way out's forwarder (10.0.2.3),
+    /// as CoreDNS forwards to the node's.
+    #[serde(default)]
+    pub cluster_dns_upstream: Option<String>,
+}
+
+impl NetworkConfig {
+    /// [`NetworkConfig::cluster_dns_upstream`] as an address (port 53 unless given); an
+    /// error says why it cannot be one.
+    pub fn dns_upstream(&self) -> Result<Option<std::net::SocketAddrV4>, String> {
+        let Some(text) = &self.cluster_dns_upstream else {
+            return Ok(None);
+        };
+        let address = text
+            .parse::<std::net::SocketAddrV4>()
+            .or_else(|_| {
+                text.parse::<std::net::Ipv4Addr>()
+                    .map(|ip| std::net::SocketAddrV4::new(ip, 53))
+            })
+            .map_err(|_| {
+                format!("network.cluster_dns_upstream: `{text}` is not an IPv4 address with an optional port (such as 192.0.2.53 or 127.0.0.1:5353)")
+            })?;
+        // The way out maps the host's loopback at one address only (10.0.2.2 = 127.0.0.1).
+        if address.ip().is_loopback() && *address.ip() != std::net::Ipv4Addr::LOCALHOST {
+            return Err(format!(
+                "network.cluster_dns_upstream: `{text}`: of the host's loopback only 127.0.0.1 can be reached from the shared network"
+            ));
+        }
+        Ok(Some(address))
+    }
 }
 
 /// `[registries."HOST"]`: mirrors and transport for one registry.
@@ -122,6 +155,12 @@ impl Config {
                 message: format!(
                     "network.shared_uplink: `{uplink}` is no way out: use \"slirp4netns\" or \"pasta\""
                 ),
+            });
+        }
+        if let Err(message) = self.network.dns_upstream() {
+            return Err(ConfigError::Parse {
+                path: path.display().to_string(),
+                message,
             });
         }
         if let Some(message) = self.pull.problem().or_else(|| self.logs.problem()) {
@@ -231,6 +270,36 @@ mod tests {
         assert!(err.contains("http://a/b"), "{err}");
         assert!(Config::load(&dir.path().join("missing.toml"), true).is_err());
         assert!(Config::load(&dir.path().join("missing.toml"), false).is_ok());
+    }
+
+    #[test]
+    fn cluster_dns_upstream_is_an_address_with_port_53_by_default() {
+        let network = |text: &str| NetworkConfig {
+            cluster_dns_upstream: Some(text.into()),
+            ..NetworkConfig::default()
+        };
+        assert_eq!(NetworkConfig::default().dns_upstream(), Ok(None));
+        assert_eq!(
+            network("192.0.2.53").dns_upstream(),
+            Ok(Some("192.0.2.53:53".parse().unwrap()))
+        );
+        assert_eq!(
+            network("127.0.0.1:5353").dns_upstream(),
+            Ok(Some("127.0.0.1:5353".parse().unwrap()))
+        );
+        let bad = network("dns.example").dns_upstream().unwrap_err();
+        assert!(
+            bad.contains("cluster_dns_upstream") && bad.contains("dns.example"),
+            "{bad}"
+        );
+        let unreachable = network("127.0.0.53").dns_upstream().unwrap_err();
+        assert!(unreachable.contains("only 127.0.0.1"), "{unreachable}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[network]\ncluster_dns_upstream = \"x\"\n").unwrap();
+        let err = Config::load(&file, true).unwrap_err().to_string();
+        assert!(err.contains("c.toml") && err.contains("`x`"), "{err}");
     }
 
     #[test]

@@ -154,6 +154,11 @@ fn file_defaults() -> Vec<(&'static str, &'static str, toml::Value)> {
             text(podrun_network::Backend::Slirp4netns.name().to_string()),
         ),
         (
+            "network",
+            "cluster_dns_upstream",
+            text("10.0.2.3:53".to_string()),
+        ),
+        (
             "logs",
             "max_size",
             text(format_size(crate::DEFAULT_LOG_MAX_SIZE)),

@@ -68,11 +68,29 @@ pub struct HolderConfig {
     pub mtu: u32,
     /// How long the holder stays with no pod attached (also after it starts).
     pub linger: Duration,
-    /// Let pods reach the host's 127.0.0.1 at 10.0.2.2 (slirp4netns without
-    /// `--disable-host-loopback`).
+    /// Let the holder reach the host's 127.0.0.1 at 10.0.2.2 (slirp4netns without
+    /// `--disable-host-loopback`); never the pods ([`crate::nft::masquerade_ruleset`]).
     pub allow_host_loopback: bool,
     /// The way out (`[network] shared_uplink`).
     pub uplink: UplinkKind,
+    /// Where the DNS server forwards names outside the cluster, as the holder's namespace
+    /// reaches it ([`HolderConfig::forward_dns_to`]).
+    pub dns_upstream: std::net::SocketAddrV4,
+}
+
+impl HolderConfig {
+    /// Forwards names outside the cluster to `upstream`, an address as the host sees it
+    /// (`[network] cluster_dns_upstream`). The host's 127.0.0.1 is reached where the way
+    /// out maps it: the holder allows that mapping, and its nftables rules keep the pods
+    /// from using it ([`crate::nft`]).
+    pub fn forward_dns_to(&mut self, upstream: std::net::SocketAddrV4) {
+        if upstream.ip().is_loopback() {
+            self.dns_upstream = std::net::SocketAddrV4::new(uplink::HOST_LOOPBACK, upstream.port());
+            self.allow_host_loopback = true;
+        } else {
+            self.dns_upstream = upstream;
+        }
+    }
 }
 
 impl Default for HolderConfig {
@@ -84,6 +102,7 @@ impl Default for HolderConfig {
             linger: Duration::from_secs(10),
             allow_host_loopback: false,
             uplink: UplinkKind::default(),
+            dns_upstream: uplink::DNS_FORWARDER,
         }
     }
 }
@@ -163,7 +182,11 @@ fn run(
         .map_err(PodnetError::sys("cannot create the network namespace"))?;
     let (netlink, bridge) = set_up_namespace(config)?;
     let slirp = pending.start()?;
-    crate::nft::load(&crate::nft::masquerade_ruleset(&config.subnet, UPLINK))?;
+    crate::nft::load(&crate::nft::masquerade_ruleset(
+        &config.subnet,
+        UPLINK,
+        uplink::HOST_LOOPBACK,
+    ))?;
     let slirp_pidfd = nsfd::pidfd(slirp.pid() as u32)?;
 
     let socket = paths.socket();
@@ -214,6 +237,7 @@ fn run(
             uplink: UPLINK.into(),
             gateway: config.subnet.gateway(),
         },
+        config.dns_upstream,
     )?;
     let mut holder = Holder {
         paths: paths.clone(),

@@ -1,4 +1,5 @@
-//! The holder's nftables rules: the pod subnet masqueraded out of slirp4netns' tap device.
+//! The holder's nftables rules: the pod subnet masqueraded out of slirp4netns' tap device,
+//! and kept from the host's loopback.
 //!
 //! How it is programmed: the `nft` binary (Debian's `nftables`), run by the holder inside its
 //! own user and network namespaces, where it is root, with the ruleset on its standard input
@@ -9,6 +10,7 @@
 //! pod network") says so; one table with one rule is little to own by hand later.
 
 use std::io::Write;
+use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 
 use crate::ipam::Subnet;
@@ -18,13 +20,20 @@ use crate::PodnetError;
 pub const TABLE: &str = "podrun";
 
 /// The ruleset: traffic from the pods leaving through `uplink` gets the uplink's address.
-/// Traffic between pods stays on the bridge, untouched.
-pub fn masquerade_ruleset(subnet: &Subnet, uplink: &str) -> String {
+/// Traffic between pods stays on the bridge, untouched. Pods never reach `host_loopback`
+/// (where the way out maps the host's 127.0.0.1, which the holder may use as its DNS
+/// upstream): refused at once, as on a node, where a pod cannot reach the node's loopback.
+pub fn masquerade_ruleset(subnet: &Subnet, uplink: &str, host_loopback: Ipv4Addr) -> String {
     format!(
         "table ip {TABLE} {{\n\
          \tchain postrouting {{\n\
          \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
          \t\tip saddr {subnet} oifname \"{uplink}\" masquerade\n\
+         \t}}\n\
+         \tchain forward {{\n\
+         \t\ttype filter hook forward priority filter; policy accept;\n\
+         \t\tip daddr {host_loopback} meta l4proto tcp reject with tcp reset comment \"the host's loopback\"\n\
+         \t\tip daddr {host_loopback} reject comment \"the host's loopback\"\n\
          \t}}\n\
          }}\n"
     )
@@ -76,7 +85,7 @@ mod tests {
 
     #[test]
     fn masquerades_the_subnet_out_of_the_uplink_only() {
-        let rules = masquerade_ruleset(&Subnet::DEFAULT, "tap0");
+        let rules = masquerade_ruleset(&Subnet::DEFAULT, "tap0", Ipv4Addr::new(10, 0, 2, 2));
         assert!(rules.starts_with("table ip podrun {"), "{rules}");
         assert!(
             rules.contains("type nat hook postrouting priority srcnat; policy accept;"),
@@ -84,6 +93,10 @@ mod tests {
         );
         assert!(
             rules.contains("ip saddr 10.89.0.0/24 oifname \"tap0\" masquerade"),
+            "{rules}"
+        );
+        assert!(
+            rules.contains("ip daddr 10.0.2.2 reject comment \"the host's loopback\""),
             "{rules}"
         );
     }

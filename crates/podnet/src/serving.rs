@@ -20,10 +20,6 @@ use crate::services::ServiceFile;
 use crate::services_nft::ServiceNetwork;
 use crate::PodnetError;
 
-/// slirp4netns' DNS forwarder, as seen from the holder's namespace: the upstream for every
-/// name outside the cluster domain.
-pub const UPSTREAM_DNS: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 3), 53);
-
 pub(crate) struct Serving {
     file: ServiceFile,
     network: ServiceNetwork,
@@ -37,9 +33,14 @@ pub(crate) struct Serving {
 }
 
 impl Serving {
-    /// Starts the DNS server on the gateway's port 53 and reads the Services.
-    pub fn start(file: ServiceFile, network: ServiceNetwork) -> Result<Serving, PodnetError> {
-        let dns = DnsServer::bind(SocketAddrV4::new(network.gateway, 53), UPSTREAM_DNS)?;
+    /// Starts the DNS server on the gateway's port 53, forwarding other names to
+    /// `dns_upstream`, and reads the Services.
+    pub fn start(
+        file: ServiceFile,
+        network: ServiceNetwork,
+        dns_upstream: SocketAddrV4,
+    ) -> Result<Serving, PodnetError> {
+        let dns = DnsServer::bind(SocketAddrV4::new(network.gateway, 53), dns_upstream)?;
         let mut serving = Serving {
             file,
             network,

@@ -10,11 +10,20 @@
 //! forwards that slirp4netns adds while it runs (its API socket); pasta takes its forwards
 //! on its command line only, so with pasta the holder relays them itself ([`crate::publish`]).
 
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 
 use podrun_network::{Pasta, PendingPasta, PendingSlirp, Slirp4netns};
 
 use crate::PodnetError;
+
+/// The way out's DNS forwarder, as seen from the holder's namespace (both helpers forward
+/// it to the host's resolvers): the default upstream for every name outside the cluster.
+pub const DNS_FORWARDER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 3), 53);
+
+/// Where the way out maps the host's 127.0.0.1 when allowed (slirp4netns without
+/// `--disable-host-loopback`, pasta without `--no-map-gw`).
+pub const HOST_LOOPBACK: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
 
 /// Which helper is the way out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

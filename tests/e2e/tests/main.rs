@@ -12,6 +12,7 @@
 mod applications;
 mod ci_script;
 mod cli;
+mod dns_upstream;
 mod down_grace;
 mod exec_cp;
 mod fidelity;
