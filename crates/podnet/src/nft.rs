@@ -23,6 +23,9 @@ pub const TABLE: &str = "podrun";
 /// Traffic between pods stays on the bridge, untouched. Pods never reach `host_loopback`
 /// (where the way out maps the host's 127.0.0.1, which the holder may use as its DNS
 /// upstream): refused at once, as on a node, where a pod cannot reach the node's loopback.
+/// New connections only: the host's own connections to a published port or node port come
+/// from that address (slirp4netns rewrites the host's 127.0.0.1 to it), and their replies
+/// must pass.
 pub fn masquerade_ruleset(subnet: &Subnet, uplink: &str, host_loopback: Ipv4Addr) -> String {
     format!(
         "table ip {TABLE} {{\n\
@@ -32,8 +35,8 @@ pub fn masquerade_ruleset(subnet: &Subnet, uplink: &str, host_loopback: Ipv4Addr
          \t}}\n\
          \tchain forward {{\n\
          \t\ttype filter hook forward priority filter; policy accept;\n\
-         \t\tip daddr {host_loopback} meta l4proto tcp reject with tcp reset comment \"the host's loopback\"\n\
-         \t\tip daddr {host_loopback} reject comment \"the host's loopback\"\n\
+         \t\tct state new ip daddr {host_loopback} meta l4proto tcp reject with tcp reset comment \"the host's loopback\"\n\
+         \t\tct state new ip daddr {host_loopback} reject comment \"the host's loopback\"\n\
          \t}}\n\
          }}\n"
     )
@@ -96,7 +99,7 @@ mod tests {
             "{rules}"
         );
         assert!(
-            rules.contains("ip daddr 10.0.2.2 reject comment \"the host's loopback\""),
+            rules.contains("ct state new ip daddr 10.0.2.2 reject comment \"the host's loopback\""),
             "{rules}"
         );
     }

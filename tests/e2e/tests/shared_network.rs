@@ -4,14 +4,16 @@
 //! its linger (shortened to 500 ms through PODRUN_NETWORK_LINGER_MS) with no lease left.
 //! What stays is the network's directory with its lock files, log and empty lease file,
 //! as podrun's other runtime files do. Published ports (`--publish`, hostPort) are host
-//! forwards of the holder's slirp4netns to the pod's address, removed at `down`.
+//! forwards of the holder's slirp4netns to the pod's address (with pasta as the way out:
+//! relayed by the holder), removed at `down`.
 
 use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::time::{Duration, Instant};
 
 use podrun_e2e::net::{free_port, http_get};
 use podrun_e2e::pods::{
-    assert_nothing_left, exec_until_ok, is_live, pod_item, processes, write_manifest, DownOnDrop,
+    assert_nothing_left, exec_until_ok, is_live, pasta_env, pasta_runs, pod_item, processes,
+    write_manifest, DownOnDrop,
 };
 use podrun_e2e::{log_output, podrun_bin, TestEnv};
 
@@ -136,7 +138,17 @@ fn web(name: &str) -> String {
 
 #[test]
 fn published_ports_reach_pods_on_the_shared_network() {
-    let env = TestEnv::new();
+    published_ports(TestEnv::new());
+}
+
+/// The same with pasta as the way out: the holder relays the published ports itself.
+#[test]
+fn published_ports_reach_pods_on_the_shared_network_with_pasta() {
+    let env = pasta_env();
+    published_ports(env);
+}
+
+fn published_ports(env: TestEnv) {
     let (tcp, udp) = (free_port(), free_port());
     let p = write_manifest(&env, "p.yaml", &web("p"));
     let q = write_manifest(&env, "q.yaml", &web("q"));
@@ -163,6 +175,14 @@ fn published_ports_reach_pods_on_the_shared_network() {
     // --publish without a host port: play reserves a free one until the holder has bound it.
     let output = podrun_shared(&env, &["play", "--network", "shared", "-p", "8080", &q]);
     assert!(output.status.success(), "play --network shared -p 8080 {q}");
+    let pasta_wanted = std::fs::read_to_string(env.home().join(".config/podrun/config.toml"))
+        .unwrap_or_default()
+        .contains("pasta");
+    assert_eq!(
+        pasta_runs(&env),
+        pasta_wanted,
+        "the way out is pasta: {pasta_wanted}"
+    );
 
     assert_eq!(
         env.podrun_ok(&["port", "p", "8080"]),
