@@ -68,8 +68,9 @@ pub struct HolderConfig {
     pub mtu: u32,
     /// How long the holder stays with no pod attached (also after it starts).
     pub linger: Duration,
-    /// Let the holder reach the host's 127.0.0.1 at 10.0.2.2 (slirp4netns without
-    /// `--disable-host-loopback`); never the pods ([`crate::nft::masquerade_ruleset`]).
+    /// Let pods reach the host's 127.0.0.1 at 10.0.2.2 (slirp4netns without
+    /// `--disable-host-loopback`). Otherwise they are refused there
+    /// ([`crate::nft::masquerade_ruleset`]), even when the holder's DNS upstream is there.
     pub allow_host_loopback: bool,
     /// The way out (`[network] shared_uplink`).
     pub uplink: UplinkKind,
@@ -81,15 +82,19 @@ pub struct HolderConfig {
 impl HolderConfig {
     /// Forwards names outside the cluster to `upstream`, an address as the host sees it
     /// (`[network] cluster_dns_upstream`). The host's 127.0.0.1 is reached where the way
-    /// out maps it: the holder allows that mapping, and its nftables rules keep the pods
-    /// from using it ([`crate::nft`]).
+    /// out maps it ([`HolderConfig::maps_host_loopback`]).
     pub fn forward_dns_to(&mut self, upstream: std::net::SocketAddrV4) {
-        if upstream.ip().is_loopback() {
-            self.dns_upstream = std::net::SocketAddrV4::new(uplink::HOST_LOOPBACK, upstream.port());
-            self.allow_host_loopback = true;
+        self.dns_upstream = if upstream.ip().is_loopback() {
+            std::net::SocketAddrV4::new(uplink::HOST_LOOPBACK, upstream.port())
         } else {
-            self.dns_upstream = upstream;
-        }
+            upstream
+        };
+    }
+
+    /// Whether the way out maps the host's 127.0.0.1 (at [`uplink::HOST_LOOPBACK`]): for
+    /// the pods, or for the holder's DNS upstream only.
+    fn maps_host_loopback(&self) -> bool {
+        self.allow_host_loopback || *self.dns_upstream.ip() == uplink::HOST_LOOPBACK
     }
 }
 
@@ -172,7 +177,7 @@ fn run(
         paths.dir.display()
     )))?;
     let me = ProcessId::current();
-    let (dir, loopback) = (&paths.dir, config.allow_host_loopback);
+    let (dir, loopback) = (&paths.dir, config.maps_host_loopback());
     let early = uplink::before_user_namespace(config.uplink, dir, loopback, me.pid)?;
     let plan = podrun_userns::MappingPlan::for_current_user()?;
     podrun_userns::enter_user_namespace(&plan)?;
@@ -182,10 +187,11 @@ fn run(
         .map_err(PodnetError::sys("cannot create the network namespace"))?;
     let (netlink, bridge) = set_up_namespace(config)?;
     let slirp = pending.start()?;
+    let refused = (!config.allow_host_loopback).then_some(uplink::HOST_LOOPBACK);
     crate::nft::load(&crate::nft::masquerade_ruleset(
         &config.subnet,
         UPLINK,
-        uplink::HOST_LOOPBACK,
+        refused,
     ))?;
     let slirp_pidfd = nsfd::pidfd(slirp.pid() as u32)?;
 

@@ -21,12 +21,24 @@ pub const TABLE: &str = "podrun";
 
 /// The ruleset: traffic from the pods leaving through `uplink` gets the uplink's address.
 /// Traffic between pods stays on the bridge, untouched. Pods never reach `host_loopback`
-/// (where the way out maps the host's 127.0.0.1, which the holder may use as its DNS
-/// upstream): refused at once, as on a node, where a pod cannot reach the node's loopback.
-/// New connections only: the host's own connections to a published port or node port come
-/// from that address (slirp4netns rewrites the host's 127.0.0.1 to it), and their replies
-/// must pass.
-pub fn masquerade_ruleset(subnet: &Subnet, uplink: &str, host_loopback: Ipv4Addr) -> String {
+/// when given (where the way out maps the host's 127.0.0.1, which the holder may use as
+/// its DNS upstream): refused at once, as on a node, where a pod cannot reach the node's
+/// loopback. New connections only: the host's own connections to a published port or node
+/// port come from that address (slirp4netns rewrites the host's 127.0.0.1 to it), and
+/// their replies must pass.
+pub fn masquerade_ruleset(
+    subnet: &Subnet,
+    uplink: &str,
+    host_loopback: Option<Ipv4Addr>,
+) -> String {
+    let refusals = host_loopback
+        .map(|address| {
+            format!(
+                "\t\tct state new ip daddr {address} meta l4proto tcp reject with tcp reset comment \"the host's loopback\"\n\
+                 \t\tct state new ip daddr {address} reject comment \"the host's loopback\"\n"
+            )
+        })
+        .unwrap_or_default();
     format!(
         "table ip {TABLE} {{\n\
          \tchain postrouting {{\n\
@@ -35,8 +47,7 @@ pub fn masquerade_ruleset(subnet: &Subnet, uplink: &str, host_loopback: Ipv4Addr
          \t}}\n\
          \tchain forward {{\n\
          \t\ttype filter hook forward priority filter; policy accept;\n\
-         \t\tct state new ip daddr {host_loopback} meta l4proto tcp reject with tcp reset comment \"the host's loopback\"\n\
-         \t\tct state new ip daddr {host_loopback} reject comment \"the host's loopback\"\n\
+         {refusals}\
          \t}}\n\
          }}\n"
     )
@@ -88,7 +99,7 @@ mod tests {
 
     #[test]
     fn masquerades_the_subnet_out_of_the_uplink_only() {
-        let rules = masquerade_ruleset(&Subnet::DEFAULT, "tap0", Ipv4Addr::new(10, 0, 2, 2));
+        let rules = masquerade_ruleset(&Subnet::DEFAULT, "tap0", Some(Ipv4Addr::new(10, 0, 2, 2)));
         assert!(rules.starts_with("table ip podrun {"), "{rules}");
         assert!(
             rules.contains("type nat hook postrouting priority srcnat; policy accept;"),
@@ -102,5 +113,7 @@ mod tests {
             rules.contains("ct state new ip daddr 10.0.2.2 reject comment \"the host's loopback\""),
             "{rules}"
         );
+        let open = masquerade_ruleset(&Subnet::DEFAULT, "tap0", None);
+        assert!(!open.contains("reject"), "{open}");
     }
 }
