@@ -82,7 +82,7 @@ pub struct HolderConfig {
 impl HolderConfig {
     /// Forwards names outside the cluster to `upstream`, an address as the host sees it
     /// (`[network] cluster_dns_upstream`). The host's 127.0.0.1 is reached where the way
-    /// out maps it ([`HolderConfig::maps_host_loopback`]).
+    /// out maps it (`HolderConfig::maps_host_loopback`).
     pub fn forward_dns_to(&mut self, upstream: std::net::SocketAddrV4) {
         self.dns_upstream = if upstream.ip().is_loopback() {
             std::net::SocketAddrV4::new(uplink::HOST_LOOPBACK, upstream.port())

@@ -20,6 +20,8 @@
 //! * [`cluster`]: Services and pods, and which pods a Service leads to; [`services`] keeps
 //!   the Services (and allocates their cluster IPs), [`services_nft`] forwards them and
 //!   [`dns`] names them.
+//! * [`publish`]: host ports into the holder's namespace (published ports, node ports):
+//!   slirp4netns' host forwards, or the holder's own [`relay`]s when the way out is pasta.
 //!
 //! `podrun play --network shared` (experimental) uses it: see podrun-supervisor's
 //! `shared_network` and the CLI's `podrun network-holder` role.
