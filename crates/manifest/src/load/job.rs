@@ -44,6 +44,15 @@ pub(crate) fn job(
     let completions = count("completions", spec.completions);
     let parallelism = count("parallelism", spec.parallelism).unwrap_or(1);
     let backoff_limit = count("backoffLimit", spec.backoff_limit);
+    if spec.parallelism == Some(0) {
+        // Kubernetes keeps such a Job waiting until someone raises parallelism; with no API
+        // server nobody can, and `play --wait` would wait for ever.
+        diag.error(
+            doc,
+            "spec.parallelism",
+            "not supported: 0 runs no pod, and podrun cannot change a Job's parallelism later (it has no API server); give 1 or more",
+        );
+    }
     if parallelism > MAX_REPLICAS {
         diag.error(
             doc,
@@ -182,6 +191,11 @@ mod tests {
         assert!(e.contains("spec.backoffLimit: Invalid value: -2"), "{e}");
         assert!(
             e.contains("spec.activeDeadlineSeconds: Invalid value: 0"),
+            "{e}"
+        );
+        let e = job("  parallelism: 0\n").unwrap_err();
+        assert!(
+            e.contains("spec.parallelism: not supported: 0 runs no pod"),
             "{e}"
         );
         let e = job("  completionMode: Indexed\n  suspend: true\n").unwrap_err();
