@@ -144,47 +144,31 @@ pub fn endpoint_addresses(service: &ServiceRecord, pods: &[PodRecord]) -> Vec<Ip
 }
 
 #[cfg(test)]
+pub(crate) mod test_support;
+
+#[cfg(test)]
 mod tests {
+    use super::test_support::{self, named_port, port, service};
     use super::*;
 
+    /// A pod with the named port `http` at 8000 + `last`.
     fn pod(name: &str, last: u8, app: &str, ready: bool) -> PodRecord {
         PodRecord {
-            namespace: "default".into(),
-            name: name.into(),
-            address: Ipv4Addr::new(10, 89, 0, last),
-            labels: [("app".to_string(), app.to_string())].into(),
-            hostname: name.into(),
-            subdomain: None,
-            named_ports: vec![NamedPort {
-                name: "http".into(),
-                port: 8000 + u16::from(last),
-                protocol: Protocol::Tcp,
-            }],
-            ready,
+            named_ports: vec![named_port("http", 8000 + u16::from(last))],
+            ..test_support::pod(name, last, app, ready)
         }
     }
 
-    fn service(target: TargetPort) -> (ServiceRecord, ServicePort) {
-        let port = ServicePort {
-            name: None,
-            port: 80,
-            protocol: Protocol::Tcp,
-            target,
-            node_port: None,
-        };
-        let service = ServiceRecord {
-            namespace: "default".into(),
-            name: "api".into(),
-            cluster_ip: Some(Ipv4Addr::new(10, 96, 0, 1)),
-            ports: vec![port.clone()],
-            selector: [("app".to_string(), "api".to_string())].into(),
-        };
+    /// The Service `api` (10.96.0.1) and its one port, 80/tcp to `target`.
+    fn api(target: TargetPort) -> (ServiceRecord, ServicePort) {
+        let port = port(80, Protocol::Tcp, target);
+        let service = service("api", Some([10, 96, 0, 1]), vec![port.clone()]);
         (service, port)
     }
 
     #[test]
     fn only_ready_selected_pods_of_the_namespace_are_endpoints() {
-        let (svc, port) = service(TargetPort::Number(8080));
+        let (svc, port) = api(TargetPort::Number(8080));
         let mut other_ns = pod("x", 9, "api", true);
         other_ns.namespace = "prod".into();
         let pods = [
@@ -207,7 +191,7 @@ mod tests {
 
     #[test]
     fn a_named_target_port_resolves_per_pod_and_skips_pods_without_it() {
-        let (svc, port) = service(TargetPort::Name("http".into()));
+        let (svc, port) = api(TargetPort::Name("http".into()));
         let mut nameless = pod("c", 4, "api", true);
         nameless.named_ports.clear();
         let pods = [pod("a", 2, "api", true), pod("b", 3, "api", true), nameless];
@@ -216,7 +200,7 @@ mod tests {
             .map(|e| e.port)
             .collect();
         assert_eq!(ports, [8002, 8003]);
-        let (svc, udp) = service(TargetPort::Name("http".into()));
+        let (svc, udp) = api(TargetPort::Name("http".into()));
         let udp = ServicePort {
             protocol: Protocol::Udp,
             ..udp
@@ -229,7 +213,7 @@ mod tests {
 
     #[test]
     fn a_service_without_selector_selects_nothing() {
-        let (mut svc, port) = service(TargetPort::Number(80));
+        let (mut svc, port) = api(TargetPort::Number(80));
         svc.selector.clear();
         assert!(endpoints(&svc, &port, &[pod("a", 2, "api", true)]).is_empty());
         assert!(endpoint_addresses(&svc, &[pod("a", 2, "api", true)]).is_empty());

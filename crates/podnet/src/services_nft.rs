@@ -251,9 +251,8 @@ fn comment(service: &ServiceRecord, port: &ServicePort) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
+    use crate::cluster::test_support::{self, pod, service};
     use crate::cluster::TargetPort;
 
     fn network() -> ServiceNetwork {
@@ -265,40 +264,11 @@ mod tests {
         }
     }
 
-    fn labels(app: &str) -> BTreeMap<String, String> {
-        [("app".to_string(), app.to_string())].into()
-    }
-
-    fn pod(name: &str, last: u8, app: &str, ready: bool) -> PodRecord {
-        PodRecord {
-            namespace: "default".into(),
-            name: name.into(),
-            address: Ipv4Addr::new(10, 89, 0, last),
-            labels: labels(app),
-            hostname: name.into(),
-            subdomain: None,
-            named_ports: vec![],
-            ready,
-        }
-    }
-
+    /// An unnamed port to a numbered target port.
     fn port(port: u16, protocol: Protocol, target: u16, node_port: Option<u16>) -> ServicePort {
         ServicePort {
-            name: None,
-            port,
-            protocol,
-            target: TargetPort::Number(target),
             node_port,
-        }
-    }
-
-    fn service(name: &str, cluster_ip: Option<[u8; 4]>, ports: Vec<ServicePort>) -> ServiceRecord {
-        ServiceRecord {
-            namespace: "default".into(),
-            name: name.into(),
-            cluster_ip: cluster_ip.map(Ipv4Addr::from),
-            ports,
-            selector: labels(name),
+            ..test_support::port(port, protocol, TargetPort::Number(target))
         }
     }
 

@@ -1,6 +1,5 @@
 //! Every name form `respond` answers, through real DNS messages encoded and decoded.
 
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
@@ -8,46 +7,22 @@ use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 use podrun_network::Protocol;
 
 use super::*;
-use crate::cluster::{NamedPort, PodRecord, ServicePort, ServiceRecord, TargetPort};
-
-fn labels(app: &str) -> BTreeMap<String, String> {
-    [("app".to_string(), app.to_string())].into()
-}
+use crate::cluster::test_support::{self, named_port, service};
+use crate::cluster::{PodRecord, ServicePort, TargetPort};
 
 fn port(name: Option<&str>, port: u16, target: TargetPort) -> ServicePort {
     ServicePort {
         name: name.map(str::to_string),
-        port,
-        protocol: Protocol::Tcp,
-        target,
-        node_port: None,
+        ..test_support::port(port, Protocol::Tcp, target)
     }
 }
 
-fn service(name: &str, cluster_ip: Option<Ipv4Addr>, ports: Vec<ServicePort>) -> ServiceRecord {
-    ServiceRecord {
-        namespace: "default".into(),
-        name: name.into(),
-        cluster_ip,
-        ports,
-        selector: labels(name),
-    }
-}
-
+/// A pod with the named port `pg` (5432), in `subdomain` if any.
 fn pod(name: &str, last: u8, app: &str, subdomain: Option<&str>, ready: bool) -> PodRecord {
     PodRecord {
-        namespace: "default".into(),
-        name: name.into(),
-        address: Ipv4Addr::new(10, 89, 0, last),
-        labels: labels(app),
-        hostname: name.into(),
         subdomain: subdomain.map(str::to_string),
-        named_ports: vec![NamedPort {
-            name: "pg".into(),
-            port: 5432,
-            protocol: Protocol::Tcp,
-        }],
-        ready,
+        named_ports: vec![named_port("pg", 5432)],
+        ..test_support::pod(name, last, app, ready)
     }
 }
 
@@ -58,7 +33,7 @@ fn records() -> Records {
     let services = [
         service(
             "api",
-            Some(Ipv4Addr::new(10, 96, 0, 10)),
+            Some([10, 96, 0, 10]),
             vec![port(Some("http"), 80, TargetPort::Number(8080))],
         ),
         service(
