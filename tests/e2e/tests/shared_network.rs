@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use podrun_e2e::net::{free_port, http_get};
 use podrun_e2e::pods::{
     assert_nothing_left, exec_until_ok, is_live, pasta_env, pasta_runs, pod_item, processes,
-    write_manifest, DownOnDrop,
+    shared_way_out, write_manifest, DownOnDrop,
 };
 use podrun_e2e::{log_output, podrun_bin, TestEnv};
 
@@ -209,5 +209,67 @@ fn published_ports(env: TestEnv) {
     }
     UdpSocket::bind(("127.0.0.1", udp))
         .unwrap_or_else(|e| panic!("udp port {udp} is still taken after down: {e}"));
+    assert_nothing_left(&env);
+}
+
+/// A killed holder takes its way out and the host ports it published with it: the pods
+/// keep running (without a network), `down` still removes them, nothing is left, and the
+/// next pod gets a new holder.
+#[test]
+fn a_killed_holder_leaves_nothing_with_slirp4netns() {
+    killed_holder(TestEnv::new());
+}
+
+#[test]
+fn a_killed_holder_leaves_nothing_with_pasta() {
+    killed_holder(pasta_env());
+}
+
+fn killed_holder(env: TestEnv) {
+    let port = free_port();
+    let p = write_manifest(&env, "p.yaml", &web("p"));
+    let q = write_manifest(&env, "q.yaml", &web("q"));
+    let _down_p = DownOnDrop(&env, "p".into());
+    let _down_q = DownOnDrop(&env, "q".into());
+    let publish = format!("{port}:8080");
+    let output = podrun_shared(&env, &["play", "--network", "shared", "-p", &publish, &p]);
+    assert!(
+        output.status.success(),
+        "play --network shared -p {publish}"
+    );
+    assert!(http_get(&format!("127.0.0.1:{port}")).ends_with("\np\n"));
+    let holder = holders(&env);
+    assert_eq!(holder.len(), 1, "{holder:?}");
+    assert_eq!(shared_way_out(&env).len(), 1, "one way out");
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(holder[0] as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !holders(&env).is_empty()
+        || !shared_way_out(&env).is_empty()
+        || TcpListener::bind(("0.0.0.0", port)).is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "after the holder's kill: holder {:?}, way out {:?}, port {port} free: {}",
+            holders(&env),
+            shared_way_out(&env),
+            TcpListener::bind(("0.0.0.0", port)).is_ok()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // A new pod gets a new holder, which takes no notice of the dead one's lease.
+    let output = podrun_shared(&env, &["play", "--network", "shared", "-p", &publish, &q]);
+    assert!(
+        output.status.success(),
+        "play --network shared -p {publish} (q)"
+    );
+    assert!(http_get(&format!("127.0.0.1:{port}")).ends_with("\nq\n"));
+    env.podrun_ok(&["down", "p"]);
+    env.podrun_ok(&["down", "q"]);
     assert_nothing_left(&env);
 }
