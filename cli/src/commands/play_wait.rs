@@ -240,21 +240,14 @@ pub fn wait_for_completion(
         if let Some(code) = interrupted(dirs, pods, jobs, stop) {
             return Ok(code);
         }
-        let mut states = Vec::new();
-        for (namespace, name) in pods {
-            match read_state(dirs, namespace, name) {
-                Ok(state) => states.push(state),
-                Err(e) => {
-                    drop(terminal.take());
-                    logs.print_new(true);
-                    eprintln!("error: {e}");
-                    tear_down(dirs, pods, jobs, stop);
-                    return Ok(ExitCode::FAILURE);
-                }
-            }
-        }
-        let finished_jobs = match jobs.finished(dirs) {
-            Ok(finished) => finished,
+        // The pods' states, then whether the Jobs are over; the first error ends the wait.
+        let read = pods
+            .iter()
+            .map(|(namespace, name)| read_state(dirs, namespace, name))
+            .collect::<Result<Vec<PodState>, String>>()
+            .and_then(|states| Ok((states, jobs.finished(dirs)?)));
+        let (states, finished_jobs) = match read {
+            Ok(read) => read,
             Err(e) => {
                 drop(terminal.take());
                 logs.print_new(true);
