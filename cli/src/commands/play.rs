@@ -135,7 +135,8 @@ pub fn run(args: PlayArgs, namespace: Option<&str>) -> anyhow::Result<ExitCode> 
     }
     tracing::debug!(pods = manifest.pods.len(), "manifest loaded");
     // The planner's checks that need no image, before anything is pulled (as `validate`).
-    let errors = podrun_planner::check::check_all(&manifest);
+    let volumes = super::validate::user_volumes();
+    let errors = podrun_planner::check::check_all(&manifest, volumes.as_ref());
     if !errors.is_empty() {
         bail!("{}", errors.join("\n"));
     }

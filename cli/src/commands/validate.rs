@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use podrun_manifest::{LoadOptions, Manifest};
+use podrun_pod_model::claims::VolumeRoot;
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -27,7 +28,7 @@ pub fn run(args: &ValidateArgs, namespace: Option<&str>) -> anyhow::Result<ExitC
         eprintln!("warning: {warning}");
     }
     // What `play` would refuse while planning (probes, hooks, limits...), images aside.
-    let errors = podrun_planner::check::check_all(&manifest);
+    let errors = podrun_planner::check::check_all(&manifest, user_volumes().as_ref());
     if !errors.is_empty() {
         for error in &errors {
             eprintln!("error: {error}");
@@ -41,6 +42,14 @@ pub fn run(args: &ValidateArgs, namespace: Option<&str>) -> anyhow::Result<ExitC
     };
     println!("{shown}: valid: {}", summary(&manifest));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The user's named volumes, where the claims a file does not define must exist (`play`'s
+/// and `validate`'s checks); `None` without the user's paths (HOME unset: `play` fails then
+/// before it plans anything).
+pub(crate) fn user_volumes() -> Option<VolumeRoot> {
+    let paths = podrun_config::Paths::from_env().ok()?;
+    Some(VolumeRoot(paths.data_dir.join("volumes")))
 }
 
 /// `2 pods (default/web, default/db), 1 ConfigMap, 0 Secrets`.

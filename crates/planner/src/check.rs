@@ -4,19 +4,19 @@
 //! the same checks (with the same messages) while it plans.
 
 use podrun_manifest::{Manifest, PodManifest};
+use podrun_pod_model::claims::VolumeRoot;
 
 /// [`check`] of every pod of `manifest`, and the claims of its persistentVolumeClaim
-/// volumes: each defined in the file or existing as a volume of the user's
-/// ([`crate::volumes::check_claims`]).
-pub fn check_all(manifest: &Manifest) -> Vec<String> {
+/// volumes: each defined in the file or existing in `volumes`, the user's named volumes
+/// ([`crate::volumes::check_claims`]). `None` leaves the claims unchecked: the caller has
+/// no user's paths (HOME unset), and `play` fails then before it plans anything.
+pub fn check_all(manifest: &Manifest, volumes: Option<&VolumeRoot>) -> Vec<String> {
     let mut errors: Vec<String> = manifest.pods.iter().flat_map(check).collect();
-    // Without the user's paths (HOME unset) `play` fails before it plans anything.
-    let Ok(paths) = podrun_config::Paths::from_env() else {
+    let Some(root) = volumes else {
         return errors;
     };
-    let root = podrun_pod_model::claims::VolumeRoot(paths.data_dir.join("volumes"));
     for pod in &manifest.pods {
-        errors.extend(crate::volumes::check_claims(pod, manifest, &root));
+        errors.extend(crate::volumes::check_claims(pod, manifest, root));
     }
     errors
 }
@@ -70,4 +70,55 @@ pub fn check(pod: &PodManifest) -> Vec<String> {
         }
     }
     errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLAIMED: &str = r#"apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: data
+spec:
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests:
+      storage: 1Gi
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: app
+spec:
+  containers:
+  - name: c
+    image: busybox
+    volumeMounts: [{name: v, mountPath: /data}, {name: cache, mountPath: /cache}]
+  volumes:
+  - {name: v, persistentVolumeClaim: {claimName: data}}
+  - {name: cache, persistentVolumeClaim: {claimName: cache}}
+"#;
+
+    #[test]
+    fn claims_are_looked_for_in_the_volumes_given() {
+        let manifest = podrun_manifest::load_str("t.yaml", CLAIMED, &Default::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = VolumeRoot(dir.path().join("volumes"));
+        // `data` is the file's; `cache` is neither the file's nor a volume yet.
+        let errors = check_all(&manifest, Some(&root));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("PersistentVolumeClaim `cache` not found in namespace default"),
+            "{errors:?}"
+        );
+        podrun_pod_model::claims::ensure(&root.dir("default", "cache"), None).unwrap();
+        let errors = check_all(&manifest, Some(&root));
+        assert!(errors.is_empty(), "{errors:?}");
+        // The claims are looked for in the volumes given, and not at all without any.
+        let elsewhere = VolumeRoot(dir.path().join("elsewhere"));
+        assert_eq!(check_all(&manifest, Some(&elsewhere)).len(), 1);
+        let errors = check_all(&manifest, None);
+        assert!(errors.is_empty(), "{errors:?}");
+    }
 }
