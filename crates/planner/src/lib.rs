@@ -192,12 +192,6 @@ pub fn build(
     if spec.enable_service_links != Some(false) {
         fields.service_env = services::environment(services, &namespace);
     }
-    if network.backend == podrun_network::Backend::Shared && asks_for_pod_ip(spec) {
-        return Err(PodError::msg(format!(
-            "{}: {who}: the downward API's status.podIP is not yet supported with --network shared (the address is leased when the pod starts)\nhint: use the default network for this pod",
-            pod.source
-        )));
-    }
     let volumes = volumes::plan(
         pod,
         manifest,
@@ -359,31 +353,8 @@ pub fn build(
     })
 }
 
-/// Whether a `fieldRef` of the spec (an env var or a downwardAPI file) reads the pod's IP.
-fn asks_for_pod_ip(spec: &podrun_manifest::k8s_openapi::api::core::v1::PodSpec) -> bool {
-    let text = serde_json::to_string(spec).unwrap_or_default();
-    text.contains("\"fieldPath\":\"status.podIP")
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn a_field_ref_to_the_pod_ip_is_found_in_env_and_downward_volumes() {
-        let spec = |extra: &str| -> podrun_manifest::k8s_openapi::api::core::v1::PodSpec {
-            serde_json::from_str(&format!(r#"{{"containers": [{{"name": "c"{extra}}}]}}"#)).unwrap()
-        };
-        assert!(!super::asks_for_pod_ip(&spec("")));
-        assert!(super::asks_for_pod_ip(&spec(
-            r#", "env": [{"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]"#
-        )));
-        assert!(super::asks_for_pod_ip(&spec(
-            r#", "env": [{"name": "IPS", "valueFrom": {"fieldRef": {"fieldPath": "status.podIPs"}}}]"#
-        )));
-        assert!(!super::asks_for_pod_ip(&spec(
-            r#", "env": [{"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]"#
-        )));
-    }
-
     use super::*;
 
     #[test]

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use podrun_network::Backend;
-use podrun_pod_model::node::{host_ip, node_name, pod_ip};
+use podrun_pod_model::node::{host_ip, node_name, pod_ip, LEASED_POD_IP};
 use podrun_process::{NodeResources, PodFields};
 
 /// The downward API's runtime fields of a pod with `uid` on the network `backend`; `storage`
@@ -13,7 +13,11 @@ use podrun_process::{NodeResources, PodFields};
 pub fn pod_fields(uid: &str, backend: Backend, storage: &Path) -> PodFields {
     PodFields {
         uid: uid.to_string(),
-        pod_ip: pod_ip(backend),
+        // On the shared network the supervisor fills it in once the holder leased it.
+        pod_ip: match backend {
+            Backend::Shared => LEASED_POD_IP.to_string(),
+            other => pod_ip(other),
+        },
         host_ip: host_ip().to_string(),
         node_name: node_name(),
         node: allocatable(storage),

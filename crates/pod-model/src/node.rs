@@ -8,6 +8,13 @@ use podrun_network::Backend;
 /// The address the slirp4netns and pasta helpers give every pod (`tap0`).
 pub const HELPER_POD_IP: &str = podrun_network::pasta::POD_ADDRESS;
 
+/// What the plan holds for `status.podIP` on the shared network, where the address is
+/// leased only when the pod starts: the supervisor replaces it with the address
+/// ([`crate::plan::Plan::fill_in_pod_ip`]) before any container starts. NUL cannot occur in
+/// an argument or an environment variable, so no value of the user's can be mistaken for
+/// it, and one left over would fail the container's start instead of passing unnoticed.
+pub const LEASED_POD_IP: &str = "\u{0}status.podIP\u{0}";
+
 /// The pod's address (`status.podIP`) on the network `backend`.
 pub fn pod_ip(backend: Backend) -> String {
     match backend {

@@ -208,6 +208,24 @@ impl Plan {
         PodLayout::new(&self.runtime_dir, &self.data_dir)
     }
 
+    /// Puts the address the shared network leased in place of [`node::LEASED_POD_IP`] in
+    /// the containers' arguments and environment (the downward API's `status.podIP`, also
+    /// through `$(VAR)`); returns whether there was any.
+    ///
+    /// [`node::LEASED_POD_IP`]: crate::node::LEASED_POD_IP
+    pub fn fill_in_pod_ip(&mut self, address: &str) -> bool {
+        let marker = crate::node::LEASED_POD_IP;
+        let mut filled = false;
+        let containers = self.containers.iter_mut().chain(&mut self.init_containers);
+        for text in containers.flat_map(|c| c.args.iter_mut().chain(&mut c.env)) {
+            if text.contains(marker) {
+                *text = text.replace(marker, address);
+                filled = true;
+            }
+        }
+        filled
+    }
+
     /// The pod's containers and init containers, app containers first.
     pub fn all_containers(&self) -> impl Iterator<Item = &ContainerPlan> {
         self.containers.iter().chain(&self.init_containers)
@@ -283,6 +301,29 @@ fn map_text(map: &BTreeMap<String, String>, indent: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_leased_pod_ip_is_filled_in_wherever_the_plan_has_it() {
+        let golden =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/previous-release");
+        let mut plan = Plan::read(&golden).unwrap();
+        let marker = crate::node::LEASED_POD_IP;
+        assert!(
+            !plan.fill_in_pod_ip("10.89.0.7"),
+            "no marker, nothing to fill in"
+        );
+        let web = &mut plan.containers[0];
+        web.env.push(format!("POD_IP={marker}"));
+        web.args.push(format!("--listen={marker}:80"));
+        let before = plan.containers[1].clone();
+        assert!(plan.fill_in_pod_ip("10.89.0.7"));
+        let web = &plan.containers[0];
+        assert_eq!(web.env.last().unwrap(), "POD_IP=10.89.0.7");
+        assert_eq!(web.args.last().unwrap(), "--listen=10.89.0.7:80");
+        assert_eq!(plan.containers[1], before);
+        let text = serde_json::to_string(&plan).unwrap();
+        assert!(!text.contains("status.podIP"), "{text}");
+    }
 
     #[test]
     fn metadata_as_describe_shows_it() {

@@ -273,3 +273,45 @@ fn killed_holder(env: TestEnv) {
     env.podrun_ok(&["down", "q"]);
     assert_nothing_left(&env);
 }
+
+/// The downward API's `status.podIP` (and `$(VAR)` of it in args) is the address the
+/// holder leased, in the container's environment, its arguments and `exec`'s environment.
+#[test]
+fn the_downward_api_gives_the_leased_address() {
+    let env = TestEnv::new();
+    let file = write_manifest(
+        &env,
+        "d.yaml",
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: d
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "echo \"args $0 env $POD_IP $POD_IPS\" > /tmp/seen; exec sleep 3600", "$(POD_IP)"]
+    env:
+    - name: POD_IP
+      valueFrom:
+        fieldRef:
+          fieldPath: status.podIP
+    - name: POD_IPS
+      valueFrom:
+        fieldRef:
+          fieldPath: status.podIPs
+"#,
+    );
+    let _down = DownOnDrop(&env, "d".into());
+    let output = podrun_shared(&env, &["play", "--network", "shared", &file]);
+    assert!(output.status.success(), "play --network shared {file}");
+    let ip = pod_ip(&env, "d").expect("a leased address");
+    assert!(ip.starts_with("10.89.0."), "{ip}");
+    let seen = exec_until_ok(&env, "d", "main", "cat /tmp/seen");
+    assert_eq!(seen.trim(), format!("args {ip} env {ip} {ip}"));
+    let exec_env = exec_until_ok(&env, "d", "main", "echo $POD_IP");
+    assert_eq!(exec_env.trim(), ip);
+    env.podrun_ok(&["down", "d"]);
+    assert_nothing_left(&env);
+}

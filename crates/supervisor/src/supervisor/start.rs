@@ -98,7 +98,7 @@ impl Supervisor {
     }
 
     fn start_inner(dir: &Path, ready: &mut Option<Ready>) -> Result<Supervisor, PodError> {
-        let plan = Plan::read(dir)?;
+        let mut plan = Plan::read(dir)?;
         let layout = PodLayout::new(dir, &plan.data_dir);
         let pod = display_name(&plan.namespace, &plan.name);
         let signals = crate::signals::install()?;
@@ -130,6 +130,13 @@ impl Supervisor {
             .map_err(|e| PodError::msg(format!("pod `{pod}`: {e}")))?;
         tracing::debug!("pod sandbox made");
         let helper = crate::network::start_helper(&network, helper)?;
+        if let Some(address) = &pod_ip {
+            // The downward API's status.podIP, before any container starts (`exec` reads
+            // the plan too).
+            if plan.fill_in_pod_ip(address) {
+                plan.write()?;
+            }
+        }
         // Before any process of the pod that could outlive this one.
         let watchdog =
             crate::watchdog::Watchdog::start(&title(WATCHDOG_ROLE, &plan.namespace, &plan.name))?;
