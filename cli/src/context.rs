@@ -16,6 +16,11 @@ impl Context {
     pub fn load() -> anyhow::Result<Context> {
         let paths = Paths::from_env()?;
         let config = Config::load(&paths.config_file, paths.config_file_explicit)?;
+        if let Some(subnet) = &config.network.shared_subnet {
+            podrun_podnet::Subnet::for_pods(subnet).with_context(|| {
+                format!("{}: network.shared_subnet", paths.config_file.display())
+            })?;
+        }
         let store = Store::open(&paths.data_dir).with_context(|| {
             format!(
                 "cannot open the image store in {}",

@@ -186,8 +186,19 @@ fn run_network_holder_if_asked() -> Option<ExitCode> {
     {
         config.uplink = podrun_podnet::UplinkKind::Pasta;
     }
-    if let Some(upstream) = file.and_then(|f| f.network.dns_upstream().ok().flatten()) {
+    if let Some(upstream) = file
+        .as_ref()
+        .and_then(|f| f.network.dns_upstream().ok().flatten())
+    {
         config.forward_dns_to(upstream);
+    }
+    // Checked where play loaded the file; the default if it changed since.
+    if let Some(subnet) = file
+        .as_ref()
+        .and_then(|f| f.network.shared_subnet.as_deref())
+        .and_then(|text| podrun_podnet::Subnet::for_pods(text).ok())
+    {
+        config.subnet = subnet;
     }
     if let Some(ms) = std::env::var(NETWORK_LINGER_ENV)
         .ok()

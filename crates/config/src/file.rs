@@ -16,6 +16,7 @@
 //! allow_host_loopback = false           # pods reach the host's 127.0.0.1 at 10.0.2.2
 //! shared_uplink = "slirp4netns"         # the shared network's way out: or "pasta"
 //! cluster_dns_upstream = "10.0.2.3:53"  # where its DNS server sends names outside the cluster
+//! shared_subnet = "10.89.0.0/24"        # its pods' addresses
 //!
 //! [logs]
 //! max_size = "10MiB"                    # per container (crate::logs)
@@ -65,6 +66,11 @@ pub struct NetworkConfig {
     /// as CoreDNS forwards to the node's.
     #[serde(default)]
     pub cluster_dns_upstream: Option<String>,
+    /// The shared pod network's subnet (`10.89.0.0/24` unset): the bridge has its first
+    /// address, pods lease the others. Checked by podrun-podnet (`Subnet::for_pods`) where
+    /// the file is loaded for a command; a running holder keeps its subnet until it ends.
+    #[serde(default)]
+    pub shared_subnet: Option<String>,
 }
 
 impl NetworkConfig {

@@ -158,6 +158,7 @@ fn file_defaults() -> Vec<(&'static str, &'static str, toml::Value)> {
             "cluster_dns_upstream",
             text("10.0.2.3:53".to_string()),
         ),
+        ("network", "shared_subnet", text("10.89.0.0/24".to_string())),
         (
             "logs",
             "max_size",

@@ -71,6 +71,34 @@ impl Subnet {
     pub fn contains(&self, address: Ipv4Addr) -> bool {
         u32::from(address) & self.mask() == u32::from(self.network)
     }
+
+    /// Whether the two share an address.
+    pub fn overlaps(&self, other: &Subnet) -> bool {
+        self.contains(other.network) || other.contains(self.network)
+    }
+
+    /// `text` as the pods' subnet (`[network] shared_subnet`): a subnet that overlaps
+    /// neither the Services' cluster IPs nor the way out's own 10.0.2.0/24 (the pods would
+    /// lose those addresses to their own).
+    pub fn for_pods(text: &str) -> Result<Subnet, PodnetError> {
+        let subnet: Subnet = text.parse()?;
+        let uplink = Subnet {
+            network: Ipv4Addr::new(10, 0, 2, 0),
+            prefix: 24,
+        };
+        for (taken, what) in [
+            (Subnet::SERVICES, "the Services' cluster IPs"),
+            (uplink, "the way out's own network"),
+        ] {
+            if subnet.overlaps(&taken) {
+                return Err(PodnetError::BadSubnet {
+                    text: text.to_string(),
+                    reason: format!("it overlaps {taken} ({what})"),
+                });
+            }
+        }
+        Ok(subnet)
+    }
     fn mask(&self) -> u32 {
         u32::MAX << (32 - self.prefix)
     }
@@ -383,6 +411,23 @@ impl Flock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pod_subnet_must_not_overlap_the_services_or_the_way_out() {
+        assert_eq!(
+            Subnet::for_pods("10.90.0.0/16").unwrap().gateway(),
+            Ipv4Addr::new(10, 90, 0, 1)
+        );
+        for (text, why) in [
+            ("10.96.5.0/24", "10.96.0.0/16"),
+            ("10.0.0.0/8", "10.96.0.0/16"),
+            ("10.0.2.0/28", "10.0.2.0/24"),
+            ("10.89.0.1/24", "host bits"),
+        ] {
+            let error = Subnet::for_pods(text).unwrap_err().to_string();
+            assert!(error.contains(text) && error.contains(why), "{error}");
+        }
+    }
 
     fn process(pid: u32) -> ProcessId {
         ProcessId { pid, start_time: 7 }

@@ -315,3 +315,40 @@ spec:
     env.podrun_ok(&["down", "d"]);
     assert_nothing_left(&env);
 }
+
+/// `[network] shared_subnet` gives the pods their addresses (and the DNS server the
+/// bridge's); a subnet that would overlap the Services' is refused, naming the file and key.
+#[test]
+fn the_shared_subnet_is_configurable() {
+    let env = TestEnv::new();
+    let config = |subnet: &str| {
+        env.write_config(&format!(
+            "[registries.\"docker.io\"]\nmirrors = [\"http://{}\"]\n[network]\nshared_subnet = \"{subnet}\"\n",
+            podrun_e2e::registry()
+        ))
+    };
+    let file = write_manifest(&env, "s.yaml", &pod("s", "exec sleep 3600"));
+    let _down = DownOnDrop(&env, "s".into());
+    config("10.96.128.0/24");
+    let refused = podrun_shared(&env, &["play", "--network", "shared", &file]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success(),
+        "an overlapping subnet is refused"
+    );
+    assert!(
+        stderr.contains("config.toml: network.shared_subnet") && stderr.contains("10.96.0.0/16"),
+        "{stderr}"
+    );
+    assert_nothing_left(&env);
+
+    config("10.90.7.0/24");
+    let output = podrun_shared(&env, &["play", "--network", "shared", &file]);
+    assert!(output.status.success(), "play --network shared {file}");
+    let ip = pod_ip(&env, "s").expect("a leased address");
+    assert!(ip.starts_with("10.90.7."), "{ip}");
+    let resolv = exec_until_ok(&env, "s", "main", "cat /etc/resolv.conf");
+    assert!(resolv.contains("nameserver 10.90.7.1"), "{resolv}");
+    env.podrun_ok(&["down", "s"]);
+    assert_nothing_left(&env);
+}
