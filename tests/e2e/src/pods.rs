@@ -363,6 +363,36 @@ pub fn shared_way_out(env: &TestEnv) -> Vec<String> {
     found
 }
 
+/// The live `podrun network-holder` processes of `env` (its runtime directory in their
+/// environment).
+pub fn network_holders(env: &TestEnv) -> Vec<i64> {
+    let marker = format!("XDG_RUNTIME_DIR={}", env.root().join("run").display());
+    processes()
+        .filter_map(|(pid, dir)| {
+            let cmdline = std::fs::read(dir.join("cmdline")).ok()?;
+            let environ = std::fs::read(dir.join("environ")).ok()?;
+            let ours = environ
+                .split(|b| *b == 0)
+                .any(|var| var == marker.as_bytes());
+            (cmdline == b"podrun\0network-holder\0" && ours && is_live(pid)).then_some(pid)
+        })
+        .collect()
+}
+
+/// A Pod `client` of the Debian+nginx test image that sleeps: a client with a dynamically
+/// linked libc (busybox-static cannot resolve names), bash's /dev/tcp and getent.
+pub const DEBIAN_CLIENT: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: client
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: nginx:1.23
+    command: ["sleep", "3600"]
+"#;
+
 /// Whether a pasta runs as the way out of the shared network of `env` ([`shared_way_out`]).
 pub fn pasta_runs(env: &TestEnv) -> bool {
     shared_way_out(env).iter().any(|program| program == "pasta")
@@ -459,19 +489,7 @@ impl Network {
         if self == Network::Private {
             return;
         }
-        let marker = format!("XDG_RUNTIME_DIR={}", env.root().join("run").display());
-        let holders = || -> Vec<i64> {
-            processes()
-                .filter_map(|(pid, dir)| {
-                    let cmdline = std::fs::read(dir.join("cmdline")).ok()?;
-                    let environ = std::fs::read(dir.join("environ")).ok()?;
-                    let ours = environ
-                        .split(|b| *b == 0)
-                        .any(|var| var == marker.as_bytes());
-                    (cmdline == b"podrun\0network-holder\0" && ours && is_live(pid)).then_some(pid)
-                })
-                .collect()
-        };
+        let holders = || network_holders(env);
         let leases = || -> serde_json::Value {
             let file = env.root().join("run/podrun/network/ipam.json");
             let text = std::fs::read_to_string(&file).unwrap_or_else(|_| "{}".into());

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 
+use podrun_e2e::pods::DEBIAN_CLIENT as CLIENT;
 use podrun_e2e::pods::{
     assert_nothing_left, exec_until_ok, pasta_env, pasta_runs, pod_list, write_manifest, DownOnDrop,
 };
@@ -36,19 +37,6 @@ fn web_template(app: &str) -> String {
 "#
     )
 }
-
-/// The client Pod: the Debian image, whose glibc programs resolve names (see [`answers`]).
-const CLIENT: &str = r#"apiVersion: v1
-kind: Pod
-metadata:
-  name: client
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: main
-    image: nginx:1.23
-    command: ["sleep", "3600"]
-"#;
 
 fn app() -> String {
     format!(

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use podrun_e2e::pods::DEBIAN_CLIENT as CLIENT;
 use podrun_e2e::pods::{
     assert_nothing_left, exec_until_ok, pasta_runs, write_manifest, DownOnDrop,
 };
@@ -16,18 +17,6 @@ use podrun_e2e::TestEnv;
 
 /// What the test resolver answers for every A query.
 const ANSWER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 77);
-
-const CLIENT: &str = r#"apiVersion: v1
-kind: Pod
-metadata:
-  name: client
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: main
-    image: nginx:1.23
-    command: ["sleep", "3600"]
-"#;
 
 /// A DNS resolver on 127.0.0.1 that answers every A query with [`ANSWER`] (other types:
 /// no record) and remembers the names it was asked; it stops when dropped.

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use podrun_e2e::net::{free_port, http_get};
 use podrun_e2e::pods::{
-    assert_nothing_left, exec_until_ok, is_live, pasta_env, pasta_runs, pod_item, processes,
-    shared_way_out, write_manifest, DownOnDrop,
+    assert_nothing_left, exec_until_ok, network_holders as holders, pasta_env, pasta_runs,
+    pod_item, shared_way_out, write_manifest, DownOnDrop,
 };
 use podrun_e2e::{log_output, podrun_bin, TestEnv};
 
@@ -50,21 +50,6 @@ fn pod_ip(env: &TestEnv, pod: &str) -> Option<String> {
     pod_item(env, pod)["status"]["podIP"]
         .as_str()
         .map(str::to_string)
-}
-
-/// The live `podrun network-holder` processes of this environment.
-fn holders(env: &TestEnv) -> Vec<i64> {
-    let marker = format!("XDG_RUNTIME_DIR={}", env.root().join("run").display());
-    processes()
-        .filter_map(|(pid, dir)| {
-            let cmdline = std::fs::read(dir.join("cmdline")).ok()?;
-            let environ = std::fs::read(dir.join("environ")).ok()?;
-            let ours = environ
-                .split(|b| *b == 0)
-                .any(|var| var == marker.as_bytes());
-            (cmdline == b"podrun\0network-holder\0" && ours && is_live(pid)).then_some(pid)
-        })
-        .collect()
 }
 
 #[test]
