@@ -4,6 +4,10 @@
 # ways), then the per-pod footprint (PSS of what the tool keeps alive besides the containers'
 # own processes). Targets:
 #   podrun-slirp4netns, podrun-pasta   podrun play --network …, allow_host_loopback = true
+#   shared-slirp4netns, shared-pasta   podrun play --network shared (the user's network holder,
+#                                      [network] shared_uplink = …): published ports are
+#                                      slirp4netns host forwards, or with pasta relayed by the
+#                                      holder itself in userspace (crates/podnet/src/relay.rs)
 #   bare-slirp4netns, bare-pasta       the same helper, same flags, attached by hand to a
 #                                      sandbox made with unshare (user + net namespace)
 #   podman                             rootless podman 4.3: a pod with slirp4netns
@@ -11,7 +15,8 @@
 # The container runs busybox with the host's /usr, /usr/lib, /usr/lib64 mounted read-only
 # (iperf3 and python3 come from the host). "container -> host" connects to 10.0.2.2, which
 # every target maps to the host's 127.0.0.1; "host -> published port" connects to
-# 127.0.0.1:18201 (iperf3) and 127.0.0.1:18207 (echo).
+# 127.0.0.1:18201 (iperf3) and 127.0.0.1:18207 (echo); "published port -> host" is the same
+# iperf3 with -R (the pod sends).
 #
 # Everything runs inside a throw-away network namespace made here (lo, a veth pair with
 # 192.0.2.1/24, a default route via 192.0.2.254 that leads nowhere): no packet leaves it.
@@ -20,6 +25,12 @@
 #
 # Usage (root): bash scripts/bench/network.sh [SECONDS] [CONNECTS] [REPS]   (default 5 500 3)
 #               TARGETS="podrun-pasta bare-pasta" bash scripts/bench/network.sh   (a subset)
+#   BYTES=500M    the published-port transfers move this much (iperf3 -n) instead of SECONDS
+#   UP=0          skip container -> host (iperf3 and latency to 10.0.2.2)
+#   PODRUN_BIN=…  the podrun to measure (default: target/release/podrun, built here)
+# Published ports only, shared network against the rest, alternating, e.g.:
+#   BYTES=500M UP=0 TARGETS="shared-slirp4netns shared-pasta podrun-slirp4netns podrun-pasta
+#     podman shared-slirp4netns …" bash scripts/bench/network.sh 5 1000 2
 # Prints one line per run and a table of medians (also in /tmp/podrun-bench-network.txt).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -41,10 +52,14 @@ bash scripts/install-deps.sh >/dev/null
 bash scripts/test-registry.sh start >/dev/null
 eval "$(bash scripts/test-registry.sh env)"
 setup_podman "$PODRUN_TEST_REGISTRY"
-cargo build --release -q -p podrun
+# PODRUN_BIN: the podrun to measure (default: this tree's, built for release).
+if [ -z "${PODRUN_BIN:-}" ]; then
+  cargo build --release -q -p podrun
+  PODRUN_BIN=target/release/podrun
+fi
 bin=/usr/local/lib/podrun-bench
 install -d "$bin"
-install -m 0755 target/release/podrun "$bin/podrun"
+install -m 0755 "$PODRUN_BIN" "$bin/podrun"
 install -m 0644 scripts/bench/tcplat.py "$bin/tcplat.py"
 image="$PODRUN_TEST_REGISTRY/library/busybox:latest"
 work=$(mktemp -d /tmp/podrun-bench-net.XXXXXX)
@@ -56,11 +71,16 @@ out=/tmp/podrun-bench-network.txt
 runtime="/run/user/$BENCH_UID"
 user_env="env -i HOME=$BENCH_HOME USER=$BENCH_USER PATH=$bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin XDG_RUNTIME_DIR=$runtime LANG=C.UTF-8"
 mkdir -p "$BENCH_HOME/.config/podrun"
-cat >"$BENCH_HOME/.config/podrun/config.toml" <<EOF
-[network]
-allow_host_loopback = true
-EOF
-chown -R "$BENCH_USER:" "$BENCH_HOME/.config"
+# podrun_config [SHARED_UPLINK]
+podrun_config() {
+  {
+    echo "[network]"
+    echo "allow_host_loopback = true"
+    [ -z "${1:-}" ] || echo "shared_uplink = \"$1\""
+  } >"$BENCH_HOME/.config/podrun/config.toml"
+  chown -R "$BENCH_USER:" "$BENCH_HOME/.config"
+}
+podrun_config
 # The registry is on the host's loopback, not in the benchmark's namespace: pull first.
 runuser -u "$BENCH_USER" -- $user_env bash -c "podrun pull -q $image && podman pull -q $image" >/dev/null
 
@@ -70,6 +90,8 @@ as_user() { ip netns exec "$ns" setpriv --reuid="$BENCH_UID" --regid="$bench_gid
 cleanup() {
   as_user "podrun down netbench; podman pod rm -f nb" >/dev/null 2>&1 || true
   for pid in $(cat "$work"/*.pids 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+  # What is left in the namespace (a server whose pid was a launcher's, not its own).
+  for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
   ip netns del "$ns" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -85,7 +107,7 @@ in_ns ip route add default via 192.0.2.254 dev hs0
 # The host side: iperf3 and echo servers on the namespace's 127.0.0.1.
 in_ns iperf3 -s -B 127.0.0.1 -p 5201 >/dev/null 2>&1 &
 echo $! >>"$work/host.pids"
-in_ns python3 "$bin/tcplat.py" server 7007 127.0.0.1 &
+in_ns python3 "$bin/tcplat.py" server 7007 127.0.0.1 >/dev/null 2>&1 &
 echo $! >>"$work/host.pids"
 
 server_cmd="iperf3 -s -p 5201 -D && exec python3 $bin/tcplat.py server 7007"
@@ -143,15 +165,20 @@ wait_published() {
 gbits() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["end"]["sum_received"]["bits_per_second"]/1e9, 2))'; }
 
 # measure TARGET INSIDE: INSIDE is the command prefix that runs a command in the container.
+# A transfer that fails is recorded as "fail" (and left out of the medians).
 measure() {
-  local target=$1 inside=$2 rep up down lin lout
+  local target=$1 inside=$2 rep up=- down rev lin lout
+  local amount="-t $secs"
+  [ -z "${BYTES:-}" ] || amount="-n $BYTES"
   wait_published
   for rep in $(seq "$reps"); do
-    up=$(as_user "$inside iperf3 -c 10.0.2.2 -p 5201 -t $secs -J" | gbits)
-    down=$(in_ns iperf3 -c 127.0.0.1 -p 18201 -t "$secs" -J | gbits)
+    [ "${UP:-1}" = 0 ] || up=$(as_user "$inside iperf3 -c 10.0.2.2 -p 5201 -t $secs -J" | gbits) || up=fail
+    down=$(in_ns iperf3 -c 127.0.0.1 -p 18201 $amount -J | gbits) || down=fail
+    rev=$(in_ns iperf3 -c 127.0.0.1 -p 18201 $amount -R -J | gbits) || rev=fail
     lin=$(in_ns python3 "$bin/tcplat.py" client 127.0.0.1 18207 "$connects")
-    lout=$(as_user "$inside python3 $bin/tcplat.py client 10.0.2.2 7007 $connects")
-    echo "run $target $rep up=$up down=$down in=$lin out=$lout" | tee -a "$out"
+    lout='{"n": 0, "failed": 0, "p50_ms": null, "p99_ms": null}'
+    [ "${UP:-1}" = 0 ] || lout=$(as_user "$inside python3 $bin/tcplat.py client 10.0.2.2 7007 $connects")
+    echo "run $target $rep up=$up down=$down rev=$rev in=$lin out=$lout" | tee -a "$out"
   done
 }
 
@@ -174,6 +201,37 @@ podrun_target() {
   measure "podrun-$backend" "podrun exec netbench --"
   footprint "podrun-$backend-after" "$sup" "$helper" "$watchdog"
   as_user "podrun down netbench" >/dev/null
+}
+
+# Until the user's network holder has ended (it lingers 10 s after its last pod): a holder
+# started elsewhere (another network namespace, the other way out) must not serve the pod.
+holder_gone() {
+  local json="$runtime/podrun/network/holder.json" pid deadline=$((SECONDS + 60))
+  while pid=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["holder"]["pid"])' "$json" 2>/dev/null) &&
+    kill -0 "$pid" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || { echo "the network holder $pid did not end" >&2; return 1; }
+    sleep 0.2
+  done
+}
+
+# The shared network: the holder started here by the play, with the given way out.
+shared_target() {
+  local uplink=$1 dir sup watchdog holder helper
+  holder_gone
+  podrun_config "$uplink"
+  as_user "podrun play --network shared $work/pod.yaml" >/dev/null
+  dir="$runtime/podrun/pods/default_netbench"
+  sup=$(cat "$dir/supervisor.pid")
+  watchdog=$(pgrep -P "$sup" -x podrun-watchdog)
+  read -r holder helper < <(python3 -c 'import json, sys; h = json.load(open(sys.argv[1])); print(h["holder"]["pid"], h["slirp4netns_pid"])' \
+    "$runtime/podrun/network/holder.json")
+  echo "shared-$uplink: holder $holder, way out $helper ($(cat "/proc/$helper/comm"))" | tee -a "$out"
+  sleep 1
+  footprint "shared-$uplink-idle" "$sup" "$watchdog" "$holder" "$helper"
+  measure "shared-$uplink" "podrun exec netbench --"
+  footprint "shared-$uplink-after" "$sup" "$watchdog" "$holder" "$helper"
+  as_user "podrun down netbench" >/dev/null
+  podrun_config
 }
 
 # A sandbox as podrun makes one, by hand: a user namespace with the subordinate range and a
@@ -239,6 +297,7 @@ echo "versions: $(pasta --version 2>/dev/null | head -1); $(slirp4netns --versio
 for target in ${TARGETS:-podrun-slirp4netns bare-slirp4netns podrun-pasta bare-pasta podman}; do
   case $target in
     podrun-*) podrun_target "${target#podrun-}" ;;
+    shared-*) shared_target "${target#shared-}" ;;
     bare-*) bare_target "${target#bare-}" ;;
     podman) podman_target ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
@@ -248,26 +307,39 @@ done
 python3 - "$out" <<'PY'
 import json, re, statistics, sys
 runs, mem = {}, {}
+num = lambda x: float(x) if re.fullmatch(r"[0-9.]+", x) else None
 for line in open(sys.argv[1]):
     if line.startswith("run "):
         _, target, _, rest = line.split(" ", 3)
-        m = re.match(r"up=(\S+) down=(\S+) in=(\{.*?\}) out=(\{.*?\})", rest)
-        up, down, lin, lout = m.group(1), m.group(2), json.loads(m.group(3)), json.loads(m.group(4))
-        runs.setdefault(target, []).append((float(up), float(down), lin, lout))
+        m = re.match(r"up=(\S+) down=(\S+) (?:rev=(\S+) )?in=(\{.*?\}) out=(\{.*?\})", rest)
+        up, down, rev = num(m.group(1)), num(m.group(2)), num(m.group(3) or "-")
+        runs.setdefault(target, []).append((up, down, json.loads(m.group(4)), json.loads(m.group(5)), rev))
     elif line.startswith("mem "):
         _, target, kb = line.split()[:3]
         mem[target] = int(kb.split("=")[1])
-med = statistics.median
-print("\n| target | container→host Gbit/s | host→published port Gbit/s | in: connect+echo p50 / p99 ms | out: p50 / p99 ms | PSS idle / after, MB |")
-print("|---|---|---|---|---|---|")
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else float("nan")
+def span(xs):  # "median (min–max)"
+    xs = [x for x in xs if x is not None]
+    return f"{statistics.median(xs):.2f} ({min(xs):.2f}–{max(xs):.2f})" if xs else "-"
+print("\n| target | runs | container→host Gbit/s | host→published port Gbit/s | published port→host Gbit/s | in: connect+echo p50 / p99 ms | out: p50 / p99 ms | PSS idle / after, MB |")
+print("|---|---|---|---|---|---|---|---|")
 for t, rs in runs.items():
-    cell = lambda k, q: med([r[k][q] for r in rs if r[k][q] is not None])
-    print(f"| {t} | {med([r[0] for r in rs]):.2f} | {med([r[1] for r in rs]):.2f} | "
+    cell = lambda k, q: med([r[k][q] for r in rs])
+    print(f"| {t} | {len(rs)} | {span([r[0] for r in rs])} | {span([r[1] for r in rs])} | {span([r[4] for r in rs])} | "
           f"{cell(2,'p50_ms'):.3f} / {cell(2,'p99_ms'):.3f} | {cell(3,'p50_ms'):.3f} / {cell(3,'p99_ms'):.3f} | "
           f"{mem.get(t+'-idle',0)/1000:.1f} / {mem.get(t+'-after',0)/1000:.1f} |")
+for t, rs in runs.items():
+    print(f"in p50 per run, {t}: " + " ".join(f"{r[2]['p50_ms']}" for r in rs))
 for helper in ("slirp4netns", "pasta"):
     a, b = runs.get("podrun-" + helper), runs.get("bare-" + helper)
     if a and b:
         print(f"podrun-{helper} / bare-{helper}: up {med([r[0] for r in a])/med([r[0] for r in b]):.2f}, "
               f"down {med([r[1] for r in a])/med([r[1] for r in b]):.2f}")
+a, b = runs.get("shared-pasta"), runs.get("shared-slirp4netns")
+if a and b:
+    print(f"shared-pasta (relay) / shared-slirp4netns (host forwards): host→port "
+          f"{med([r[1] for r in a])/med([r[1] for r in b]):.2f}, port→host {med([r[4] for r in a])/med([r[4] for r in b]):.2f}, "
+          f"in p50 {med([r[2]['p50_ms'] for r in a])/med([r[2]['p50_ms'] for r in b]):.2f}")
 PY
