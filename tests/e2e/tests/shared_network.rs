@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use podrun_e2e::net::{free_port, http_get};
 use podrun_e2e::pods::{
     assert_nothing_left, exec_until_ok, network_holders as holders, pasta_env, pasta_runs,
-    pod_item, shared_way_out, write_manifest, DownOnDrop,
+    pod_item, shared_way_out, write_manifest, DownOnDrop, Network,
 };
 use podrun_e2e::{log_output, podrun_bin, TestEnv};
 
@@ -336,4 +336,53 @@ fn the_shared_subnet_is_configurable() {
     assert!(resolv.contains("nameserver 10.90.7.1"), "{resolv}");
     env.podrun_ok(&["down", "s"]);
     assert_nothing_left(&env);
+}
+
+/// A supervisor killed on the shared network: the watchdog takes the pod's processes, the
+/// holder sees the pod's end and frees its address and its published host port, `down`
+/// removes the rest, and the holder ends after its linger.
+#[test]
+fn a_killed_supervisor_frees_its_address_and_port_with_slirp4netns() {
+    killed_supervisor(TestEnv::new(), Network::SharedSlirp4netns);
+}
+
+#[test]
+fn a_killed_supervisor_frees_its_address_and_port_with_pasta() {
+    killed_supervisor(pasta_env(), Network::SharedPasta);
+}
+
+fn killed_supervisor(env: TestEnv, network: Network) {
+    let port = free_port();
+    let k = write_manifest(&env, "k.yaml", &web("k"));
+    let _down = DownOnDrop(&env, "k".into());
+    let publish = format!("{port}:8080");
+    let output = podrun_shared(&env, &["play", "--network", "shared", "-p", &publish, &k]);
+    assert!(
+        output.status.success(),
+        "play --network shared -p {publish}"
+    );
+    assert!(http_get(&format!("127.0.0.1:{port}")).ends_with("\nk\n"));
+    let pid_file = podrun_e2e::pods::runtime_dir(&env, "k").join("supervisor.pid");
+    let supervisor: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpListener::bind(("0.0.0.0", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "port {port} still published after the supervisor's kill"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    env.podrun_ok(&["down", "k"]);
+    assert_nothing_left(&env);
+    network.assert_released(&env);
 }
