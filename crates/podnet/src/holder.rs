@@ -395,6 +395,7 @@ impl Holder {
         }
         let _ = std::fs::remove_file(self.paths.socket());
         let _ = std::fs::remove_file(self.paths.holder_file());
+        uplink::remove_files(&self.paths.dir);
         tracing::info!(
             slirp4netns = self.slirp.pid(),
             "no pod left: the holder ends"

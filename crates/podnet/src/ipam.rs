@@ -324,7 +324,7 @@ impl LeaseFile {
     }
 
     fn write_unlocked(&self, leases: &Leases) -> Result<(), PodnetError> {
-        write_json(&self.path, leases)
+        store_json(&self.path, leases, leases.leases.is_empty())
     }
 }
 
@@ -357,6 +357,26 @@ pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), Pod
         std::fs::rename(&temporary, path)
     };
     write().map_err(PodnetError::io(format!("cannot write {}", path.display())))
+}
+
+/// Stores a JSON state file, or removes it when it holds nothing (`empty`), so that a
+/// network with no pod and no Service keeps no state file, only its lock files (which
+/// stay: removing a lock file another process is about to lock would let two hold it).
+/// [`read_json`] reads a missing file as the default. The caller holds its lock.
+pub(crate) fn store_json<T: Serialize>(
+    path: &Path,
+    value: &T,
+    empty: bool,
+) -> Result<(), PodnetError> {
+    if !empty {
+        return write_json(path, value);
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(PodnetError::io(format!("cannot remove {}", path.display()))(e))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// An exclusive flock on a file (created if needed), released when dropped.
@@ -611,6 +631,10 @@ mod tests {
         assert_eq!((live[0].address, live[0].name.as_str()), (a, "live"));
         let text = std::fs::read_to_string(dir.path().join("ipam.json")).unwrap();
         assert!(!text.contains("stale"), "{text}");
+        // The last lease released: no file left, and none read.
+        file.update(|l| l.release(&me)).unwrap();
+        assert!(!dir.path().join("ipam.json").exists());
+        assert!(file.live().unwrap().is_empty());
     }
 
     #[test]

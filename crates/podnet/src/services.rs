@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::{ServicePort, ServiceRecord};
-use crate::ipam::{read_json, write_json, Flock, Subnet};
+use crate::ipam::{read_json, store_json, Flock, Subnet};
 use crate::{Paths, PodnetError};
 use podrun_network::Protocol;
 
@@ -224,7 +224,7 @@ impl ServiceFile {
         let _lock = Flock::exclusive(&self.lock)?;
         let mut services: Services = read_json(&self.path)?;
         let result = change(&mut services);
-        write_json(&self.path, &services)?;
+        store_json(&self.path, &services, services.services.is_empty())?;
         Ok(result)
     }
 
@@ -382,5 +382,10 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(file.read().unwrap()[0].name, "a");
+        assert!(paths.services().exists());
+        // The last Service removed: no file left (read as none).
+        file.update(|s| s.remove("default", "a")).unwrap();
+        assert!(!paths.services().exists());
+        assert!(file.read().unwrap().is_empty());
     }
 }

@@ -106,6 +106,17 @@ impl PendingUplink {
     }
 }
 
+/// Removes what the way out leaves in `dir` besides its log (slirp4netns' API socket,
+/// pasta's pid file): the holder ends, and with it the helper.
+pub(crate) fn remove_files(dir: &Path) {
+    for file in [
+        podrun_network::slirp::API_SOCKET,
+        podrun_network::pasta::PID_FILE,
+    ] {
+        let _ = std::fs::remove_file(dir.join(file));
+    }
+}
+
 impl Uplink {
     pub fn pid(&self) -> i32 {
         match self {

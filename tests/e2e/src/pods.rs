@@ -484,7 +484,8 @@ impl Network {
     }
 
     /// Beside [`assert_nothing_left`], on the shared network: its holder ends (given 10 s)
-    /// and leaves no address leased.
+    /// and leaves no address leased, and no file but its locks and log
+    /// ([`assert_network_files_left_are_locks_and_log`]).
     pub fn assert_released(self, env: &TestEnv) {
         if self == Network::Private {
             return;
@@ -510,5 +511,24 @@ impl Network {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        assert_network_files_left_are_locks_and_log(env);
     }
+}
+
+/// Once the shared network's holder has ended with no pod and no Service left, its directory
+/// keeps only its lock files (removing a lock file in use would break its lock) and the
+/// logs of the holder and its way out: no socket, no pid file, no holder.json, no lease or
+/// Service file.
+pub fn assert_network_files_left_are_locks_and_log(env: &TestEnv) {
+    let network = env.root().join("run/podrun/network");
+    let left: Vec<String> = list(&network)
+        .into_iter()
+        .filter(|name| !name.ends_with(".lock") && !name.ends_with(".log"))
+        .collect();
+    assert_eq!(
+        left,
+        Vec::<String>::new(),
+        "files left in {}",
+        network.display()
+    );
 }

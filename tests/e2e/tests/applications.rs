@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 
 use podrun_e2e::pods::DEBIAN_CLIENT as CLIENT;
 use podrun_e2e::pods::{
-    assert_nothing_left, exec_until_ok, pasta_env, pasta_runs, pod_list, write_manifest, DownOnDrop,
+    assert_nothing_left, exec_until_ok, pasta_env, pasta_runs, pod_list, write_manifest,
+    DownOnDrop, Network,
 };
 use podrun_e2e::TestEnv;
 
@@ -259,22 +260,14 @@ fn run_application(env: TestEnv) {
     assert!(down.contains("service default/api removed"), "{down}");
     assert!(down.contains("pod default/db-0 removed"), "{down}");
     assert_nothing_left(&env);
-    let services = env.root().join("run/podrun/network/services.json");
-    let services = std::fs::read_to_string(services).unwrap_or_default();
-    assert!(!services.contains("\"name\""), "Services left: {services}");
-    // No address is leased any more (the holder releases them as it sees the supervisors
-    // end, and itself ends after its linger).
-    let file = env.root().join("run/podrun/network/ipam.json");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let leases: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-        match leases["leases"].as_array().map(Vec::len).unwrap_or(0) {
-            0 => break,
-            _ if std::time::Instant::now() > deadline => panic!("leases left: {leases}"),
-            _ => std::thread::sleep(std::time::Duration::from_millis(100)),
-        }
-    }
+    // No Service and, once the holder has seen the supervisors end and ended after its
+    // linger, no address leased: no file but the network's locks and log.
+    let network = if pasta_wanted {
+        Network::SharedPasta
+    } else {
+        Network::SharedSlirp4netns
+    };
+    network.assert_released(&env);
 }
 
 /// A node port free on the host and not handed to another test of this run (tests run in

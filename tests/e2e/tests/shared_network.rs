@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use podrun_e2e::net::{free_port, http_get};
 use podrun_e2e::pods::{
-    assert_nothing_left, exec_until_ok, network_holders as holders, pasta_env, pasta_runs,
-    pod_item, shared_way_out, write_manifest, DownOnDrop, Network,
+    assert_network_files_left_are_locks_and_log, assert_nothing_left, exec_until_ok,
+    network_holders as holders, pasta_env, pasta_runs, pod_item, shared_way_out, write_manifest,
+    DownOnDrop, Network,
 };
 use podrun_e2e::{log_output, podrun_bin, TestEnv};
 
@@ -102,15 +103,7 @@ fn pods_on_the_shared_network_reach_each_other_by_address() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let network = env.root().join("run/podrun/network");
-    assert!(
-        !network.join("holder.sock").exists(),
-        "the holder's socket is left"
-    );
-    let leases = std::fs::read_to_string(network.join("ipam.json")).unwrap_or_default();
-    let leases: serde_json::Value = serde_json::from_str(&leases).unwrap();
-    let live = leases["leases"].as_array().map(Vec::len).unwrap_or(0);
-    assert_eq!(live, 0, "leases left: {leases}");
+    assert_network_files_left_are_locks_and_log(&env);
 }
 
 /// A pod whose busybox httpd answers `GET /` with `name` on port 8080.
