@@ -153,13 +153,6 @@ pub fn plan(pod: &PodManifest, options: &NetworkOptions) -> Result<PodNetwork, P
         }
         Backend::Slirp4netns | Backend::Pasta | Backend::Shared => {}
     }
-    if backend == Backend::Shared && options.allow_host_loopback {
-        // The holder's one slirp4netns serves every pod; it does not reach the host's
-        // loopback (yet), so the setting cannot hold for this pod: said, not ignored.
-        warnings.push(format!(
-            "{who}: [network] allow_host_loopback does not apply with --network shared: the pod cannot reach the host's 127.0.0.1 at 10.0.2.2"
-        ));
-    }
     Ok(PodNetwork {
         plan: NetworkPlan {
             backend,
@@ -265,28 +258,6 @@ spec:
 
     fn mapping(text: &str) -> PortMapping {
         podrun_network::parse_publish(text).unwrap()
-    }
-
-    #[test]
-    fn allow_host_loopback_is_warned_on_the_shared_network() {
-        let pod_without_ports = pod(&WEB.replace(", hostPort: 8080", "").replace(
-            "    - {containerPort: 53, protocol: UDP, hostIP: 127.0.0.1, hostPort: 5353}\n",
-            "",
-        ));
-        let mut options = NetworkOptions {
-            backend: Backend::Shared,
-            ..Default::default()
-        };
-        assert!(plan(&pod_without_ports, &options)
-            .unwrap()
-            .warnings
-            .is_empty());
-        options.allow_host_loopback = true;
-        let warnings = plan(&pod_without_ports, &options).unwrap().warnings;
-        assert!(
-            warnings[0].contains("allow_host_loopback does not apply with --network shared"),
-            "{warnings:?}"
-        );
     }
 
     #[test]

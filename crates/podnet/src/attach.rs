@@ -54,6 +54,8 @@ pub(crate) struct Attached {
     pub pidfd: OwnedFd,
     /// Its published ports (freed on detach).
     pub forwards: Vec<crate::publish::Published>,
+    /// It may reach the host's loopback ([`crate::nft::loopback_ruleset`]).
+    pub host_loopback: bool,
     /// The pod as Services and DNS see it (with its address and readiness).
     pub record: crate::cluster::PodRecord,
 }
@@ -109,6 +111,7 @@ impl Network {
             host_interface,
             pidfd,
             forwards: Vec::new(),
+            host_loopback: false,
             record: identity.record(address),
         };
         match self.plumb(&attached, &netns) {

@@ -6,7 +6,7 @@
 //! let holder = podrun_podnet::start::connect(&paths, holder_command)?; // in the host's namespaces
 //! holder.enter_user_namespace()?;              // setns into U0, the holder's user namespace
 //! unshare(CLONE_NEWUSER | CLONE_NEWNET)?;      // UA, a child of U0, and NA, owned by UA
-//! let attachment = holder.attach(getpid(), "default/web", &ports)?; // the holder maps UA, plumbs NA
+//! let attachment = holder.attach(getpid(), "default/web", &wants)?; // the holder maps UA, plumbs NA
 //! ```
 //!
 //! [`attach_self`] is exactly that. The connection is made first, in the host's namespaces,
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use nix::sched::{unshare, CloneFlags};
 
-use crate::protocol::{self, Answer, Attachment, PodIdentity, Request, Status};
+use crate::protocol::{self, Answer, Attachment, Request, Status, Wants};
 use crate::{nsfd, PodnetError};
 
 /// How long the holder may take to answer (an attach takes milliseconds).
@@ -57,18 +57,13 @@ impl HolderConnection {
 
     /// Asks the holder to attach process `pid` (see [`crate::attach`]) and publish `ports`
     /// to its address; `identity` is what Services select it by and DNS names it by.
-    pub fn attach(
-        self,
-        pid: u32,
-        name: &str,
-        ports: &[podrun_network::PortMapping],
-        identity: Option<&PodIdentity>,
-    ) -> Result<Attachment, PodnetError> {
+    pub fn attach(self, pid: u32, name: &str, wants: &Wants) -> Result<Attachment, PodnetError> {
         match self.request(&Request::Attach {
             pid,
             name: name.to_string(),
-            ports: ports.to_vec(),
-            identity: identity.cloned(),
+            ports: wants.ports.to_vec(),
+            identity: wants.identity.cloned(),
+            host_loopback: wants.host_loopback,
         })? {
             Answer::Attached(attachment) => Ok(attachment),
             other => Err(unexpected(other)),
@@ -123,15 +118,15 @@ fn unexpected(answer: Answer) -> PodnetError {
 /// Puts the calling process on the shared network: enters the holder's user namespace,
 /// unshares a user and a network namespace, and has the holder attach it. Afterwards the
 /// process is root of its own user namespace (with the holder's ids) and has `eth0` with
-/// its address; `ports` are published to that address. The caller must be single-threaded.
+/// its address; `wants.ports` are published to that address. The caller must be
+/// single-threaded.
 pub fn attach_self(
     holder: HolderConnection,
     name: &str,
-    ports: &[podrun_network::PortMapping],
-    identity: Option<&PodIdentity>,
+    wants: &Wants,
 ) -> Result<Attachment, PodnetError> {
     holder.enter_user_namespace()?;
     unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET)
         .map_err(PodnetError::sys("cannot create the pod's namespaces"))?;
-    holder.attach(std::process::id(), name, ports, identity)
+    holder.attach(std::process::id(), name, wants)
 }

@@ -68,9 +68,10 @@ pub struct HolderConfig {
     pub mtu: u32,
     /// How long the holder stays with no pod attached (also after it starts).
     pub linger: Duration,
-    /// Let pods reach the host's 127.0.0.1 at 10.0.2.2 (slirp4netns without
-    /// `--disable-host-loopback`). Otherwise they are refused there
-    /// ([`crate::nft::masquerade_ruleset`]), even when the holder's DNS upstream is there.
+    /// Let every pod reach the host's 127.0.0.1 at 10.0.2.2. Otherwise only those attached
+    /// with `host_loopback` may ([`crate::nft::loopback_ruleset`]); the way out always maps
+    /// it (slirp4netns without `--disable-host-loopback`, pasta without `--no-map-gw`), for
+    /// them and for a DNS upstream there.
     pub allow_host_loopback: bool,
     /// The way out (`[network] shared_uplink`).
     pub uplink: UplinkKind,
@@ -82,19 +83,13 @@ pub struct HolderConfig {
 impl HolderConfig {
     /// Forwards names outside the cluster to `upstream`, an address as the host sees it
     /// (`[network] cluster_dns_upstream`). The host's 127.0.0.1 is reached where the way
-    /// out maps it (`HolderConfig::maps_host_loopback`).
+    /// out maps it.
     pub fn forward_dns_to(&mut self, upstream: std::net::SocketAddrV4) {
         self.dns_upstream = if upstream.ip().is_loopback() {
             std::net::SocketAddrV4::new(uplink::HOST_LOOPBACK, upstream.port())
         } else {
             upstream
         };
-    }
-
-    /// Whether the way out maps the host's 127.0.0.1 (at [`uplink::HOST_LOOPBACK`]): for
-    /// the pods, or for the holder's DNS upstream only.
-    fn maps_host_loopback(&self) -> bool {
-        self.allow_host_loopback || *self.dns_upstream.ip() == uplink::HOST_LOOPBACK
     }
 }
 
@@ -162,6 +157,20 @@ struct Holder {
     serving: Serving,
     /// How published ports and node ports reach the holder's namespace.
     publisher: Publisher,
+    /// The loopback table loaded last.
+    loopback_loaded: String,
+}
+
+/// The loopback table for the attached `pods`.
+fn loopback_ruleset(config: &HolderConfig, pods: &[Attached]) -> String {
+    use crate::nft::LoopbackAccess;
+    let access = if config.allow_host_loopback {
+        LoopbackAccess::Everyone
+    } else {
+        let allowed = pods.iter().filter(|p| p.host_loopback).map(|p| p.address);
+        LoopbackAccess::Only(allowed.collect())
+    };
+    crate::nft::loopback_ruleset(uplink::HOST_LOOPBACK, &access)
 }
 
 fn run(
@@ -177,7 +186,8 @@ fn run(
         paths.dir.display()
     )))?;
     let me = ProcessId::current();
-    let (dir, loopback) = (&paths.dir, config.maps_host_loopback());
+    // The host's loopback is always mapped; the loopback table decides who reaches it.
+    let (dir, loopback) = (&paths.dir, true);
     let early = uplink::before_user_namespace(config.uplink, dir, loopback, me.pid)?;
     let plan = podrun_userns::MappingPlan::for_current_user()?;
     podrun_userns::enter_user_namespace(&plan)?;
@@ -187,12 +197,10 @@ fn run(
         .map_err(PodnetError::sys("cannot create the network namespace"))?;
     let (netlink, bridge) = set_up_namespace(config)?;
     let slirp = pending.start()?;
-    let refused = (!config.allow_host_loopback).then_some(uplink::HOST_LOOPBACK);
-    crate::nft::load(&crate::nft::masquerade_ruleset(
-        &config.subnet,
-        UPLINK,
-        refused,
-    ))?;
+    crate::nft::load(&crate::nft::masquerade_ruleset(&config.subnet, UPLINK))?;
+    // Before any pod is attached, and fatal: the pods must not find the host's loopback open.
+    let loopback_loaded = loopback_ruleset(config, &[]);
+    crate::nft::load(&loopback_loaded)?;
     let slirp_pidfd = nsfd::pidfd(slirp.pid() as u32)?;
 
     let socket = paths.socket();
@@ -255,6 +263,7 @@ fn run(
         pods: Vec::new(),
         serving,
         publisher,
+        loopback_loaded,
     };
     holder.refresh();
     holder.serve()
@@ -435,10 +444,12 @@ impl Holder {
                 name,
                 ports,
                 identity,
+                host_loopback,
             } => {
                 let identity = identity.unwrap_or_else(|| PodIdentity::named(&name));
                 match self.network.attach(pid, &name, &identity) {
                     Ok((mut attached, attachment)) => {
+                        attached.host_loopback = host_loopback;
                         if let Err(e) = self.publish(&mut attached, &ports) {
                             self.detach(attached);
                             return refusal(e);
@@ -486,6 +497,13 @@ impl Holder {
     fn refresh(&mut self) {
         let pods: Vec<_> = self.pods.iter().map(|p| p.record.clone()).collect();
         self.serving.refresh(&pods, &self.publisher);
+        let loopback = loopback_ruleset(&self.config, &self.pods);
+        if loopback != self.loopback_loaded {
+            match crate::nft::load(&loopback) {
+                Ok(()) => self.loopback_loaded = loopback,
+                Err(e) => tracing::warn!("cannot load the host loopback's rules: {e}"),
+            }
+        }
     }
 
     fn status(&self) -> Status {

@@ -20,31 +20,60 @@ use crate::PodnetError;
 pub const TABLE: &str = "podrun";
 
 /// The ruleset: traffic from the pods leaving through `uplink` gets the uplink's address.
-/// Traffic between pods stays on the bridge, untouched. Pods never reach `host_loopback`
-/// when given (where the way out maps the host's 127.0.0.1, which the holder may use as
-/// its DNS upstream): refused at once, as on a node, where a pod cannot reach the node's
-/// loopback. New connections only: the host's own connections to a published port or node
-/// port come from that address (slirp4netns rewrites the host's 127.0.0.1 to it), and
-/// their replies must pass.
-pub fn masquerade_ruleset(
-    subnet: &Subnet,
-    uplink: &str,
-    host_loopback: Option<Ipv4Addr>,
-) -> String {
-    let refusals = host_loopback
-        .map(|address| {
-            format!(
-                "\t\tct state new ip daddr {address} meta l4proto tcp reject with tcp reset comment \"the host's loopback\"\n\
-                 \t\tct state new ip daddr {address} reject comment \"the host's loopback\"\n"
-            )
-        })
-        .unwrap_or_default();
+/// Traffic between pods stays on the bridge, untouched.
+pub fn masquerade_ruleset(subnet: &Subnet, uplink: &str) -> String {
     format!(
         "table ip {TABLE} {{\n\
          \tchain postrouting {{\n\
          \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
          \t\tip saddr {subnet} oifname \"{uplink}\" masquerade\n\
          \t}}\n\
+         }}\n"
+    )
+}
+
+/// The table that keeps pods from the host's loopback (family `ip`).
+pub const LOOPBACK_TABLE: &str = "podrun_loopback";
+
+/// Who may reach the host's loopback, where the way out maps it (`host_loopback`, 10.0.2.2:
+/// the holder always has it mapped, for a DNS upstream there and for the pods allowed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoopbackAccess {
+    /// Every pod (the holder's own `allow_host_loopback`).
+    Everyone,
+    /// Only the pods of these addresses (played with `[network] allow_host_loopback`); the
+    /// others' new connections are refused at once, as on a node, where a pod cannot reach
+    /// the node's loopback.
+    Only(Vec<Ipv4Addr>),
+}
+
+/// The loopback table as one transaction that replaces the previous one. New connections
+/// only: the host's own connections to a published port or node port come from
+/// `host_loopback` (slirp4netns rewrites the host's 127.0.0.1 to it), and their replies must
+/// pass.
+pub fn loopback_ruleset(host_loopback: Ipv4Addr, access: &LoopbackAccess) -> String {
+    let refusals = match access {
+        LoopbackAccess::Everyone => String::new(),
+        LoopbackAccess::Only(allowed) => {
+            let mut allowed = allowed.clone();
+            allowed.sort();
+            let addresses: Vec<String> = allowed.iter().map(Ipv4Addr::to_string).collect();
+            let except = if addresses.is_empty() {
+                String::new()
+            } else {
+                format!("ip saddr != {{ {} }} ", addresses.join(", "))
+            };
+            let matches = format!("ct state new ip daddr {host_loopback} {except}");
+            format!(
+                "\t\t{matches}meta l4proto tcp reject with tcp reset comment \"the host's loopback\"\n\
+                 \t\t{matches}reject comment \"the host's loopback\"\n"
+            )
+        }
+    };
+    format!(
+        "table ip {LOOPBACK_TABLE} {{}}\n\
+         delete table ip {LOOPBACK_TABLE}\n\
+         table ip {LOOPBACK_TABLE} {{\n\
          \tchain forward {{\n\
          \t\ttype filter hook forward priority filter; policy accept;\n\
          {refusals}\
@@ -99,7 +128,7 @@ mod tests {
 
     #[test]
     fn masquerades_the_subnet_out_of_the_uplink_only() {
-        let rules = masquerade_ruleset(&Subnet::DEFAULT, "tap0", Some(Ipv4Addr::new(10, 0, 2, 2)));
+        let rules = masquerade_ruleset(&Subnet::DEFAULT, "tap0");
         assert!(rules.starts_with("table ip podrun {"), "{rules}");
         assert!(
             rules.contains("type nat hook postrouting priority srcnat; policy accept;"),
@@ -109,11 +138,28 @@ mod tests {
             rules.contains("ip saddr 10.89.0.0/24 oifname \"tap0\" masquerade"),
             "{rules}"
         );
+    }
+
+    #[test]
+    fn pods_reach_the_host_s_loopback_only_when_allowed() {
+        let host = Ipv4Addr::new(10, 0, 2, 2);
+        let none = loopback_ruleset(host, &LoopbackAccess::Only(Vec::new()));
         assert!(
-            rules.contains("ct state new ip daddr 10.0.2.2 reject comment \"the host's loopback\""),
-            "{rules}"
+            none.contains(
+                "\t\tct state new ip daddr 10.0.2.2 reject comment \"the host's loopback\""
+            ),
+            "{none}"
         );
-        let open = masquerade_ruleset(&Subnet::DEFAULT, "tap0", None);
-        assert!(!open.contains("reject"), "{open}");
+        let allowed = [Ipv4Addr::new(10, 89, 0, 3), Ipv4Addr::new(10, 89, 0, 2)];
+        let some = loopback_ruleset(host, &LoopbackAccess::Only(allowed.to_vec()));
+        assert!(
+            some.contains("ct state new ip daddr 10.0.2.2 ip saddr != { 10.89.0.2, 10.89.0.3 } meta l4proto tcp reject with tcp reset"),
+            "{some}"
+        );
+        let everyone = loopback_ruleset(host, &LoopbackAccess::Everyone);
+        assert!(!everyone.contains("reject"), "{everyone}");
+        assert!(
+            everyone.starts_with("table ip podrun_loopback {}\ndelete table ip podrun_loopback\n")
+        );
     }
 }

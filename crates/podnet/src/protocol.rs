@@ -42,6 +42,10 @@ pub enum Request {
         /// selects, named by `name`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         identity: Option<PodIdentity>,
+        /// The pod may reach the host's 127.0.0.1 at 10.0.2.2 (`[network]
+        /// allow_host_loopback` when it was played); others are refused there.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        host_loopback: bool,
     },
     /// Release the address of `pid` and remove its veth (also done when `pid` ends).
     Detach {
@@ -56,6 +60,17 @@ pub enum Request {
     /// The Services ([`crate::services`]) changed: read them again.
     Reload,
     Status,
+}
+
+/// What a pod asks the holder for besides an address and a veth.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wants<'a> {
+    /// Published to its address (hostPort, `--publish`).
+    pub ports: &'a [podrun_network::PortMapping],
+    /// What Services select it by and DNS names it by.
+    pub identity: Option<&'a PodIdentity>,
+    /// It may reach the host's 127.0.0.1 at 10.0.2.2.
+    pub host_loopback: bool,
 }
 
 /// A pod as Services and DNS see it: the fields of [`crate::cluster::PodRecord`] the pod
@@ -229,6 +244,7 @@ mod tests {
             name: "default/web".into(),
             ports: Vec::new(),
             identity: None,
+            host_loopback: false,
         };
         assert_eq!(
             serde_json::to_string(&attach).unwrap(),

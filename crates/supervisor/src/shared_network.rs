@@ -43,8 +43,12 @@ pub(crate) fn join(
         .ok_or_else(|| PodError::msg(format!("pod `{pod}`: no runtime directory")))?;
     let holder = podrun_podnet::start::connect(&paths, || holder_command(&paths)).map_err(fail)?;
     let identity = identity(plan);
-    let attachment = podrun_podnet::client::attach_self(holder, pod, &plan.ports, Some(&identity))
-        .map_err(fail)?;
+    let wants = podrun_podnet::protocol::Wants {
+        ports: &plan.ports,
+        identity: Some(&identity),
+        host_loopback: plan.network.allow_host_loopback,
+    };
+    let attachment = podrun_podnet::client::attach_self(holder, pod, &wants).map_err(fail)?;
     tracing::info!(
         address = %attachment.address,
         interface = %attachment.interface,

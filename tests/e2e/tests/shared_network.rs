@@ -379,3 +379,58 @@ fn killed_supervisor(env: TestEnv, network: Network) {
     assert_nothing_left(&env);
     network.assert_released(&env);
 }
+
+/// `[network] allow_host_loopback` holds per pod on the shared network: a pod played with
+/// it reaches the host's 127.0.0.1 at 10.0.2.2, one played without it (the same holder)
+/// is refused there at once.
+#[test]
+fn the_host_s_loopback_is_reached_only_by_pods_played_with_allow_host_loopback() {
+    let env = TestEnv::new();
+    let host = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = host.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in host.incoming().flatten() {
+            let _ = std::io::Write::write_all(
+                &mut stream,
+                b"HTTP/1.0 200 OK\r\nContent-Length: 9\r\n\r\nthe host\n",
+            );
+        }
+    });
+    let config = |allow: bool| {
+        env.write_config(&format!(
+            "[registries.\"docker.io\"]\nmirrors = [\"http://{}\"]\n[network]\nallow_host_loopback = {allow}\n",
+            podrun_e2e::registry()
+        ))
+    };
+    let allowed = write_manifest(&env, "a.yaml", &pod("allowed", "exec sleep 3600"));
+    let refused = write_manifest(&env, "r.yaml", &pod("refused", "exec sleep 3600"));
+    let _down_a = DownOnDrop(&env, "allowed".into());
+    let _down_r = DownOnDrop(&env, "refused".into());
+    for (allow, file) in [(true, &allowed), (false, &refused)] {
+        config(allow);
+        let output = podrun_shared(&env, &["play", "--network", "shared", file]);
+        assert!(output.status.success(), "play --network shared {file}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stderr.contains("allow_host_loopback"),
+            "no warning: {stderr}"
+        );
+    }
+    assert_eq!(holders(&env).len(), 1, "one holder for both");
+    let url = format!("http://10.0.2.2:{port}/");
+    let answer = exec_until_ok(&env, "allowed", "main", &format!("wget -qO- {url}"));
+    assert_eq!(answer, "the host\n");
+    let started = Instant::now();
+    let denied = env.podrun(&["exec", "refused", "--", "wget", "-qO-", "-T", "5", &url]);
+    assert!(
+        !denied.status.success(),
+        "the pod without it reached the host"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "refused at once, not timed out"
+    );
+    env.podrun_ok(&["down", "allowed"]);
+    env.podrun_ok(&["down", "refused"]);
+    assert_nothing_left(&env);
+}

@@ -76,7 +76,7 @@ fn main() {
                 .unwrap_or_else(|e| fail(e)),
                 _ => holder.enter_user_namespace().unwrap_or_else(|e| fail(e)),
             }
-            match holder.attach(std::process::id(), how, &[], None) {
+            match holder.attach(std::process::id(), how, &Default::default()) {
                 Ok(attachment) => fail(format!("attached: {attachment:?}")),
                 Err(e) => println!("refused: {e}"),
             }
@@ -118,8 +118,8 @@ fn holder_command() -> Command {
 /// Puts this process on the network and prints what it got.
 fn attach(paths: &Paths, name: &str) {
     let holder = start::connect(paths, holder_command).unwrap_or_else(|e| fail(e));
-    let attachment =
-        podrun_podnet::client::attach_self(holder, name, &[], None).unwrap_or_else(|e| fail(e));
+    let attachment = podrun_podnet::client::attach_self(holder, name, &Default::default())
+        .unwrap_or_else(|e| fail(e));
     println!("{}", serde_json::to_string(&attachment).unwrap());
 }
 
