@@ -29,8 +29,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A UDP flow with no datagram either way for this long is forgotten (conntrack's 30 s for
 /// an unanswered flow, 120 s for an answered one: the middle).
 const UDP_IDLE: Duration = Duration::from_secs(60);
-/// How often a UDP relay's threads look whether they should stop.
-const UDP_TICK: Duration = Duration::from_millis(500);
+/// How often a UDP relay's threads look whether they should stop: the most a stop waits.
+const UDP_TICK: Duration = Duration::from_millis(100);
 /// The relays' threads copy with small buffers: small stacks do.
 const STACK: usize = 128 * 1024;
 
@@ -89,18 +89,23 @@ impl HostSide {
             HostSocket::Tcp(listener) => {
                 let listener = Arc::new(listener);
                 let shared = listener.clone();
-                spawn("relay-tcp", move || accept_loop(&shared, target, &flag))?;
-                Shared::Tcp(listener)
+                let thread = spawn("relay-tcp", move || accept_loop(&shared, target, &flag))?;
+                (Shared::Tcp(listener), thread)
             }
             HostSocket::Udp(socket) => {
                 socket.set_read_timeout(Some(UDP_TICK))?;
                 let socket = Arc::new(socket);
                 let shared = socket.clone();
-                spawn("relay-udp", move || udp_loop(&shared, target, &flag))?;
-                Shared::Udp(socket)
+                let thread = spawn("relay-udp", move || udp_loop(&shared, target, &flag))?;
+                (Shared::Udp(socket), thread)
             }
         };
-        Ok(Relay { socket, stop })
+        let (socket, thread) = socket;
+        Ok(Relay {
+            socket,
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 
@@ -132,11 +137,14 @@ fn bind_reusable(address: SocketAddrV4, protocol: Protocol) -> io::Result<HostSo
     })
 }
 
-/// One published port relayed by the holder; stopped when dropped.
+/// One published port relayed by the holder; stopped when dropped, and its host port free
+/// once the drop returns (the relay's threads have ended and closed it; connections already
+/// relayed go on).
 #[derive(Debug)]
 pub struct Relay {
     socket: Shared,
     stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Relay {
@@ -149,15 +157,22 @@ impl Drop for Relay {
         // Wakes a thread blocked in accept (EINVAL) or recv; it sees `stop` and ends.
         // SAFETY: shutdown of a socket this relay still holds open; no memory is involved.
         unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        // Its threads hold the socket: once they have ended, ours is the last reference, and
+        // the port is free as this returns.
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
-fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> io::Result<()> {
+fn spawn(
+    name: &str,
+    body: impl FnOnce() + Send + 'static,
+) -> io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(name.into())
         .stack_size(STACK)
         .spawn(body)
-        .map(drop)
 }
 
 /// Accepts until the relay stops; each connection gets its own pair of threads.
@@ -263,8 +278,11 @@ fn splice_all(from: &TcpStream, to: &TcpStream) -> io::Result<()> {
 
 /// Relays datagrams: one socket towards the pod per client address (so its replies can be
 /// told apart), each with a thread sending the replies back through the host socket.
-fn udp_loop(host: &UdpSocket, target: SocketAddrV4, stop: &Arc<AtomicBool>) {
+/// Ends once every flow's thread has ended (each within [`UDP_TICK`] of the stop), so that
+/// no thread holds the host socket after it.
+fn udp_loop(host: &Arc<UdpSocket>, target: SocketAddrV4, stop: &Arc<AtomicBool>) {
     let flows: Arc<Mutex<HashMap<SocketAddr, UdpSocket>>> = Arc::default();
+    let mut threads: Vec<std::thread::JoinHandle<()>> = Vec::new();
     let mut buffer = vec![0u8; 65536];
     while !stop.load(Ordering::SeqCst) {
         let (length, client) = match host.recv_from(&mut buffer) {
@@ -286,7 +304,11 @@ fn udp_loop(host: &UdpSocket, target: SocketAddrV4, stop: &Arc<AtomicBool>) {
         let upstream = match table.entry(client) {
             Entry::Occupied(flow) => flow.into_mut(),
             Entry::Vacant(slot) => match open_flow(host, client, target, &flows, stop) {
-                Ok(upstream) => slot.insert(upstream),
+                Ok((upstream, thread)) => {
+                    threads.retain(|t| !t.is_finished());
+                    threads.push(thread);
+                    slot.insert(upstream)
+                }
                 Err(e) => {
                     tracing::warn!("cannot relay UDP from {client} to {target}: {e}");
                     continue;
@@ -295,23 +317,26 @@ fn udp_loop(host: &UdpSocket, target: SocketAddrV4, stop: &Arc<AtomicBool>) {
         };
         let _ = upstream.send(&buffer[..length]);
     }
+    for thread in threads {
+        let _ = thread.join();
+    }
 }
 
 /// A socket connected to the pod for `client`'s datagrams, and the thread that returns
 /// the pod's replies to `client` until the flow has been idle for [`UDP_IDLE`].
 fn open_flow(
-    host: &UdpSocket,
+    host: &Arc<UdpSocket>,
     client: SocketAddr,
     target: SocketAddrV4,
     flows: &Arc<Mutex<HashMap<SocketAddr, UdpSocket>>>,
     stop: &Arc<AtomicBool>,
-) -> io::Result<UdpSocket> {
+) -> io::Result<(UdpSocket, std::thread::JoinHandle<()>)> {
     let upstream = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
     upstream.connect(target)?;
     upstream.set_read_timeout(Some(UDP_TICK))?;
-    let (replies, host) = (upstream.try_clone()?, host.try_clone()?);
+    let (replies, host) = (upstream.try_clone()?, host.clone());
     let (flows, stop) = (flows.clone(), stop.clone());
-    spawn("relay-udp-flow", move || {
+    let thread = spawn("relay-udp-flow", move || {
         let mut buffer = vec![0u8; 65536];
         let mut idle = Duration::ZERO;
         while !stop.load(Ordering::SeqCst) && idle < UDP_IDLE {
@@ -337,7 +362,7 @@ fn open_flow(
             .unwrap_or_else(|e| e.into_inner())
             .remove(&client);
     })?;
-    Ok(upstream)
+    Ok((upstream, thread))
 }
 
 #[cfg(test)]
@@ -384,11 +409,13 @@ mod tests {
         assert_eq!(answer, "got hello");
 
         drop(relay);
-        let freed = (0..50).any(|_| {
-            std::thread::sleep(Duration::from_millis(20));
-            TcpListener::bind(("127.0.0.1", mapping.host_port)).is_ok()
-        });
-        assert!(freed, "the host port is free again after the relay stops");
+        // Free as the drop returns, for a bind without SO_REUSEADDR too.
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let address: SocketAddr = ([127, 0, 0, 1], mapping.host_port).into();
+        socket
+            .bind(&address.into())
+            .expect("the host port is free again");
     }
 
     #[test]
@@ -465,10 +492,7 @@ mod tests {
             assert_eq!(&buffer[..n], format!("echo {word}").as_bytes());
         }
         drop(relay);
-        let freed = (0..100).any(|_| {
-            std::thread::sleep(Duration::from_millis(20));
-            UdpSocket::bind(("127.0.0.1", mapping.host_port)).is_ok()
-        });
-        assert!(freed, "the host port is free again after the relay stops");
+        // Free as the drop returns (the flows' threads ended with it).
+        UdpSocket::bind(("127.0.0.1", mapping.host_port)).expect("the host port is free again");
     }
 }

@@ -131,6 +131,17 @@ impl SharedNetwork {
             Err(e) => tracing::warn!("cannot tell the network holder the pod's readiness: {e}"),
         }
     }
+
+    /// Leaves the network as the pod ends: the holder frees its published ports and its
+    /// address now, so they are free when `down` returns (the holder would otherwise do it
+    /// when it sees this process end, a moment after `down` has seen it too).
+    pub(crate) fn leave(self) {
+        let left = podrun_podnet::start::connect_running(&self.paths)
+            .and_then(|holder| holder.map(|h| h.detach(std::process::id())).transpose());
+        if let Err(e) = left {
+            tracing::warn!("cannot leave the shared network (the holder frees it later): {e}");
+        }
+    }
 }
 
 /// `podrun network-holder`: this binary in the holder's role (see the CLI). It inherits

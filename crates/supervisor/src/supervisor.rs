@@ -474,6 +474,9 @@ impl Supervisor {
         // rest, which may overlap its end (the kernel's teardown of the pod's tap device,
         // ~15 ms) when a stop of grace period 0 killed it already.
         self.network.take();
+        if let Some(shared) = self.shared_network.take() {
+            shared.leave();
+        }
         if let Some(watchdog) = self.watchdog.take() {
             watchdog.disarm();
         }
