@@ -543,3 +543,23 @@ spec:
             .unwrap_or_else(|e| panic!("node port {port}/udp still taken after down: {e}"));
     }
 }
+
+/// A nodePort another program has on the host is refused before anything starts, naming
+/// the Service and the port; nothing is stored or left.
+#[test]
+fn a_node_port_in_use_on_the_host_is_refused() {
+    let env = TestEnv::new();
+    let port = free_node_port();
+    let _taken = std::net::TcpListener::bind(("0.0.0.0", port)).unwrap();
+    let file = write_manifest(&env, "echo.yaml", &echo_app(Some(port)));
+    let _down = DownOnDrop(&env, file.clone());
+    let refused = env.podrun(&["play", &file]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "play with a node port in use");
+    assert!(
+        stderr.contains("prod/echo") && stderr.contains(&format!("nodePort {port}/tcp is in use")),
+        "{stderr}"
+    );
+    assert_nothing_left(&env);
+    Network::SharedSlirp4netns.assert_released(&env);
+}
