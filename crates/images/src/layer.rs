@@ -72,21 +72,30 @@ async fn fetch_layer(
     let blob = registry.blob_stream(image, layer);
     let failure = blob.failure.clone();
     let reader = StreamReader::new(blob.stream.map_err(std::io::Error::other));
-    let dest = draft.dir().to_path_buf();
     let progress = Progress {
         digest: layer.digest.clone(),
         observer: observer.clone(),
     };
+    // The unpacking thread owns the draft: should this fetch be dropped (another layer of
+    // the image failed), the thread stops at its next read and removes the draft's
+    // directory itself, after its last write (removed from here, it raced the unpacker's
+    // writes: "Directory not empty", and a half layer left in the store's tmp).
+    let cancel = CancelOnDrop::default();
+    let cancelled = cancel.0.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        let mut source = HashingReader::new(SyncIoBridge::new(reader), progress);
-        let unpacked = unpack_layer(&mut source, compression, &dest, &options);
+        let reader = Cancellable {
+            inner: SyncIoBridge::new(reader),
+            cancelled,
+        };
+        let mut source = HashingReader::new(reader, progress);
+        let unpacked = unpack_layer(&mut source, compression, draft.dir(), &options);
         // Read what the unpacker left (gzip trailer, padding) so the hash covers the whole blob.
         let drained = std::io::copy(&mut source, &mut std::io::sink());
-        (unpacked, drained, source.finish())
+        (draft, unpacked, drained, source.finish())
     })
     .await
     .expect("layer unpacking thread panicked");
-    let (unpacked, drained, (hash, received)) = outcome;
+    let (draft, unpacked, drained, (hash, received)) = outcome;
 
     // A transfer that failed for good (retries spent, a size the descriptor contradicts)
     // explains whatever the unpacker made of the cut stream.
@@ -164,6 +173,31 @@ struct Progress {
 }
 
 /// Hashes and counts every byte read through it, reporting progress now and then.
+/// Sets its flag when dropped: the fetch of a layer was dropped before its end.
+#[derive(Default)]
+struct CancelOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A reader that fails once its fetch was dropped ([`CancelOnDrop`]).
+struct Cancellable<R> {
+    inner: R,
+    cancelled: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<R: Read> Read for Cancellable<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.cancelled.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::other("the pull was abandoned"));
+        }
+        self.inner.read(buf)
+    }
+}
+
 struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
