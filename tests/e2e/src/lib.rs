@@ -86,7 +86,7 @@ impl TestEnv {
     pub fn write_config(&self, text: &str) {
         let path = self.home().join(".config/podrun/config.toml");
         std::fs::write(&path, text).unwrap();
-        self.chown_all();
+        self.chown(&self.home());
     }
 
     /// Writes a file in the home directory (e.g. `.docker/config.json`), owned by the user.
@@ -94,17 +94,24 @@ impl TestEnv {
         let path = self.home().join(relative);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, text).unwrap();
-        self.chown_all();
+        self.chown(&self.home());
     }
 
     fn chown_all(&self) {
+        self.chown(&self.root);
+    }
+
+    /// Gives the tree `path` to the test user. The home directory only once pods may run:
+    /// `chown -R` of the whole root fails when a running pod removes a file of its runtime
+    /// directory under it (seen in a full run).
+    fn chown(&self, path: &Path) {
         let status = Command::new("chown")
             .arg("-R")
             .arg(format!("{}:{}", self.uid, self.gid))
-            .arg(&self.root)
+            .arg(path)
             .status()
             .unwrap();
-        assert!(status.success());
+        assert!(status.success(), "chown -R {}", path.display());
     }
 
     /// A command that runs `program` as the test user with this environment's variables only.
