@@ -363,6 +363,19 @@ pub fn shared_way_out(env: &TestEnv) -> Vec<String> {
     found
 }
 
+/// `podrun ARGS` with the network holder's linger shortened (500 ms), so that after `down`
+/// the holder and its way out are gone well within [`assert_nothing_left`]'s 10 s.
+pub fn podrun_short_linger(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    let output = env
+        .command(crate::podrun_bin())
+        .env("PODRUN_NETWORK_LINGER_MS", "500")
+        .args(args)
+        .output()
+        .expect("run podrun");
+    crate::log_output(&format!("podrun {}", args.join(" ")), &output);
+    output
+}
+
 /// The live `podrun network-holder` processes of `env` (its runtime directory in their
 /// environment).
 pub fn network_holders(env: &TestEnv) -> Vec<i64> {
@@ -454,17 +467,9 @@ impl Network {
         );
     }
 
-    /// `podrun ARGS` with the network holder's linger shortened (500 ms), so that after
-    /// `down` its way out is gone well within [`assert_nothing_left`]'s 10 s.
+    /// `podrun ARGS` with the network holder's linger shortened ([`podrun_short_linger`]).
     pub fn podrun(self, env: &TestEnv, args: &[&str]) -> std::process::Output {
-        let output = env
-            .command(crate::podrun_bin())
-            .env("PODRUN_NETWORK_LINGER_MS", "500")
-            .args(args)
-            .output()
-            .expect("run podrun");
-        crate::log_output(&format!("podrun {}", args.join(" ")), &output);
-        output
+        podrun_short_linger(env, args)
     }
 
     /// `podrun play [--network shared] FILE` ([`Network::podrun`]); fails the test unless it

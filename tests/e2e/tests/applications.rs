@@ -97,13 +97,7 @@ spec:
 /// `assert_nothing_left`'s 10 s.
 fn play_ready(env: &TestEnv, file: &str) {
     let args = ["play", "--wait-ready", "--timeout", "60s", file];
-    let output = env
-        .command(podrun_e2e::podrun_bin())
-        .env("PODRUN_NETWORK_LINGER_MS", "500")
-        .args(args)
-        .output()
-        .unwrap();
-    podrun_e2e::log_output(&format!("podrun {}", args.join(" ")), &output);
+    let output = podrun_e2e::pods::podrun_short_linger(env, &args);
     assert!(output.status.success(), "podrun {} failed", args.join(" "));
 }
 

@@ -133,13 +133,7 @@ fn forwarding(pasta: bool) {
         "60s",
         &file,
     ];
-    let output = env
-        .command(podrun_e2e::podrun_bin())
-        .env("PODRUN_NETWORK_LINGER_MS", "500")
-        .args(args)
-        .output()
-        .unwrap();
-    podrun_e2e::log_output(&format!("podrun {}", args.join(" ")), &output);
+    let output = podrun_e2e::pods::podrun_short_linger(&env, &args);
     assert!(output.status.success(), "podrun {} failed", args.join(" "));
     assert_eq!(pasta_runs(&env), pasta, "the way out is pasta: {pasta}");
 

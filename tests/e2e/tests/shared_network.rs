@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use podrun_e2e::net::{free_port, http_get};
 use podrun_e2e::pods::{
     assert_network_files_left_are_locks_and_log, assert_nothing_left, exec_until_ok,
-    network_holders as holders, pasta_env, pasta_runs, pod_item, shared_way_out, write_manifest,
-    DownOnDrop, Network,
+    network_holders as holders, pasta_env, pasta_runs, pod_item,
+    podrun_short_linger as podrun_shared, shared_way_out, write_manifest, DownOnDrop, Network,
 };
-use podrun_e2e::{log_output, podrun_bin, TestEnv};
+use podrun_e2e::TestEnv;
 
 fn pod(name: &str, command: &str) -> String {
     format!(
@@ -32,18 +32,6 @@ spec:
     command: ["sh", "-c", "{command}"]
 "#
     )
-}
-
-/// `podrun ARGS` with the holder's linger shortened.
-fn podrun_shared(env: &TestEnv, args: &[&str]) -> std::process::Output {
-    let output = env
-        .command(podrun_bin())
-        .env("PODRUN_NETWORK_LINGER_MS", "500")
-        .args(args)
-        .output()
-        .unwrap();
-    log_output(&format!("podrun {}", args.join(" ")), &output);
-    output
 }
 
 /// The pod's `status.podIP` of `ps -o json`.
