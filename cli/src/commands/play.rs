@@ -37,8 +37,8 @@ pub struct PlayArgs {
     /// The pods' network: slirp4netns or pasta (a user-mode network of the pod's own: a way
     /// out, published ports, DNS at 10.0.2.3; `private` is the default of the two), none
     /// (loopback only), host (the network podrun runs in) or shared (one network for all
-    /// such pods of the user, 10.89.0.0/24: pods reach each other by address and by
-    /// Service, cluster DNS). Default: `[network] default` in the config file; else shared
+    /// such pods of the user, 10.89.0.0/24 unless `[network] shared_subnet`: pods reach
+    /// each other by address and by Service, cluster DNS). Default: `[network] default` in the config file; else shared
     /// for a file with Services (which need it), slirp4netns otherwise. A pod with
     /// `hostNetwork: true` always gets host.
     #[arg(long, value_name = "MODE")]

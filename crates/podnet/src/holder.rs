@@ -197,10 +197,11 @@ fn run(
         .map_err(PodnetError::sys("cannot create the network namespace"))?;
     let (netlink, bridge) = set_up_namespace(config)?;
     let slirp = pending.start()?;
-    crate::nft::load(&crate::nft::masquerade_ruleset(&config.subnet, UPLINK))?;
-    // Before any pod is attached, and fatal: the pods must not find the host's loopback open.
+    // One transaction for both tables (one nft process on the first pod's start path), before
+    // any pod is attached, and fatal: the pods must not find the host's loopback open.
     let loopback_loaded = loopback_ruleset(config, &[]);
-    crate::nft::load(&loopback_loaded)?;
+    let masquerade = crate::nft::masquerade_ruleset(&config.subnet, UPLINK);
+    crate::nft::load(&format!("{masquerade}{loopback_loaded}"))?;
     let slirp_pidfd = nsfd::pidfd(slirp.pid() as u32)?;
 
     let socket = paths.socket();
