@@ -57,6 +57,27 @@ pub fn runtime_dir(env: &TestEnv, pod: &str) -> PathBuf {
         .join(format!("default_{pod}"))
 }
 
+/// Kills the pod's supervisor with SIGKILL (its pid file must be there); returns its pid.
+pub fn kill_supervisor(env: &TestEnv, pod: &str) -> i32 {
+    let file = runtime_dir(env, pod).join("supervisor.pid");
+    let pid: i32 = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+        .trim()
+        .parse()
+        .unwrap();
+    kill9(pid);
+    pid
+}
+
+/// SIGKILL to `pid`, which must exist.
+pub fn kill9(pid: i32) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap_or_else(|e| panic!("kill -9 {pid}: {e}"));
+}
+
 /// The pod's data directory (its volumes).
 pub fn data_dir(env: &TestEnv, pod: &str) -> PathBuf {
     env.storage()

@@ -264,6 +264,15 @@ fn run_application(env: TestEnv) {
     network.assert_released(&env);
 }
 
+/// A Service's `type` and the `nodePort` line of its one port (indented for `ports:`), for a
+/// NodePort Service at `node_port` or a ClusterIP one.
+fn service_type(node_port: Option<u16>) -> (&'static str, String) {
+    match node_port {
+        Some(port) => ("NodePort", format!("\n    nodePort: {port}")),
+        None => ("ClusterIP", String::new()),
+    }
+}
+
 /// A node port free on the host and not handed to another test of this run (tests run in
 /// parallel, each with its own user's services.json).
 fn free_node_port() -> u16 {
@@ -293,10 +302,7 @@ fn service_names_with_pasta_as_the_way_out() {
 /// The echo application: a Deployment of namespace prod behind a Service (NodePort at
 /// `node_port`, else ClusterIP), and the client in default.
 fn echo_app(node_port: Option<u16>) -> String {
-    let (kind, node_port) = match node_port {
-        Some(port) => ("NodePort", format!("\n    nodePort: {port}")),
-        None => ("ClusterIP", String::new()),
-    };
+    let (kind, node_port) = service_type(node_port);
     format!(
         r#"apiVersion: apps/v1
 kind: Deployment
@@ -452,10 +458,7 @@ fn a_udp_node_port_reaches_its_pod_with_pasta_as_the_way_out() {
 }
 
 fn udp_service(env: TestEnv, node_port: Option<u16>) {
-    let (kind, node_port_field) = match node_port {
-        Some(port) => ("NodePort", format!("\n    nodePort: {port}")),
-        None => ("ClusterIP", String::new()),
-    };
+    let (kind, node_port_field) = service_type(node_port);
     let echo = std::path::Path::new(env!("CARGO_BIN_EXE_udp-echo"));
     let file = write_manifest(
         &env,

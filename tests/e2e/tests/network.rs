@@ -13,9 +13,7 @@ use std::time::{Duration, Instant};
 
 use podrun_e2e::host::{path_without_helpers, podrun_through, tun_0600};
 use podrun_e2e::net::{free_port, http_get};
-use podrun_e2e::pods::{
-    assert_nothing_left, helper_pids, is_live, runtime_dir, wait_for_logs, write_manifest,
-};
+use podrun_e2e::pods::{assert_nothing_left, helper_pids, is_live, wait_for_logs, write_manifest};
 use podrun_e2e::{setting, TestEnv};
 
 /// `podrun play --network BACKEND ARGS…`, which must succeed.
@@ -690,16 +688,7 @@ fn the_helper_ends_with_a_killed_supervisor(backend: &str) {
     assert!(http_get(&format!("127.0.0.1:{port}")).contains("killed"));
     let helpers = helper_pids(&env);
     assert_eq!(helpers.len(), 1, "{helpers:?}");
-    let supervisor: i32 = std::fs::read_to_string(runtime_dir(&env, "web").join("supervisor.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(supervisor),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    podrun_e2e::pods::kill_supervisor(&env, "web");
     // By pid: an exiting process has no environment to recognise it by any more, but
     // holds its sockets until it is a zombie.
     let deadline = Instant::now() + Duration::from_secs(10);

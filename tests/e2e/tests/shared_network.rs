@@ -208,11 +208,7 @@ fn killed_holder(env: TestEnv) {
     assert_eq!(holder.len(), 1, "{holder:?}");
     assert_eq!(shared_way_out(&env).len(), 1, "one way out");
 
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(holder[0] as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    podrun_e2e::pods::kill9(holder[0] as i32);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !holders(&env).is_empty()
         || !shared_way_out(&env).is_empty()
@@ -343,18 +339,7 @@ fn killed_supervisor(env: TestEnv, network: Network) {
         "play --network shared -p {publish}"
     );
     assert!(http_get(&format!("127.0.0.1:{port}")).ends_with("\nk\n"));
-    let pid_file = podrun_e2e::pods::runtime_dir(&env, "k").join("supervisor.pid");
-    let supervisor: i32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(supervisor),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    podrun_e2e::pods::kill_supervisor(&env, "k");
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpListener::bind(("0.0.0.0", port)).is_err() {
         assert!(
