@@ -186,12 +186,11 @@ fn run(
         paths.dir.display()
     )))?;
     let me = ProcessId::current();
-    // The host's loopback is always mapped; the loopback table decides who reaches it.
-    let (dir, loopback) = (&paths.dir, true);
-    let early = uplink::before_user_namespace(config.uplink, dir, loopback, me.pid)?;
+    let dir = &paths.dir;
+    let early = uplink::before_user_namespace(config.uplink, dir, me.pid)?;
     let plan = podrun_userns::MappingPlan::for_current_user()?;
     podrun_userns::enter_user_namespace(&plan)?;
-    let pending = uplink::after_user_namespace(early, dir, loopback, me.pid)?;
+    let pending = uplink::after_user_namespace(early, dir, me.pid)?;
     let publisher = publisher_for(config.uplink, paths)?;
     unshare(CloneFlags::CLONE_NEWNET)
         .map_err(PodnetError::sys("cannot create the network namespace"))?;

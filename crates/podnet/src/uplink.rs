@@ -25,6 +25,11 @@ pub const DNS_FORWARDER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 2
 /// `--disable-host-loopback`, pasta without `--no-map-gw`).
 pub const HOST_LOOPBACK: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
 
+/// The way out always maps the host's loopback at [`HOST_LOOPBACK`]: for a DNS upstream
+/// there and for the pods allowed; the holder's loopback table refuses the others
+/// ([`crate::nft::loopback_ruleset`]).
+const MAPS_HOST_LOOPBACK: bool = true;
+
 /// Which helper is the way out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum UplinkKind {
@@ -59,7 +64,6 @@ pub(crate) enum Uplink {
 pub(crate) fn before_user_namespace(
     kind: UplinkKind,
     dir: &Path,
-    allow_host_loopback: bool,
     holder_pid: u32,
 ) -> Result<Option<PendingUplink>, PodnetError> {
     if kind != UplinkKind::Pasta {
@@ -67,7 +71,7 @@ pub(crate) fn before_user_namespace(
     }
     let config = podrun_network::PastaConfig {
         runtime_dir: dir.to_path_buf(),
-        allow_host_loopback,
+        allow_host_loopback: MAPS_HOST_LOOPBACK,
         ports: Vec::new(),
     };
     Ok(Some(PendingUplink::Pasta(PendingPasta::prepare(
@@ -80,7 +84,6 @@ pub(crate) fn before_user_namespace(
 pub(crate) fn after_user_namespace(
     early: Option<PendingUplink>,
     dir: &Path,
-    allow_host_loopback: bool,
     holder_pid: u32,
 ) -> Result<PendingUplink, PodnetError> {
     if let Some(pending) = early {
@@ -88,7 +91,7 @@ pub(crate) fn after_user_namespace(
     }
     let config = podrun_network::SlirpConfig {
         runtime_dir: dir.to_path_buf(),
-        allow_host_loopback,
+        allow_host_loopback: MAPS_HOST_LOOPBACK,
         ports: Vec::new(),
     };
     Ok(PendingUplink::Slirp(PendingSlirp::prepare(
